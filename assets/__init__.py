@@ -1,0 +1,1 @@
+"""Templates and Textual CSS shipped with axha (read with importlib.resources)."""

@@ -1,0 +1,300 @@
+"""The step framework: findings, planned actions, events, the context steps run in, and the engine loop."""
+from __future__ import annotations
+
+import shlex
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from steps.errors import AxhaError, Cancelled, CommandFailed
+
+PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
+STATUSES = (PASS, WARN, FAIL, SKIP)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A verdict. `code` is a stable UPPER_SNAKE name (RAM_BELOW_BASELINE) that tests and --json consumers match."""
+
+    code: str
+    node: str | None
+    status: str
+    summary: str
+    remedy: str = ""
+    detail: str = ""
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "node": self.node, "status": self.status, "summary": self.summary,
+                "remedy": self.remedy, "detail": self.detail}
+
+
+def worst(findings: Sequence[Finding]) -> str:
+    """The overall status of a set of findings: FAIL beats WARN beats PASS; empty or all SKIP is SKIP."""
+    statuses = {f.status for f in findings}
+    for status in (FAIL, WARN, PASS):
+        if status in statuses:
+            return status
+    return SKIP
+
+
+@dataclass(frozen=True)
+class Action:
+    """One command a step will run on one node. `stdin` may carry secrets: it is never shown or logged."""
+
+    node: str
+    argv: tuple[str, ...]
+    why: str
+    stdin: str | None = None
+    timeout: float = 120.0
+    destructive: bool = False
+
+    @property
+    def command(self) -> str:
+        return shlex.join(self.argv)
+
+    def to_dict(self) -> dict:
+        return {"node": self.node, "command": self.command, "why": self.why, "destructive": self.destructive}
+
+
+# ---------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class StepStarted:
+    step_id: str
+    title: str
+
+
+@dataclass(frozen=True)
+class PlanReady:
+    step_id: str
+    actions: tuple[Action, ...]
+
+
+@dataclass(frozen=True)
+class ActionStarted:
+    step_id: str
+    node: str
+    command: str
+    why: str
+
+
+@dataclass(frozen=True)
+class OutputLine:
+    step_id: str
+    node: str
+    line: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Progress of a long action: done/total in `unit`, rate per second and ETA in seconds (None if unknown)."""
+
+    step_id: str
+    node: str
+    done: float
+    total: float
+    rate: float | None = None
+    eta: float | None = None
+    label: str = ""
+    unit: str = "%"
+
+
+@dataclass(frozen=True)
+class ActionFinished:
+    step_id: str
+    node: str
+    command: str
+    rc: int
+    duration: float
+
+
+@dataclass(frozen=True)
+class StepFinished:
+    """status: done (applied and verified), skipped (nothing to do / already done), planned (plan only), failed."""
+
+    step_id: str
+    status: str
+    message: str = ""
+    findings: tuple[Finding, ...] = ()
+
+
+Event = Any
+Emit = Callable[[Event], None]
+
+
+def event_to_dict(event: Event) -> dict:
+    """A JSON-ready dict of an event, for `--json` streams."""
+    out: dict[str, Any] = {"event": type(event).__name__}
+    for key, value in vars(event).items():
+        if isinstance(value, tuple) and value and hasattr(value[0], "to_dict"):
+            value = [v.to_dict() for v in value]
+        out[key] = value
+    return out
+
+
+# ---------------------------------------------------------------- confirmation
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """A question for the admin before a destructive or disruptive action. When `expected` is set the admin must
+    type exactly that text (e.g. the disk path or the node name); a plain yes is not enough."""
+
+    key: str
+    title: str
+    details: str
+    expected: str | None = None
+
+
+Confirm = Callable[[Confirmation], bool]
+
+
+def refuse_all(_: Confirmation) -> bool:
+    return False
+
+
+# ---------------------------------------------------------------- context
+
+
+@dataclass
+class Context:
+    """Everything a step needs: the spec, secrets, one runner per node, the BMC clients, audit and journal."""
+
+    spec: Any
+    runners: dict[str, Any]
+    secrets: Any = None
+    audit: Any = None
+    journal: Any = None
+    bmc: Callable[[str], Any] | None = None
+    confirm: Confirm = refuse_all
+    cancel: threading.Event = field(default_factory=threading.Event)
+    options: dict[str, Any] = field(default_factory=dict)
+    local: Any = None  # a runner for the machine axha runs on (checks from the wizard's side)
+
+    def runner(self, node: str):
+        return self.runners[node]
+
+    def check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise Cancelled("cancelled by the admin", remedy="Run again to continue where it stopped.")
+
+    def execute(self, action: Action, emit: Emit, step_id: str):
+        """Run one planned action as a changing command, streaming its output as events; raise on failure."""
+        self.check_cancel()
+        emit(ActionStarted(step_id, action.node, action.command, action.why))
+        runner = self.runners[action.node]
+        result = runner.stream(action.argv, lambda line: emit(OutputLine(step_id, action.node, line)),
+                               timeout=action.timeout, stdin=action.stdin, mutating=True, cancel=self.cancel)
+        emit(ActionFinished(step_id, action.node, action.command, result.rc, result.duration))
+        if result.stopped:
+            self.check_cancel()
+        if result.rc != 0:
+            raise CommandFailed(result, f"{action.why} failed on {action.node}: `{action.command}` exited {result.rc}",
+                                remedy="Read the output above, fix the cause, then run again: axha resumes here.")
+        return result
+
+
+# ---------------------------------------------------------------- steps
+
+
+class Step:
+    """check -> plan (shown) -> apply -> verify. An empty plan means there is nothing to do."""
+
+    id: str = ""
+    title: str = ""
+    destructive: bool = False
+
+    def check(self, ctx: Context) -> list[Finding]:
+        """Preconditions read from the real state; any FAIL stops the run before anything changes."""
+        return []
+
+    def plan(self, ctx: Context) -> list[Action]:
+        """The exact commands per node that would bring the real state to the wanted state."""
+        return []
+
+    def apply(self, ctx: Context, plan: list[Action], emit: Emit) -> None:
+        for action in plan:
+            ctx.execute(action, emit, self.id)
+
+    def verify(self, ctx: Context) -> list[Finding]:
+        """Read the real state again; FAIL findings mean the step did not reach its goal."""
+        return []
+
+    def confirmation(self, ctx: Context, plan: list[Action]) -> Confirmation | None:
+        """The question to ask before applying a destructive plan (None: no question needed)."""
+        return None
+
+
+@dataclass(frozen=True)
+class RunReport:
+    ok: bool
+    finished: tuple[StepFinished, ...]
+    changed: bool
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "changed": self.changed, "steps": [event_to_dict(f) for f in self.finished]}
+
+
+def run_steps(ctx: Context, steps: Sequence[Step], emit: Emit, *, plan_only: bool = False) -> RunReport:
+    """Run steps in order, journaled: each checks the real state first, so a re-run resumes and a finished install
+    changes nothing. Stops at the first failure."""
+    finished: list[StepFinished] = []
+    changed = False
+
+    def finish(event: StepFinished) -> None:
+        finished.append(event)
+        emit(event)
+
+    for step in steps:
+        emit(StepStarted(step.id, step.title))
+        try:
+            ctx.check_cancel()
+            findings = step.check(ctx)
+            blocking = [f for f in findings if f.status == FAIL]
+            if blocking:
+                _journal(ctx, step.id, "failed", blocking[0].summary)
+                finish(StepFinished(step.id, "failed", blocking[0].summary, tuple(findings)))
+                return RunReport(False, tuple(finished), changed)
+            plan = step.plan(ctx)
+            emit(PlanReady(step.id, tuple(plan)))
+            if plan_only:
+                finish(StepFinished(step.id, "planned" if plan else "skipped",
+                                    f"{len(plan)} command(s)" if plan else "nothing to do"))
+                continue
+            if not plan:
+                problems = [f for f in step.verify(ctx) if f.status == FAIL]
+                if problems:
+                    _journal(ctx, step.id, "failed", problems[0].summary)
+                    finish(StepFinished(step.id, "failed", problems[0].summary, tuple(problems)))
+                    return RunReport(False, tuple(finished), changed)
+                _journal(ctx, step.id, "done", "already in place")
+                finish(StepFinished(step.id, "skipped", "already in place"))
+                continue
+            question = step.confirmation(ctx, plan)
+            if question is not None and not ctx.confirm(question):
+                _journal(ctx, step.id, "failed", "not confirmed")
+                finish(StepFinished(step.id, "failed", f"not confirmed: {question.title}"))
+                return RunReport(False, tuple(finished), changed)
+            _journal(ctx, step.id, "running")
+            started = time.monotonic()
+            changed = True
+            step.apply(ctx, plan, emit)
+            problems = [f for f in step.verify(ctx) if f.status == FAIL]
+            if problems:
+                _journal(ctx, step.id, "failed", problems[0].summary)
+                finish(StepFinished(step.id, "failed", problems[0].summary, tuple(problems)))
+                return RunReport(False, tuple(finished), changed)
+            _journal(ctx, step.id, "done", f"applied in {time.monotonic() - started:.1f} s")
+            finish(StepFinished(step.id, "done", f"applied in {time.monotonic() - started:.1f} s"))
+        except AxhaError as exc:
+            _journal(ctx, step.id, "failed", str(exc))
+            finish(StepFinished(step.id, "failed", exc.explain()))
+            return RunReport(False, tuple(finished), changed)
+    return RunReport(True, tuple(finished), changed)
+
+
+def _journal(ctx: Context, step_id: str, state: str, message: str = "") -> None:
+    if ctx.journal is not None:
+        ctx.journal.mark(step_id, state, message)

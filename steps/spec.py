@@ -1,0 +1,458 @@
+"""The cluster file: YAML read into validated frozen dataclasses, with errors that name file, line and key."""
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from steps.errors import AxhaError
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+HOST_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+NODE_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+IFACE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")
+USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+DEV_RE = re.compile(r"^/dev/[A-Za-z0-9_./:-]+$")
+RESOURCE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+SERVICE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+SECRET_WORDS = ("password", "passwd", "passphrase", "secret", "token", "private_key")
+STORAGE_MODES = ("drbd", "shared")
+FILESYSTEMS = ("ext4", "xfs")
+
+
+class SpecError(AxhaError):
+    """A cluster file problem, located by file, line and key."""
+
+    def __init__(self, path: str, line: int | None, key: str, message: str):
+        self.path, self.line, self.key, self.message = path, line, key, message
+        where = f"{path}:{line}" if line else path
+        super().__init__(f"{where}: {key}: {message}", remedy="Correct the cluster file and run again.")
+
+
+@dataclass(frozen=True)
+class Link:
+    address: str
+    interface: str
+
+
+@dataclass(frozen=True)
+class BmcSpec:
+    address: str
+    user: str
+    port: int = 623
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str
+    ssh_address: str
+    link0: Link
+    link1: Link
+    bmc: BmcSpec
+    backing_disk: str
+    ssh_port: int = 22
+    ssh_user: str = "root"
+
+    @property
+    def links(self) -> tuple[Link, Link]:
+        return (self.link0, self.link1)
+
+
+@dataclass(frozen=True)
+class DrbdSpec:
+    resource: str = "axigen"
+    minor: int = 0
+    port: int = 7789
+
+    @property
+    def device(self) -> str:
+        return f"/dev/drbd{self.minor}"
+
+
+@dataclass(frozen=True)
+class StorageSpec:
+    mode: str = "drbd"
+    device: str | None = None
+    drbd: DrbdSpec = field(default_factory=DrbdSpec)
+    filesystem: str = "ext4"
+    mount_point: str = "/var/opt/axigen"
+
+    @property
+    def data_device(self) -> str:
+        """The block device the filesystem lives on: DRBD's device or the shared array's."""
+        return self.drbd.device if self.mode == "drbd" else str(self.device)
+
+
+@dataclass(frozen=True)
+class VipSpec:
+    address: str
+    cidr: int
+    interface: str
+
+
+@dataclass(frozen=True)
+class AxigenSpec:
+    service: str = "axigen"
+    package: str = "axigen"
+
+
+@dataclass(frozen=True)
+class SshSpec:
+    key_file: str | None = None
+    known_hosts: str | None = None
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    name: str
+    nodes: tuple[NodeSpec, NodeSpec]
+    storage: StorageSpec
+    vip: VipSpec
+    axigen: AxigenSpec = field(default_factory=AxigenSpec)
+    ssh: SshSpec = field(default_factory=SshSpec)
+    secrets_file: str | None = None
+    path: str | None = None
+
+    def node(self, name: str) -> NodeSpec:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(name)
+
+    def peer(self, name: str) -> NodeSpec:
+        return self.nodes[1] if self.nodes[0].name == name else self.nodes[0]
+
+    @property
+    def node_names(self) -> tuple[str, str]:
+        return (self.nodes[0].name, self.nodes[1].name)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _line_index(text: str) -> dict[tuple, int]:
+    """Map each key path (tuple of keys/indexes) to its 1-based line in the YAML text."""
+    index: dict[tuple, int] = {}
+
+    def walk(node: Any, path: tuple) -> None:
+        index[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = key_node.value
+                index[path + (key,)] = key_node.start_mark.line + 1
+                walk(value_node, path + (key,))
+                index[path + (key,)] = key_node.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, path + (i,))
+
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return index
+    if root is not None:
+        walk(root, ())
+    return index
+
+
+class _Reader:
+    """Reads typed values out of the parsed YAML, raising SpecError with file, line and dotted key."""
+
+    def __init__(self, path: str, lines: dict[tuple, int]):
+        self.path, self.lines = path, lines
+
+    def fail(self, keypath: tuple, message: str) -> SpecError:
+        line = None
+        for cut in range(len(keypath), -1, -1):
+            line = self.lines.get(keypath[:cut])
+            if line:
+                break
+        dotted = ".".join(f"[{k}]" if isinstance(k, int) else str(k) for k in keypath).replace(".[", "[") or "(top)"
+        return SpecError(self.path, line, dotted, message)
+
+    def mapping(self, value: Any, keypath: tuple, allowed: tuple[str, ...]) -> dict:
+        if not isinstance(value, dict):
+            raise self.fail(keypath, f"expected a mapping with keys {', '.join(allowed)}, got {_kind(value)}")
+        for key in value:
+            if any(word in str(key).lower() for word in SECRET_WORDS):
+                raise self.fail(keypath + (key,), "secrets never belong in the cluster file: put it in the "
+                                "0600 secrets file or an AXHA_* environment variable")
+            if key not in allowed:
+                raise self.fail(keypath + (key,), f"unknown key; expected one of: {', '.join(allowed)}")
+        return value
+
+    def get(self, data: dict, key: str, keypath: tuple, kind: type, default: Any = ...) -> Any:
+        if key not in data or data[key] is None:
+            if default is ...:
+                raise self.fail(keypath + (key,), f"missing required key '{key}'")
+            return default
+        value = data[key]
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise self.fail(keypath + (key,), f"expected a whole number, got {_kind(value)} {value!r}")
+        if kind is str and not isinstance(value, str):
+            raise self.fail(keypath + (key,), f"expected text, got {_kind(value)} {value!r}")
+        return value
+
+    def string(self, data: dict, key: str, keypath: tuple, pattern: re.Pattern | None, what: str,
+               default: Any = ...) -> Any:
+        value = self.get(data, key, keypath, str, default)
+        if value is default and default is not ...:
+            return value
+        if pattern is not None and not pattern.match(value):
+            raise self.fail(keypath + (key,), f"{value!r} is not a valid {what}")
+        return value
+
+    def number(self, data: dict, key: str, keypath: tuple, low: int, high: int, default: Any = ...) -> int:
+        value = self.get(data, key, keypath, int, default)
+        if not low <= value <= high:
+            raise self.fail(keypath + (key,), f"{value} is out of range {low}..{high}")
+        return value
+
+    def ip(self, data: dict, key: str, keypath: tuple) -> str:
+        value = self.get(data, key, keypath, str)
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise self.fail(keypath + (key,), f"{value!r} is not an IP address (expected e.g. 192.168.1.10)") from None
+
+    def host(self, data: dict, key: str, keypath: tuple) -> str:
+        value = self.get(data, key, keypath, str)
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            if HOST_RE.match(value) and not value.replace(".", "").isdigit():
+                return value
+        raise self.fail(keypath + (key,), f"{value!r} is neither an IP address nor a host name")
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "text", int: "a number", float: "a number",
+            bool: "true/false", type(None): "nothing"}.get(type(value), type(value).__name__)
+
+
+def parse_cluster(text: str, path: str = "<cluster file>") -> ClusterSpec:
+    """Parse and validate cluster file text; raise SpecError on the first problem."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise SpecError(path, mark.line + 1 if mark else None, "(syntax)",
+                        f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    r = _Reader(path, _line_index(text))
+    top = r.mapping(data, (), ("cluster", "ssh", "nodes", "storage", "vip", "axigen", "secrets_file"))
+    name = r.string(top, "cluster", (), NAME_RE, "cluster name (letters, digits, - and _, at most 32)")
+    ssh = _parse_ssh(r, top.get("ssh") or {}, ("ssh",), path)
+    nodes_raw = r.get(top, "nodes", (), list)
+    if not isinstance(nodes_raw, list) or len(nodes_raw) != 2:
+        count = len(nodes_raw) if isinstance(nodes_raw, list) else _kind(nodes_raw)
+        raise r.fail(("nodes",), f"expected a list of exactly two nodes, got {count}")
+    nodes = tuple(_parse_node(r, raw, ("nodes", i)) for i, raw in enumerate(nodes_raw))
+    storage = _parse_storage(r, r.get(top, "storage", (), dict, {}), ("storage",))
+    vip = _parse_vip(r, r.get(top, "vip", (), dict), ("vip",))
+    axigen_raw = r.mapping(r.get(top, "axigen", (), dict, {}), ("axigen",), ("service", "package"))
+    axigen = AxigenSpec(
+        service=r.string(axigen_raw, "service", ("axigen",), SERVICE_RE, "service name", "axigen"),
+        package=r.string(axigen_raw, "package", ("axigen",), None, "package", "axigen"),
+    )
+    secrets_file = r.get(top, "secrets_file", (), str, None)
+    if secrets_file is not None:
+        secrets_file = _relative_to(path, secrets_file)
+    spec = ClusterSpec(name=name, nodes=nodes, storage=storage, vip=vip, axigen=axigen, ssh=ssh,
+                       secrets_file=secrets_file, path=path)
+    _cross_check(r, spec)
+    return spec
+
+
+def _relative_to(cluster_path: str, value: str) -> str:
+    if os.path.isabs(value) or cluster_path.startswith("<"):
+        return value
+    return str(Path(cluster_path).resolve().parent / value)
+
+
+def _parse_ssh(r: _Reader, raw: Any, kp: tuple, path: str) -> SshSpec:
+    raw = r.mapping(raw, kp, ("key_file", "known_hosts"))
+    key_file = r.get(raw, "key_file", kp, str, None)
+    known_hosts = r.get(raw, "known_hosts", kp, str, None)
+    return SshSpec(key_file=_relative_to(path, key_file) if key_file else None,
+                   known_hosts=_relative_to(path, known_hosts) if known_hosts else None)
+
+
+def _parse_node(r: _Reader, raw: Any, kp: tuple) -> NodeSpec:
+    raw = r.mapping(raw, kp, ("name", "ssh_address", "ssh_port", "ssh_user", "link0", "link1", "bmc",
+                              "backing_disk"))
+    links = []
+    for which in ("link0", "link1"):
+        link = r.mapping(r.get(raw, which, kp, dict), kp + (which,), ("address", "interface"))
+        links.append(Link(address=r.ip(link, "address", kp + (which,)),
+                          interface=r.string(link, "interface", kp + (which,), IFACE_RE, "interface name")))
+    bmc = r.mapping(r.get(raw, "bmc", kp, dict), kp + ("bmc",), ("address", "port", "user"))
+    return NodeSpec(
+        name=r.string(raw, "name", kp, NODE_NAME_RE, "node name (the node's short hostname, lower case)"),
+        ssh_address=r.host(raw, "ssh_address", kp),
+        ssh_port=r.number(raw, "ssh_port", kp, 1, 65535, 22),
+        ssh_user=r.string(raw, "ssh_user", kp, USER_RE, "user name", "root"),
+        link0=links[0],
+        link1=links[1],
+        bmc=BmcSpec(address=r.host(bmc, "address", kp + ("bmc",)),
+                    port=r.number(bmc, "port", kp + ("bmc",), 1, 65535, 623),
+                    user=r.string(bmc, "user", kp + ("bmc",), re.compile(r"^[^\s:]{1,16}$"),
+                                  "BMC user (at most 16 characters, no spaces)")),
+        backing_disk=r.string(raw, "backing_disk", kp, DEV_RE, "device path (expected /dev/...)"),
+    )
+
+
+def _parse_storage(r: _Reader, raw: Any, kp: tuple) -> StorageSpec:
+    raw = r.mapping(raw, kp, ("mode", "device", "drbd", "filesystem", "mount_point"))
+    mode = r.get(raw, "mode", kp, str, "drbd")
+    if mode not in STORAGE_MODES:
+        raise r.fail(kp + ("mode",), f"unknown storage mode {mode!r}; expected one of: {', '.join(STORAGE_MODES)}")
+    device = r.string(raw, "device", kp, DEV_RE, "device path (expected /dev/...)", None)
+    if mode == "shared" and device is None:
+        raise r.fail(kp + ("device",), "storage mode 'shared' needs 'device': the external array's device path")
+    drbd_raw = r.mapping(r.get(raw, "drbd", kp, dict, {}), kp + ("drbd",), ("resource", "minor", "port"))
+    drbd = DrbdSpec(
+        resource=r.string(drbd_raw, "resource", kp + ("drbd",), RESOURCE_RE, "DRBD resource name", "axigen"),
+        minor=r.number(drbd_raw, "minor", kp + ("drbd",), 0, 1048575, 0),
+        port=r.number(drbd_raw, "port", kp + ("drbd",), 1024, 65535, 7789),
+    )
+    fs = r.get(raw, "filesystem", kp, str, "ext4")
+    if fs not in FILESYSTEMS:
+        raise r.fail(kp + ("filesystem",), f"unsupported filesystem {fs!r}; expected one of: {', '.join(FILESYSTEMS)}")
+    mount_point = r.get(raw, "mount_point", kp, str, "/var/opt/axigen")
+    if not mount_point.startswith("/") or mount_point.rstrip("/") == "" or ".." in mount_point.split("/") \
+            or not re.match(r"^/[A-Za-z0-9_./-]+$", mount_point):
+        raise r.fail(kp + ("mount_point",), f"{mount_point!r} is not an absolute directory path other than /")
+    return StorageSpec(mode=mode, device=device, drbd=drbd, filesystem=fs, mount_point=mount_point.rstrip("/"))
+
+
+def _parse_vip(r: _Reader, raw: Any, kp: tuple) -> VipSpec:
+    raw = r.mapping(raw, kp, ("address", "cidr", "interface"))
+    address = r.ip(raw, "address", kp)
+    limit = 32 if ipaddress.ip_address(address).version == 4 else 128
+    return VipSpec(address=address, cidr=r.number(raw, "cidr", kp, 1, limit),
+                   interface=r.string(raw, "interface", kp, IFACE_RE, "interface name"))
+
+
+def _cross_check(r: _Reader, spec: ClusterSpec) -> None:
+    a, b = spec.nodes
+    if a.name == b.name:
+        raise r.fail(("nodes", 1, "name"), f"both nodes are named {a.name!r}; node names must differ")
+    seen: dict[str, tuple] = {}
+    for i, node in enumerate(spec.nodes):
+        if node.link0.interface == node.link1.interface:
+            raise r.fail(("nodes", i, "link1", "interface"),
+                         f"link0 and link1 both use interface {node.link0.interface!r}; the two cluster links "
+                         "must be on different NICs or they are not redundant")
+        for key, value in (("ssh_address", node.ssh_address), ("link0", node.link0.address),
+                           ("link1", node.link1.address), ("bmc", node.bmc.address)):
+            if key == "ssh_address" and value in (node.link0.address, node.link1.address):
+                continue  # managing a node over one of its cluster links is allowed
+            here = ("nodes", i, key) if key == "ssh_address" else ("nodes", i, key, "address")
+            if value in seen:
+                raise r.fail(here, f"address {value} is already used at {_dotted(seen[value])}; "
+                                   "every node, link and BMC address must be unique")
+            seen[value] = here
+    if spec.vip.address in seen:
+        raise r.fail(("vip", "address"), f"the virtual IP {spec.vip.address} is already a node address "
+                                         f"({_dotted(seen[spec.vip.address])}); pick a free address")
+    for which in ("link0", "link1"):
+        x, y = getattr(a, which).address, getattr(b, which).address
+        if ipaddress.ip_address(x).version != ipaddress.ip_address(y).version:
+            raise r.fail(("nodes", 1, which, "address"), f"{which} mixes IPv4 and IPv6 between the nodes")
+    if a.link0.address == b.link1.address:
+        raise r.fail(("nodes", 1, "link1", "address"), "link addresses must be unique")
+
+
+def _dotted(keypath: tuple) -> str:
+    return ".".join(f"[{k}]" if isinstance(k, int) else str(k) for k in keypath).replace(".[", "[")
+
+
+def load_cluster(path: str | os.PathLike) -> ClusterSpec:
+    """Read and validate a cluster file; raise SpecError (never a traceback) on any problem."""
+    path = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(path, None, "(file)", "no such file; create one with `axha` (inventory screen) "
+                                              "or `axha lab up`") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(path, None, "(file)", f"cannot read it: {exc}") from None
+    return parse_cluster(text, path)
+
+
+# ---------------------------------------------------------------- saving
+
+
+def spec_to_dict(spec: ClusterSpec) -> dict:
+    """The cluster file's YAML structure for a spec (no secrets: the spec has none)."""
+    out: dict[str, Any] = {"cluster": spec.name}
+    ssh = {k: v for k, v in (("key_file", spec.ssh.key_file), ("known_hosts", spec.ssh.known_hosts)) if v}
+    if ssh:
+        out["ssh"] = ssh
+    out["nodes"] = [
+        {"name": n.name, "ssh_address": n.ssh_address, "ssh_port": n.ssh_port, "ssh_user": n.ssh_user,
+         "link0": {"address": n.link0.address, "interface": n.link0.interface},
+         "link1": {"address": n.link1.address, "interface": n.link1.interface},
+         "bmc": {"address": n.bmc.address, "port": n.bmc.port, "user": n.bmc.user},
+         "backing_disk": n.backing_disk}
+        for n in spec.nodes
+    ]
+    storage: dict[str, Any] = {"mode": spec.storage.mode}
+    if spec.storage.device:
+        storage["device"] = spec.storage.device
+    storage["drbd"] = {"resource": spec.storage.drbd.resource, "minor": spec.storage.drbd.minor,
+                       "port": spec.storage.drbd.port}
+    storage["filesystem"] = spec.storage.filesystem
+    storage["mount_point"] = spec.storage.mount_point
+    out["storage"] = storage
+    out["vip"] = {"address": spec.vip.address, "cidr": spec.vip.cidr, "interface": spec.vip.interface}
+    out["axigen"] = {"service": spec.axigen.service, "package": spec.axigen.package}
+    if spec.secrets_file:
+        out["secrets_file"] = spec.secrets_file
+    return out
+
+
+def dump_cluster(spec: ClusterSpec) -> str:
+    return "# axha cluster file: no secrets here (see the secrets file)\n" + yaml.safe_dump(
+        spec_to_dict(spec), sort_keys=False, default_flow_style=False)
+
+
+def atomic_write(path: str | os.PathLike, data: bytes | str, mode: int = 0o644) -> None:
+    """Write a file so that a crash leaves either the old or the new content, never a torn one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(raw)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_cluster(spec: ClusterSpec, path: str | os.PathLike) -> None:
+    text = dump_cluster(spec)
+    parse_cluster(text, str(path))  # never write a file we could not read back
+    atomic_write(path, text, 0o644)
+
+
+__all__ = ["ClusterSpec", "NodeSpec", "Link", "BmcSpec", "StorageSpec", "DrbdSpec", "VipSpec", "AxigenSpec",
+           "SshSpec", "SpecError", "load_cluster", "parse_cluster", "save_cluster", "dump_cluster",
+           "spec_to_dict", "atomic_write", "replace"]
