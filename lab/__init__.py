@@ -1,0 +1,1 @@
+"""The axha lab: two simulated cluster nodes (namespaces, real sshd, IPMI BMCs) on one Linux machine."""

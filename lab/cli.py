@@ -1,0 +1,107 @@
+"""`axha lab ...` command line: up, down, status, exec, power, bmc, fault (lab.cli.main(argv) -> int)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+from lab.layout import LabError, instance_from_env
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="axha lab", description="Two simulated cluster nodes on this machine.")
+    p.add_argument("--instance", type=int, default=None, help="lab instance 0..7 (default $AXHA_LAB_INSTANCE or 0)")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("up", help="create or repair the lab (safe to repeat)")
+    s.add_argument("--profile", help="built-in profile name or a directory with node1/ and node2/")
+    s.add_argument("--cluster-file", help="where to write the cluster file (default ./axha-lab.yaml)")
+    s.add_argument("--instance", type=int, default=argparse.SUPPRESS)
+    s = sub.add_parser("down", help="remove the lab and everything it created")
+    s.add_argument("--instance", type=int, default=argparse.SUPPRESS)
+    s = sub.add_parser("status", help="show nodes, BMCs, files")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--instance", type=int, default=argparse.SUPPRESS)
+    s = sub.add_parser("exec", help="run a command inside a node: lab exec node1 -- hostname")
+    s.add_argument("node")
+    s.add_argument("cmd", nargs=argparse.REMAINDER)
+    s = sub.add_parser("power", help="power a node on, off (a power cut) or cycle it")
+    s.add_argument("node")
+    s.add_argument("action", choices=["on", "off", "cycle", "status"])
+    s = sub.add_parser("bmc", help="start or stop a node's IPMI BMC")
+    s.add_argument("node")
+    s.add_argument("action", choices=["start", "stop"])
+    s = sub.add_parser("fault", help="inject a network fault inside a node: loss IFACE PCT | rate IFACE KBIT | clear")
+    s.add_argument("node")
+    s.add_argument("kind", choices=["loss", "rate", "clear"])
+    s.add_argument("args", nargs="*")
+    return p
+
+
+def _print_status(st: dict) -> None:
+    print(f"lab instance {st['instance']} (profile {st.get('profile')}), state {st['state_dir']}")
+    for n in st["nodes"]:
+        print(f"  {n['name']}: power {n['power']}, ssh root@{n['ssh_address']}:{n['ssh_port']}, "
+              f"BMC {n['bmc']} at {n['bmc_address']}:{n['bmc_port']} (user {n['bmc_user']})")
+    print(f"  VIP {st['vip']}, shared disk {st['shared_device']}")
+    print(f"  ssh key {st['ssh_key']}, known_hosts {st['known_hosts']}")
+    print(f"  cluster file {st['cluster_file']}, secrets {st['secrets_file']}")
+    for version, path in sorted(st["packages"].items()):
+        print(f"  axigen {version}: {path}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from lab import core, faults, nodes
+    from lab.host import require_root
+    from lab.layout import Layout
+
+    instance = instance_from_env(args.instance)
+    Layout(instance)  # validates the range
+    if args.command == "status":
+        st = core.status(instance)
+        print(json.dumps(st, indent=2)) if args.json else _print_status(st)
+        return 0
+    require_root()
+    if args.command == "up":
+        st = core.up(instance, args.profile, args.cluster_file)
+        _print_status(st)
+    elif args.command == "down":
+        core.down(instance)
+        print(f"lab instance {instance} is down")
+    elif args.command == "exec":
+        cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+        if not cmd:
+            raise LabError("give a command: axha lab exec node1 -- hostname")
+        argv = nodes.exec_argv(instance, Layout(instance).node(args.node).name, cmd)
+        return subprocess.run(argv).returncode
+    elif args.command == "power":
+        Layout(instance).node(args.node)
+        if args.action in ("off", "cycle"):
+            nodes.power_off(instance, args.node)
+        if args.action in ("on", "cycle"):
+            nodes.power_on(instance, args.node)
+        print(f"{args.node}: power {nodes.power_state(instance, args.node)}")
+    elif args.command == "bmc":
+        Layout(instance).node(args.node)
+        (core.bmc_start if args.action == "start" else core.bmc_stop)(instance, args.node)
+        print(f"{args.node}: BMC {'running' if core.bmc_pids(instance, args.node) else 'stopped'}")
+    elif args.command == "fault":
+        faults.apply(instance, args.node, args.kind, args.args)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        return _run(args)
+    except LabError as exc:
+        print(f"axha lab: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
