@@ -1,0 +1,439 @@
+"""Pure parsers of Pacemaker's XML: `crm_mon --output-as=xml` status and `cibadmin --query --scope constraints`."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+
+from steps.errors import AxhaError
+
+CRM_MON_ARGV = ("crm_mon", "--output-as=xml", "--inactive")
+CONSTRAINTS_ARGV = ("cibadmin", "--query", "--scope", "constraints")
+
+# Pacemaker 2.1 renamed the promotable roles; older crm_mon (and old CIBs) say Master/Slave.
+ROLE_ALIASES = {"Master": "Promoted", "Slave": "Unpromoted"}
+LEFTOVER_PREFIXES = ("cli-prefer-", "cli-ban-", "drbd-fence-by-handler-")
+
+
+class PacemakerParseError(AxhaError):
+    """crm_mon or cibadmin printed something that is not the XML we expect."""
+
+
+def _bool(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("true", "1", "yes", "on", "y")
+
+
+def normalize_role(role: str | None) -> str:
+    """Promoted/Unpromoted/Started/Stopped...: the old names Master/Slave mapped to the new ones."""
+    role = role or ""
+    return ROLE_ALIASES.get(role, role)
+
+
+def _parse_xml(text: str, what: str) -> ET.Element:
+    try:
+        return ET.fromstring(text.strip())
+    except ET.ParseError as exc:
+        first = text.strip().splitlines()[0][:120] if text.strip() else "(empty output)"
+        raise PacemakerParseError(f"{what} output is not XML ({exc}); it began: {first}",
+                                  remedy="Is Pacemaker running on this node? Try `crm_mon -1` there.") from None
+
+
+# ---------------------------------------------------------------- crm_mon
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    name: str
+    id: str
+    online: bool
+    standby: bool
+    standby_onfail: bool
+    maintenance: bool
+    pending: bool
+    unclean: bool
+    shutdown: bool
+    expected_up: bool
+    is_dc: bool
+    resources_running: int
+
+    @property
+    def state(self) -> str:
+        """One word for the admin: online, standby, maintenance, unclean, pending, offline."""
+        if self.unclean:
+            return "unclean"
+        if not self.online:
+            return "offline"
+        if self.maintenance:
+            return "maintenance"
+        if self.standby or self.standby_onfail:
+            return "standby"
+        if self.pending:
+            return "pending"
+        return "online"
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "id": self.id, "online": self.online, "standby": self.standby,
+                "standby_onfail": self.standby_onfail, "maintenance": self.maintenance, "pending": self.pending,
+                "unclean": self.unclean, "shutdown": self.shutdown, "is_dc": self.is_dc, "state": self.state}
+
+
+@dataclass(frozen=True)
+class ResourceStatus:
+    """One primitive instance (a clone gives one per instance). `nodes`: where it runs (empty when stopped)."""
+
+    id: str
+    agent: str
+    role: str
+    active: bool
+    managed: bool
+    failed: bool
+    blocked: bool
+    orphaned: bool
+    nodes: tuple[str, ...]
+    parent: str | None = None          # the clone or group id
+    target_role: str | None = None
+
+    @property
+    def node(self) -> str | None:
+        return self.nodes[0] if self.nodes else None
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "agent": self.agent, "role": self.role, "active": self.active,
+                "managed": self.managed, "failed": self.failed, "blocked": self.blocked, "nodes": list(self.nodes),
+                "parent": self.parent, "target_role": self.target_role}
+
+
+@dataclass(frozen=True)
+class CloneStatus:
+    id: str
+    promotable: bool
+    managed: bool
+    failed: bool
+    instances: tuple[ResourceStatus, ...]
+
+    def nodes_in_role(self, role: str) -> tuple[str, ...]:
+        return tuple(n for r in self.instances if r.role == role for n in r.nodes)
+
+    @property
+    def promoted(self) -> tuple[str, ...]:
+        return self.nodes_in_role("Promoted")
+
+    @property
+    def unpromoted(self) -> tuple[str, ...]:
+        return self.nodes_in_role("Unpromoted")
+
+
+@dataclass(frozen=True)
+class GroupStatus:
+    id: str
+    managed: bool
+    members: tuple[ResourceStatus, ...]
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        """The nodes where any member runs (normally one)."""
+        seen: list[str] = []
+        for member in self.members:
+            for node in member.nodes:
+                if node not in seen:
+                    seen.append(node)
+        return tuple(seen)
+
+    @property
+    def fully_started(self) -> bool:
+        """Every member active on one and the same node."""
+        return bool(self.members) and all(m.active for m in self.members) and len(self.nodes) == 1
+
+
+@dataclass(frozen=True)
+class FailedAction:
+    op_key: str
+    node: str
+    exitstatus: str
+    exitreason: str
+    exitcode: str
+    status: str
+    task: str
+    interval: str
+    last_rc_change: str
+
+    @property
+    def resource(self) -> str:
+        """The resource id, from op_key `<rsc>_<task>_<interval>`."""
+        parts = self.op_key.rsplit("_", 2)
+        return parts[0] if len(parts) == 3 else self.op_key
+
+    def summary(self) -> str:
+        reason = f" ({self.exitreason})" if self.exitreason else ""
+        return f"{self.op_key} on {self.node}: {self.exitstatus or self.status}{reason}"
+
+    def to_dict(self) -> dict:
+        return {"op_key": self.op_key, "resource": self.resource, "node": self.node, "task": self.task,
+                "exitstatus": self.exitstatus, "exitreason": self.exitreason, "exitcode": self.exitcode,
+                "status": self.status, "last_rc_change": self.last_rc_change}
+
+
+@dataclass(frozen=True)
+class FenceEvent:
+    action: str
+    target: str
+    status: str
+    delegate: str
+    origin: str
+    client: str
+    completed: str
+    exit_reason: str = ""
+
+    def to_dict(self) -> dict:
+        return {"action": self.action, "target": self.target, "status": self.status, "delegate": self.delegate,
+                "origin": self.origin, "completed": self.completed, "exit_reason": self.exit_reason}
+
+
+@dataclass(frozen=True)
+class Ban:
+    id: str
+    resource: str
+    node: str
+    weight: str
+    promoted_only: bool
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    """What `crm_mon --output-as=xml` says: summary, nodes, resources, failures, bans, fencing history."""
+
+    dc: str | None
+    with_quorum: bool
+    version: str
+    stonith_enabled: bool
+    maintenance_mode: bool
+    stop_all_resources: bool
+    nodes: tuple[NodeStatus, ...]
+    resources: tuple[ResourceStatus, ...]     # every primitive instance (flat, incl. clone/group members)
+    clones: tuple[CloneStatus, ...]
+    groups: tuple[GroupStatus, ...]
+    failed_actions: tuple[FailedAction, ...]
+    bans: tuple[Ban, ...]
+    fence_history: tuple[FenceEvent, ...] = ()
+    node_attributes: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def node(self, name: str) -> NodeStatus | None:
+        return next((n for n in self.nodes if n.name == name), None)
+
+    def group(self, gid: str) -> GroupStatus | None:
+        return next((g for g in self.groups if g.id == gid), None)
+
+    def clone(self, cid: str) -> CloneStatus | None:
+        return next((c for c in self.clones if c.id == cid), None)
+
+    def resource(self, rid: str) -> tuple[ResourceStatus, ...]:
+        """Every instance of the primitive `rid` (one for a plain primitive, one per node for a clone)."""
+        return tuple(r for r in self.resources if r.id == rid)
+
+    def stonith_resources(self) -> tuple[ResourceStatus, ...]:
+        return tuple(r for r in self.resources if r.agent.startswith("stonith:"))
+
+    def where(self, gid: str) -> str | None:
+        """The single node where group `gid` runs fully, else None."""
+        group = self.group(gid)
+        if group is None or not group.fully_started:
+            return None
+        return group.nodes[0]
+
+
+def _text_attr(el: ET.Element | None, key: str, default: str = "") -> str:
+    return el.get(key, default) if el is not None else default
+
+
+def _node(el: ET.Element) -> NodeStatus:
+    return NodeStatus(
+        name=el.get("name", ""), id=el.get("id", ""), online=_bool(el.get("online")),
+        standby=_bool(el.get("standby")), standby_onfail=_bool(el.get("standby_onfail")),
+        maintenance=_bool(el.get("maintenance")), pending=_bool(el.get("pending")), unclean=_bool(el.get("unclean")),
+        shutdown=_bool(el.get("shutdown")), expected_up=_bool(el.get("expected_up")), is_dc=_bool(el.get("is_dc")),
+        resources_running=int(el.get("resources_running") or 0))
+
+
+def _resource(el: ET.Element, parent: str | None) -> ResourceStatus:
+    return ResourceStatus(
+        id=el.get("id", ""), agent=el.get("resource_agent", "").replace("::", ":"),
+        role=normalize_role(el.get("role")), active=_bool(el.get("active")),
+        managed=_bool(el.get("managed", "true")), failed=_bool(el.get("failed")), blocked=_bool(el.get("blocked")),
+        orphaned=_bool(el.get("orphaned")), nodes=tuple(n.get("name", "") for n in el.findall("node")),
+        parent=parent, target_role=el.get("target_role"))
+
+
+def _walk_resources(container: ET.Element | None):
+    """Yield (resources, clones, groups) from the <resources> element, groups inside clones included."""
+    resources: list[ResourceStatus] = []
+    clones: list[CloneStatus] = []
+    groups: list[GroupStatus] = []
+    if container is None:
+        return resources, clones, groups
+    for el in container:
+        if el.tag == "resource":
+            resources.append(_resource(el, None))
+        elif el.tag == "group":
+            members = tuple(_resource(r, el.get("id")) for r in el.findall("resource"))
+            resources.extend(members)
+            groups.append(GroupStatus(el.get("id", ""), _bool(el.get("managed", "true")), members))
+        elif el.tag == "clone":
+            instances: list[ResourceStatus] = []
+            for child in el:
+                if child.tag == "resource":
+                    instances.append(_resource(child, el.get("id")))
+                elif child.tag == "group":
+                    instances.extend(_resource(r, child.get("id")) for r in child.findall("resource"))
+            resources.extend(instances)
+            clones.append(CloneStatus(el.get("id", ""), _bool(el.get("multi_state")),
+                                      _bool(el.get("managed", "true")), _bool(el.get("failed")), tuple(instances)))
+        elif el.tag == "bundle":
+            for replica in el.findall("replica"):
+                resources.extend(_resource(r, el.get("id")) for r in replica.findall("resource"))
+    return resources, clones, groups
+
+
+def _failure(el: ET.Element) -> FailedAction:
+    return FailedAction(
+        op_key=el.get("op_key", ""), node=el.get("node", ""), exitstatus=el.get("exitstatus", ""),
+        exitreason=el.get("exitreason", ""), exitcode=el.get("exitcode", ""), status=el.get("status", ""),
+        task=el.get("task", ""), interval=el.get("interval", ""),
+        last_rc_change=el.get("last-rc-change", el.get("last_rc_change", "")))
+
+
+def _fence_event(el: ET.Element) -> FenceEvent:
+    return FenceEvent(action=el.get("action", ""), target=el.get("target", ""), status=el.get("status", ""),
+                      delegate=el.get("delegate", ""), origin=el.get("origin", ""), client=el.get("client", ""),
+                      completed=el.get("completed", ""), exit_reason=el.get("exit-reason", ""))
+
+
+def parse_crm_mon(text: str) -> ClusterStatus:
+    """Parse `crm_mon --output-as=xml` (Pacemaker 2.x `<pacemaker-result>`, or the 1.1 `<crm_mon>` root)."""
+    root = _parse_xml(text, "crm_mon")
+    if root.tag not in ("pacemaker-result", "crm_mon"):
+        raise PacemakerParseError(f"crm_mon printed <{root.tag}>, expected <pacemaker-result>")
+    status = root.find("status")
+    if root.tag == "pacemaker-result" and root.find("summary") is None and status is not None \
+            and status.get("code", "0") != "0":
+        errors = "; ".join((e.text or "").strip() for e in status.iter("error")) or status.get("message", "")
+        raise PacemakerParseError(f"crm_mon failed: {errors}",
+                                  remedy="Start the cluster on this node (corosync, then pacemaker), then retry.")
+    summary = root.find("summary")
+    dc = summary.find("current_dc") if summary is not None else None
+    options = summary.find("cluster_options") if summary is not None else None
+    resources, clones, groups = _walk_resources(root.find("resources"))
+    attrs = {n.get("name", ""): {a.get("name", ""): a.get("value", "") for a in n.findall("attribute")}
+             for n in root.findall("node_attributes/node")}
+    return ClusterStatus(
+        dc=dc.get("name") if dc is not None and _bool(dc.get("present")) else None,
+        with_quorum=_bool(_text_attr(dc, "with_quorum")),
+        version=_text_attr(dc, "version"),
+        stonith_enabled=_bool(_text_attr(options, "stonith-enabled")),
+        maintenance_mode=_bool(_text_attr(options, "maintenance-mode")),
+        stop_all_resources=_bool(_text_attr(options, "stop-all-resources")),
+        nodes=tuple(_node(n) for n in root.findall("nodes/node")),
+        resources=tuple(resources), clones=tuple(clones), groups=tuple(groups),
+        failed_actions=tuple(_failure(f) for f in root.findall("failures/failure")),
+        bans=tuple(Ban(b.get("id", ""), b.get("resource", ""), b.get("node", ""), b.get("weight", ""),
+                       _bool(b.get("promoted-only", b.get("master_only")))) for b in root.findall("bans/ban")),
+        fence_history=tuple(_fence_event(e) for e in root.findall("fence_history/fence_event")),
+        node_attributes=attrs)
+
+
+# ---------------------------------------------------------------- constraints
+
+
+@dataclass(frozen=True)
+class LocationConstraint:
+    """A rsc_location: `node`+`score` for the simple form, or the nodes named by a rule (`rule_nodes`)."""
+
+    id: str
+    resource: str
+    node: str | None
+    score: str | None
+    role: str | None
+    rule_nodes: tuple[str, ...] = ()
+    rule_score: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """cli-prefer, cli-ban, drbd-fence, or other."""
+        if self.id.startswith("cli-prefer-"):
+            return "cli-prefer"
+        if self.id.startswith("cli-ban-"):
+            return "cli-ban"
+        if self.id.startswith("drbd-fence-by-handler-"):
+            return "drbd-fence"
+        return "other"
+
+    @property
+    def leftover(self) -> bool:
+        """Left behind by a move/ban or by DRBD's fence-peer handler; blocks a clean switchover."""
+        return self.kind != "other"
+
+    def describe(self) -> str:
+        if self.kind == "cli-prefer":
+            return f"{self.resource} pinned to {self.node} ({self.id}, from a move)"
+        if self.kind == "cli-ban":
+            return f"{self.resource} banned from {self.node} ({self.id}, from a ban/move)"
+        if self.kind == "drbd-fence":
+            keep = ", ".join(self.rule_nodes) or "?"
+            return f"{self.resource} may be promoted only on {keep} ({self.id}, set by DRBD's fence-peer handler)"
+        return f"{self.id}: {self.resource} {self.score} on {self.node}"
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "kind": self.kind, "resource": self.resource, "node": self.node, "score": self.score,
+                "role": self.role, "rule_nodes": list(self.rule_nodes), "description": self.describe()}
+
+
+def parse_constraints(text: str) -> tuple[LocationConstraint, ...]:
+    """Parse `cibadmin --query --scope constraints` (or a whole CIB) into its location constraints."""
+    root = _parse_xml(text, "cibadmin")
+    out: list[LocationConstraint] = []
+    for el in root.iter("rsc_location"):
+        rule_nodes: list[str] = []
+        rule_score = None
+        role = el.get("role")
+        for rule in el.findall("rule"):
+            rule_score = rule.get("score")
+            role = role or rule.get("role")
+            for expr in rule.findall("expression"):
+                if expr.get("attribute") == "#uname" and expr.get("value"):
+                    rule_nodes.append(expr.get("value", ""))
+        out.append(LocationConstraint(
+            id=el.get("id", ""), resource=el.get("rsc", el.get("rsc-pattern", "")), node=el.get("node"),
+            score=el.get("score"), role=normalize_role(role) or None, rule_nodes=tuple(rule_nodes),
+            rule_score=rule_score))
+    return tuple(out)
+
+
+def leftover_constraints(constraints: tuple[LocationConstraint, ...]) -> tuple[LocationConstraint, ...]:
+    return tuple(c for c in constraints if c.leftover)
+
+
+# ---------------------------------------------------------------- CIB versions
+
+
+@dataclass(frozen=True)
+class CibVersion:
+    """admin_epoch/epoch change with every configuration change; num_updates also with every status update."""
+
+    admin_epoch: int
+    epoch: int
+    num_updates: int
+
+    @property
+    def config(self) -> tuple[int, int]:
+        return (self.admin_epoch, self.epoch)
+
+
+def parse_cib_version(text: str) -> CibVersion:
+    """The version attributes of a `<cib ...>` root (from `cibadmin --query` output, whole or its first line)."""
+    text = text.strip()
+    head = text.split(">", 1)[0] + ">" if text.startswith("<cib") else text
+    try:
+        root = ET.fromstring(head if head.endswith("/>") else head[:-1] + "/>")
+    except ET.ParseError:
+        root = _parse_xml(text, "cibadmin")
+    if root.tag != "cib":
+        raise PacemakerParseError(f"expected a <cib> element, got <{root.tag}>")
+    return CibVersion(int(root.get("admin_epoch", 0)), int(root.get("epoch", 0)), int(root.get("num_updates", 0)))
