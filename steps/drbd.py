@@ -1,0 +1,500 @@
+"""DRBD 9: pure parsers for `drbdsetup status --json` and `events2`, sync progress, split-brain signs, the resource file."""
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field, replace
+from importlib import resources as _resources
+from string import Template
+from typing import Iterable, Mapping
+
+SYNC_STATES = ("SyncSource", "SyncTarget", "PausedSyncS", "PausedSyncT", "StartingSyncS", "StartingSyncT",
+               "WFBitMapS", "WFBitMapT", "WFSyncUUID")
+VERIFY_STATES = ("VerifyS", "VerifyT")
+GOOD_DISK = "UpToDate"
+FENCE_PEER = "/usr/lib/drbd/crm-fence-peer.9.sh"
+UNFENCE_PEER = "/usr/lib/drbd/crm-unfence-peer.9.sh"
+VERIFY_ALG = "sha256"
+# Dynamic resync controller: plan 2 s ahead, up to 720 MiB/s when idle, never below 20 MiB/s under application I/O.
+RESYNC = (("c-plan-ahead", "20"), ("c-max-rate", "720M"), ("c-min-rate", "20M"), ("resync-rate", "100M"))
+
+
+class DrbdParseError(ValueError):
+    """Output that is not what drbdsetup prints."""
+
+
+# ---------------------------------------------------------------- state DTOs (shared by status --json and events2)
+
+
+@dataclass(frozen=True)
+class PeerDevice:
+    """One volume as seen towards one peer. Sizes in KiB, like drbdsetup prints them."""
+
+    volume: int
+    replication: str = "Off"
+    peer_disk: str = "DUnknown"
+    peer_client: bool = False
+    resync_suspended: str = "no"
+    out_of_sync_kib: int | None = None
+    done: float | None = None          # percent of the running resync or verify already done
+    eta: float | None = None           # DRBD's own estimate, seconds
+    rate_mib: float | None = None      # DRBD's measured resync rate, MiB/s
+    percent_in_sync: float | None = None
+
+    @property
+    def syncing(self) -> bool:
+        return self.replication in SYNC_STATES
+
+    @property
+    def sync_source(self) -> bool:
+        return self.replication in ("SyncSource", "PausedSyncS", "StartingSyncS", "WFBitMapS")
+
+
+@dataclass(frozen=True)
+class Path:
+    local: str
+    peer: str
+    established: bool = False
+
+
+@dataclass(frozen=True)
+class Connection:
+    peer_node_id: int
+    name: str
+    connection: str = "StandAlone"
+    peer_role: str = "Unknown"
+    congested: bool = False
+    peer_devices: tuple[PeerDevice, ...] = ()
+    paths: tuple[Path, ...] = ()
+
+    def peer_device(self, volume: int = 0) -> PeerDevice | None:
+        return next((pd for pd in self.peer_devices if pd.volume == volume), None)
+
+
+@dataclass(frozen=True)
+class Device:
+    volume: int
+    minor: int | None = None
+    disk: str = "Diskless"
+    client: bool = False
+    quorum: bool = True
+    size_kib: int | None = None
+    backing_dev: str | None = None
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One DRBD resource as the local node sees it."""
+
+    name: str
+    role: str = "Unknown"
+    node_id: int | None = None
+    suspended: bool = False
+    devices: tuple[Device, ...] = ()
+    connections: tuple[Connection, ...] = ()
+    may_promote: bool | None = None
+    promotion_score: int | None = None
+
+    def device(self, volume: int = 0) -> Device | None:
+        return next((d for d in self.devices if d.volume == volume), None)
+
+    def connection(self, peer: str | None = None) -> Connection | None:
+        """The connection to the named peer (or the only one)."""
+        for conn in self.connections:
+            if peer is None or conn.name == peer:
+                return conn
+        return None
+
+    @property
+    def disk(self) -> str:
+        dev = self.device(0)
+        return dev.disk if dev else "Diskless"
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.connections) and all(c.connection == "Connected" for c in self.connections)
+
+    @property
+    def peer_disk(self) -> str:
+        conn = self.connection()
+        pd = conn.peer_device(0) if conn else None
+        return pd.peer_disk if pd else "DUnknown"
+
+    @property
+    def replication(self) -> str:
+        conn = self.connection()
+        pd = conn.peer_device(0) if conn else None
+        return pd.replication if pd else "Off"
+
+    @property
+    def syncing(self) -> bool:
+        return any(pd.syncing for c in self.connections for pd in c.peer_devices)
+
+    @property
+    def in_sync(self) -> bool:
+        """UpToDate here and on every peer, connected, no resync running."""
+        if not self.devices or not self.connected:
+            return False
+        if any(d.disk != GOOD_DISK for d in self.devices):
+            return False
+        return all(pd.peer_disk == GOOD_DISK and pd.replication == "Established"
+                   for c in self.connections for pd in c.peer_devices)
+
+
+# ---------------------------------------------------------------- drbdsetup status --json
+
+
+def _num(value, kind=float):
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        return None
+    return None if kind is float and number != number else number  # NaN -> None
+
+
+def parse_status_json(text: str) -> tuple[Resource, ...]:
+    """`drbdsetup status [RES] --json` -> resources. An empty output (no resource up) gives ()."""
+    if not text.strip():
+        return ()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DrbdParseError(f"drbdsetup status --json: not JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, list):
+        raise DrbdParseError("drbdsetup status --json: expected a list of resources")
+    return tuple(_resource_from_json(r) for r in data)
+
+
+def _resource_from_json(r: dict) -> Resource:
+    devices = tuple(Device(volume=int(d.get("volume", 0)), minor=_num(d.get("minor"), int),
+                           disk=d.get("disk-state", "Diskless"), client=bool(d.get("client", False)),
+                           quorum=bool(d.get("quorum", True)), size_kib=_num(d.get("size"), int))
+                    for d in r.get("devices", []))
+    conns = []
+    for c in r.get("connections", []):
+        pds = tuple(_peer_device_from_json(pd) for pd in c.get("peer_devices", []))
+        paths = tuple(Path(local=_json_host(p.get("this_host")), peer=_json_host(p.get("remote_host")),
+                           established=bool(p.get("established"))) for p in c.get("paths", []))
+        conns.append(Connection(peer_node_id=int(c.get("peer-node-id", -1)), name=c.get("name", ""),
+                                connection=c.get("connection-state", "StandAlone"),
+                                peer_role=c.get("peer-role", "Unknown"), congested=bool(c.get("congested")),
+                                peer_devices=pds, paths=paths))
+    return Resource(name=r.get("name", ""), role=r.get("role", "Unknown"), node_id=_num(r.get("node-id"), int),
+                    suspended=bool(r.get("suspended", False)), devices=devices, connections=tuple(conns))
+
+
+def _json_host(host) -> str:
+    if not isinstance(host, dict):
+        return ""
+    return f"{host.get('family', 'ipv4')}:{host.get('address', '')}:{host.get('port', '')}"
+
+
+def _peer_device_from_json(pd: dict) -> PeerDevice:
+    eta = _num(pd.get("estimated-seconds-to-finish"))
+    return PeerDevice(
+        volume=int(pd.get("volume", 0)), replication=pd.get("replication-state", "Off"),
+        peer_disk=pd.get("peer-disk-state", "DUnknown"), peer_client=bool(pd.get("peer-client", False)),
+        resync_suspended=str(pd.get("resync-suspended", "no")), out_of_sync_kib=_num(pd.get("out-of-sync"), int),
+        done=_num(pd.get("percent-resync-done")),
+        eta=None if eta == 987654321 else eta,  # drbdsetup's "no estimate yet"
+        rate_mib=_num(pd.get("db/dt [MiB/s]")), percent_in_sync=_num(pd.get("percent-in-sync")))
+
+
+def find_resource(resources: Iterable[Resource], name: str) -> Resource | None:
+    return next((r for r in resources if r.name == name), None)
+
+
+# ---------------------------------------------------------------- drbdsetup events2
+
+
+_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)?$")
+VERBS = ("exists", "create", "change", "destroy", "call", "response", "rename")
+
+
+@dataclass(frozen=True)
+class Event2:
+    """One events2 line: `<verb> <object> key:value ...` (values split at the first colon only)."""
+
+    verb: str
+    object: str
+    fields: tuple[tuple[str, str], ...] = ()
+    timestamp: str | None = None
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        for k, v in self.fields:
+            if k == key:
+                return v
+        return default
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(self.fields)
+
+
+def parse_events2_line(line: str) -> Event2 | None:
+    """A line of `drbdsetup events2 [--now] [--statistics] [--timestamps]`; None for blank or foreign lines."""
+    words = line.split()
+    stamp = None
+    if words and _TIMESTAMP.match(words[0]):
+        stamp, words = words[0], words[1:]
+    if len(words) < 2 or words[0] not in VERBS:
+        return None
+    fields = []
+    for word in words[2:]:
+        key, sep, value = word.partition(":")
+        if not sep:
+            return None
+        fields.append((key, value))
+    return Event2(words[0], words[1], tuple(fields), stamp)
+
+
+def _flag(value: str | None) -> bool:
+    return value == "yes"
+
+
+class Events2State:
+    """Folds events2 lines into Resource snapshots, as drbdsetup itself keeps its object tree."""
+
+    def __init__(self) -> None:
+        self._res: dict[str, dict] = {}
+        self.initial_done = False  # the `exists -` line was seen: what follows are live changes
+        self.helpers: list[Event2] = []  # call/response helper events, e.g. split-brain, fence-peer
+
+    def feed(self, line: str) -> Event2 | None:
+        event = parse_events2_line(line)
+        if event is not None:
+            self.apply(event)
+        return event
+
+    def apply(self, ev: Event2) -> None:
+        if ev.verb == "exists" and ev.object == "-":
+            self.initial_done = True
+            return
+        if ev.object == "helper":
+            self.helpers.append(ev)
+            return
+        name = ev.get("name")
+        if name is None:
+            return
+        if ev.object == "resource":
+            if ev.verb == "destroy":
+                self._res.pop(name, None)
+            else:
+                self._res.setdefault(name, {"devices": {}, "conns": {}}).update(ev.as_dict())
+            return
+        res = self._res.setdefault(name, {"devices": {}, "conns": {}})
+        if ev.object == "device":
+            self._update(res["devices"], int(ev.get("volume", "0")), ev)
+        elif ev.object in ("connection", "peer-device", "path"):
+            peer = int(ev.get("peer-node-id", "-1"))
+            if ev.object == "connection":
+                self._update(res["conns"], peer, ev, extra={"pds": {}, "paths": {}})
+                return
+            conn = res["conns"].setdefault(peer, {"pds": {}, "paths": {}, "conn-name": ev.get("conn-name", "")})
+            if ev.object == "peer-device":
+                self._update(conn["pds"], int(ev.get("volume", "0")), ev)
+            else:
+                self._update(conn["paths"], (ev.get("local"), ev.get("peer")), ev)
+
+    @staticmethod
+    def _update(table: dict, key, ev: Event2, extra: dict | None = None) -> None:
+        if ev.verb == "destroy":
+            table.pop(key, None)
+            return
+        entry = table.setdefault(key, dict(extra or {}))
+        entry.update(ev.as_dict())
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(sorted(self._res))
+
+    def resource(self, name: str) -> Resource | None:
+        raw = self._res.get(name)
+        if raw is None:
+            return None
+        devices = tuple(Device(volume=vol, minor=_num(d.get("minor"), int), disk=d.get("disk", "Diskless"),
+                               client=_flag(d.get("client")), quorum=d.get("quorum", "yes") == "yes",
+                               size_kib=_num(d.get("size"), int),
+                               backing_dev=None if d.get("backing_dev") in (None, "none") else d["backing_dev"])
+                        for vol, d in sorted(raw["devices"].items()))
+        conns = tuple(_connection_from_events(peer, c) for peer, c in sorted(raw["conns"].items()))
+        may = raw.get("may_promote")
+        return Resource(name=name, role=raw.get("role", "Unknown"), suspended=raw.get("suspended", "no") != "no",
+                        devices=devices, connections=conns, may_promote=None if may is None else may == "yes",
+                        promotion_score=_num(raw.get("promotion_score"), int))
+
+
+def _connection_from_events(peer: int, c: dict) -> Connection:
+    pds = tuple(PeerDevice(volume=vol, replication=p.get("replication", "Off"),
+                           peer_disk=p.get("peer-disk", "DUnknown"), peer_client=_flag(p.get("peer-client")),
+                           resync_suspended=p.get("resync-suspended", "no"),
+                           out_of_sync_kib=_num(p.get("out-of-sync"), int), done=_num(p.get("done")),
+                           eta=_num(p.get("eta")), rate_mib=_num(p.get("dbdt1")))
+                for vol, p in sorted(c["pds"].items()))
+    paths = tuple(Path(local=p.get("local", ""), peer=p.get("peer", ""), established=_flag(p.get("established")))
+                  for p in c["paths"].values())
+    return Connection(peer_node_id=peer, name=c.get("conn-name", ""), connection=c.get("connection", "StandAlone"),
+                      peer_role=c.get("role", "Unknown"), congested=_flag(c.get("congested")),
+                      peer_devices=_clear_stale_sync(pds), paths=paths)
+
+
+def _clear_stale_sync(pds: tuple[PeerDevice, ...]) -> tuple[PeerDevice, ...]:
+    # events2 only prints done:/eta: while a resync runs; after it ends the last values would linger.
+    return tuple(pd if pd.syncing else replace(pd, done=None, eta=None, rate_mib=None) for pd in pds)
+
+
+def parse_events2(text: str) -> Events2State:
+    state = Events2State()
+    for line in text.splitlines():
+        state.feed(line)
+    return state
+
+
+# ---------------------------------------------------------------- sync progress
+
+
+@dataclass(frozen=True)
+class SyncProgress:
+    """Progress of one node's resync towards its peer: percent, rate (KiB/s) and ETA (s), None when unknown."""
+
+    node: str
+    peer: str
+    replication: str
+    disk: str
+    peer_disk: str
+    percent: float
+    out_of_sync_kib: int | None
+    rate_kib: float | None
+    eta: float | None
+    finished: bool
+
+
+@dataclass
+class SyncTracker:
+    """Turns successive Resource snapshots into SyncProgress, measuring the rate from the out-of-sync countdown."""
+
+    smoothing: float = 0.3
+    clock: object = time.monotonic
+    _last: dict = field(default_factory=dict)
+    _rate: dict = field(default_factory=dict)
+
+    def update(self, node: str, res: Resource, now: float | None = None) -> SyncProgress | None:
+        conn = res.connection()
+        pd = conn.peer_device(0) if conn else None
+        if conn is None or pd is None:
+            return None
+        now = self.clock() if now is None else now
+        key = (node, conn.name)
+        rate = self._measure(key, pd.out_of_sync_kib, now)
+        if rate is None and pd.rate_mib:
+            rate = pd.rate_mib * 1024.0
+        finished = res.in_sync
+        percent = 100.0 if finished else _percent(pd, res.device(0))
+        oos = pd.out_of_sync_kib
+        eta = 0.0 if finished else (oos / rate if oos is not None and rate else pd.eta)
+        return SyncProgress(node=node, peer=conn.name, replication=pd.replication, disk=res.disk,
+                            peer_disk=pd.peer_disk, percent=round(percent, 2), out_of_sync_kib=oos,
+                            rate_kib=rate, eta=eta, finished=finished)
+
+    def _measure(self, key, oos: int | None, now: float) -> float | None:
+        last = self._last.get(key)
+        if oos is None:
+            return self._rate.get(key)
+        self._last[key] = (now, oos)
+        if last is None or now <= last[0]:
+            return self._rate.get(key)
+        sample = max(0.0, (last[1] - oos) / (now - last[0]))
+        old = self._rate.get(key)
+        self._rate[key] = sample if old is None else old + self.smoothing * (sample - old)
+        return self._rate[key]
+
+
+def _percent(pd: PeerDevice, dev: Device | None) -> float:
+    if pd.done is not None:
+        return pd.done
+    if pd.out_of_sync_kib is not None and dev is not None and dev.size_kib:
+        return max(0.0, 100.0 * (1 - pd.out_of_sync_kib / dev.size_kib))
+    if pd.percent_in_sync is not None:
+        return pd.percent_in_sync
+    return 0.0
+
+
+# ---------------------------------------------------------------- split brain
+
+
+def split_brain_signs(states: Mapping[str, Resource | None], helpers: Iterable[Event2] = ()) -> tuple[str, ...]:
+    """What points to a split brain, per node, in plain words (empty: no sign)."""
+    signs: list[str] = []
+    for ev in helpers:
+        if ev.verb == "call" and ev.get("helper") in ("split-brain", "initial-split-brain"):
+            signs.append(f"DRBD called its {ev.get('helper')} handler for resource {ev.get('name')}")
+    present = {node: res for node, res in states.items() if res is not None}
+    for node, res in present.items():
+        for conn in res.connections:
+            if conn.connection == "StandAlone" and res.disk in ("UpToDate", "Outdated", "Consistent"):
+                signs.append(f"{node}: connection to {conn.name or 'the peer'} is StandAlone with local data "
+                             f"{res.disk} (DRBD disconnects like this after detecting a split brain)")
+    primaries = [node for node, res in present.items() if res.role == "Primary"]
+    if len(primaries) > 1:
+        signs.append(f"both nodes are Primary ({', '.join(primaries)}): their data can diverge")
+    return tuple(signs)
+
+
+# ---------------------------------------------------------------- the resource file
+
+
+def render_resource(spec) -> str:
+    """/etc/drbd.d/<res>.res for a ClusterSpec: one `on` section per node, two replication paths (link0, link1),
+    protocol C, resource-and-stonith fencing with the Pacemaker handlers, auto-promote off (Pacemaker promotes)."""
+    drbd = spec.storage.drbd
+    hosts = "".join(_on_section(i, node, drbd) for i, node in enumerate(spec.nodes))
+    a, b = spec.nodes
+    paths = "".join(
+        f"    path {{\n"
+        f"      host {a.name} address {_addr(a.links[i].address, drbd.port)};\n"
+        f"      host {b.name} address {_addr(b.links[i].address, drbd.port)};\n"
+        f"    }}\n" for i in (0, 1))
+    template = Template(_resources.files("assets").joinpath("drbd/resource.res.tmpl").read_text())
+    resync = "".join(f"    {key} {value};\n" for key, value in RESYNC)
+    return template.substitute(resource=drbd.resource, hosts=hosts, paths=paths, resync=resync,
+                               verify_alg=VERIFY_ALG, fence_peer=FENCE_PEER, unfence_peer=UNFENCE_PEER,
+                               cluster=spec.name)
+
+
+def _addr(ip: str, port: int) -> str:
+    return f"ipv6 [{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+def _on_section(index: int, node, drbd) -> str:
+    return (f"  on {node.name} {{\n"
+            f"    node-id {index};\n"
+            f"    device {drbd.device} minor {drbd.minor};\n"
+            f"    disk {node.backing_disk};\n"
+            f"    meta-disk internal;\n"
+            f"    address {_addr(node.link0.address, drbd.port)};\n"
+            f"  }}\n")
+
+
+def resource_path(resource: str) -> str:
+    return f"/etc/drbd.d/{resource}.res"
+
+
+# ---------------------------------------------------------------- argv helpers (the exact commands)
+
+
+def status_argv(resource: str) -> tuple[str, ...]:
+    return ("drbdsetup", "status", resource, "--json")
+
+
+def events2_now_argv(resource: str) -> tuple[str, ...]:
+    return ("drbdsetup", "events2", "--now", "--statistics", resource)
+
+
+def events2_follow_argv(resource: str) -> tuple[str, ...]:
+    return ("drbdsetup", "events2", "--statistics", resource)
+
+
+def drbdadm_argv(command: str, resource: str, *options: str, config: str | None = None) -> tuple[str, ...]:
+    head = ("drbdadm",) + (("-c", config) if config else ())
+    return head + (command,) + tuple(options) + (resource,)
