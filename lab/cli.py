@@ -21,6 +21,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--instance", type=int, default=argparse.SUPPRESS)
     s = sub.add_parser("down", help="remove the lab and everything it created")
     s.add_argument("--instance", type=int, default=argparse.SUPPRESS)
+    s = sub.add_parser("reset", help="power-cycle both nodes back to their state right after `lab up`")
+    s.add_argument("--instance", type=int, default=argparse.SUPPRESS)
     s = sub.add_parser("status", help="show nodes, BMCs, files")
     s.add_argument("--json", action="store_true")
     s.add_argument("--instance", type=int, default=argparse.SUPPRESS)
@@ -67,6 +69,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "up":
         st = core.up(instance, args.profile, args.cluster_file)
         _print_status(st)
+    elif args.command == "reset":
+        _print_status(core.reset(instance))
     elif args.command == "down":
         core.down(instance)
         print(f"lab instance {instance} is down")

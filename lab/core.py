@@ -230,7 +230,8 @@ def install_axigen(instance: int, node: str, deb: str) -> None:
 
 # ---------------------------------------------------------------- cluster file
 
-def cluster_doc(layout: Layout, secrets_name: str) -> dict:
+def cluster_doc(layout: Layout) -> dict:
+    """The lab's cluster file; its secrets file is the default <stem>.secrets.yaml beside it."""
     return {
         "cluster": "axigen",
         "ssh": {"key_file": str(layout.ssh_key), "known_hosts": str(layout.known_hosts)},
@@ -245,14 +246,13 @@ def cluster_doc(layout: Layout, secrets_name: str) -> dict:
                     "filesystem": "ext4", "mount_point": "/var/opt/axigen"},
         "vip": {"address": layout.vip, "cidr": 24, "interface": "mgmt0"},
         "axigen": {"service": "axigen", "package": "axigen"},
-        "secrets_file": secrets_name,
     }
 
 
 def write_cluster_files(layout: Layout, cluster_file: Path) -> Path:
     secrets_file = cluster_file.with_name(f"{cluster_file.stem}.secrets.yaml")
     header = f"# axha lab instance {layout.instance} (written by `axha lab up`; `axha lab down` removes it)\n"
-    write_private(cluster_file, header + yaml.safe_dump(cluster_doc(layout, secrets_file.name), sort_keys=False),
+    write_private(cluster_file, header + yaml.safe_dump(cluster_doc(layout), sort_keys=False),
                   0o644)
     passwords = {n.name: n.bmc_password_file.read_text().strip() for n in layout.nodes}
     write_private(secrets_file, header + yaml.safe_dump(
@@ -317,7 +317,37 @@ def up(instance: int, profile: str | None, cluster_file: str | None) -> dict:
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(lambda n: install_axigen(instance, n.name, pkgs[AXIGEN_INSTALLED]), layout.nodes))
     write_cluster_files(layout, cfile)
+    for n in layout.nodes:
+        if not (n.state_dir / "pristine").exists():
+            run(["cp", "-a", str(n.upper_dir), str(n.state_dir / "pristine.tmp")], timeout=120)
+            os.replace(n.state_dir / "pristine.tmp", n.state_dir / "pristine")
     say(f"instance {instance} up in {time.monotonic() - t0:.1f} s (profile {pname}); cluster file {cfile}")
+    return status(instance)
+
+
+def reset(instance: int) -> dict:
+    """Put both nodes back to the state right after the first `lab up` (disks, services), zero the disks."""
+    layout = Layout(instance)
+    lab = nodes.read_lab(layout)
+    for n in layout.nodes:
+        nodes.power_off(instance, n.name)
+    for n in layout.nodes:
+        pristine = n.state_dir / "pristine"
+        if not pristine.exists():
+            raise LabError(f"no pristine copy of {n.name}'s disk; run `axha lab down` then `axha lab up`")
+        shutil.rmtree(n.upper_dir)
+        shutil.rmtree(n.work_dir, ignore_errors=True)
+        run(["cp", "-a", str(pristine), str(n.upper_dir)], timeout=120)
+    for dev in lab["loops"].values():
+        run(["blkdiscard", "-f", dev], check=False)
+        run(["dd", "if=/dev/zero", f"of={dev}", "bs=1M", "count=4", "conv=fsync"], check=False)
+    for n in layout.nodes:
+        nodes.power_on(instance, n.name)
+    for n in layout.nodes:
+        nodes.wait_booted(instance, n.name)
+    for n in layout.nodes:
+        if not bmc_pids(instance, n.name) and (REPO_DIR / "lab/bmc.py").exists():
+            bmc_start(instance, n.name)
     return status(instance)
 
 
