@@ -1,0 +1,1238 @@
+"""The per-resource DRBD stand-in daemon: plays the kernel's part (state, peer connection over TCP paths, resync)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+import traceback
+
+from . import meta
+
+PING_INTERVAL = 0.5
+PING_TIMEOUT = 2.0
+RECONNECT_INTERVAL = 1.0
+PROGRESS_INTERVAL = 1.0
+DRBD_MAJOR = 147
+FENCE_CODES = {3: "peer is inconsistent", 4: "peer was outdated", 5: "peer is unreachable",
+               6: "peer is primary", 7: "peer was stonithed"}
+
+
+class StateError(Exception):
+    """A refused request: carries drbdsetup's exit code and message."""
+
+    def __init__(self, rc: int, message: str) -> None:
+        super().__init__(message)
+        self.rc = rc
+        self.message = message
+
+
+def state_fail(res: str, code: int, text: str) -> StateError:
+    rc = {-2: 17, -16: 5, -4: 16}.get(code, 11)
+    return StateError(rc, f"{res}: State change failed: ({code}) {text}")
+
+
+def failure(res: str, code: int, text: str) -> StateError:
+    return StateError(10, f"{res}: Failure: ({code}) {text}")
+
+
+def parse_addr(text: str) -> tuple[str, int]:
+    """'ipv4:1.2.3.4:7789' -> ('1.2.3.4', 7789)."""
+    body = text.split(":", 1)[1] if text.startswith(("ipv4:", "ipv6:")) else text
+    host, port = body.rsplit(":", 1)
+    return host.strip("[]"), int(port)
+
+
+class Path:
+    """One TCP path of the connection (local address -> peer address)."""
+
+    def __init__(self, local: str, peer: str) -> None:
+        self.local = local
+        self.peer = peer
+        self.sock: socket.socket | None = None
+        self.last_rx = 0.0
+        self.listener: socket.socket | None = None
+        self.wlock = threading.Lock()
+
+    @property
+    def established(self) -> bool:
+        return self.sock is not None
+
+
+class Peer:
+    """The connection to the one peer node and its peer-device state."""
+
+    def __init__(self, node_id: int, name: str, opts: dict) -> None:
+        self.node_id = node_id
+        self.name = name
+        self.opts = opts
+        self.paths: list[Path] = []
+        self.want_connect = False
+        self.cstate = "StandAlone"
+        self.role = "Unknown"
+        self.peer_disk = "DUnknown"
+        self.repl = "Off"
+        self.peer_state: dict = {}
+        self.discard_my_data = False
+        self.handshake_sent = False
+        self.sync: dict | None = None
+        self.received = 0
+        self.sent = 0
+
+
+class ResourceDaemon:
+    """All kernel-side state of one DRBD resource on this node."""
+
+    def __init__(self, name: str, node_id: int, cfg: dict) -> None:
+        self.name = name
+        self.node_id = node_id
+        self.cfg = cfg
+        self.lock = threading.RLock()
+        self.cond = threading.Condition(self.lock)
+        self.version = 0
+        self.role = "Secondary"
+        self.susp_fen = False
+        self.devices: dict[int, dict] = {}  # volume -> device
+        self.peers: dict[int, Peer] = {}
+        self.events: list[tuple[int, str]] = []  # helper call/response lines (version, line)
+        self.stopping = False
+        self.primary_lock_fd: int | None = None
+        self.run_dir = cfg["run_dir"]
+        self.sock_path = os.path.join(self.run_dir, f"{name}.sock")
+        self.log_fh = sys.stderr
+
+    # ------------------------------------------------------------------ helpers
+    def log(self, text: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        print(f"{stamp} drbd {self.name}: {text}", file=self.log_fh, flush=True)
+
+    def changed(self) -> None:
+        with self.cond:
+            self.version += 1
+            self.cond.notify_all()
+
+    def device(self, volume: int = 0) -> dict | None:
+        return self.devices.get(volume)
+
+    def only_peer(self) -> Peer | None:
+        return next(iter(self.peers.values()), None)
+
+    def data_size(self) -> int:
+        path = self.cfg.get("data_device", "")
+        try:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                return os.lseek(fd, 0, os.SEEK_END) // 512
+            finally:
+                os.close(fd)
+        except OSError:
+            return 0
+
+    def write_sectors(self) -> int:
+        """Sectors written to the data device so far (kernel block stats), for out-of-sync tracking."""
+        try:
+            st = os.stat(self.cfg["data_device"])
+            with open(f"/sys/dev/block/{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}/stat") as fh:
+                return int(fh.read().split()[6])
+        except (OSError, KeyError, IndexError, ValueError):
+            return 0
+
+    # ------------------------------------------------------------------ snapshot
+    def snapshot(self) -> dict:
+        with self.lock:
+            devices = []
+            for vol, dev in sorted(self.devices.items()):
+                devices.append({"volume": vol, "minor": dev["minor"], "disk": dev["disk"], "client": False,
+                                "quorum": True, "backing_dev": dev.get("backing_dev") or "",
+                                "size": dev.get("size", 0) if dev["disk"] != "Diskless" else 0,
+                                "read": 0, "written": 0, "al_writes": 0, "bm_writes": 0, "upper_pending": 0,
+                                "lower_pending": 0, "al_suspended": False, "upper_blocked": False,
+                                "lower_blocked": False})
+            conns = []
+            for peer in self.peers.values():
+                pds = []
+                for vol, dev in sorted(self.devices.items()):
+                    pds.append(self._peer_device_snapshot(peer, vol, dev))
+                conns.append({"peer_node_id": peer.node_id, "name": peer.name, "cstate": peer.cstate,
+                              "role": peer.role if peer.cstate == "Connected" else "Unknown",
+                              "congested": False, "ap_in_flight": 0, "rs_in_flight": 0, "peer_devices": pds,
+                              "paths": [{"local": p.local, "peer": p.peer, "established": p.established}
+                                        for p in peer.paths]})
+            return {"name": self.name, "node_id": self.node_id, "role": self.role, "susp_user": False,
+                    "susp_nod": False, "susp_fen": self.susp_fen, "susp_quorum": False, "fail_io": False,
+                    "write_ordering": "flush", "devices": devices, "connections": conns,
+                    "version": self.version}
+
+    def _peer_device_snapshot(self, peer: Peer, vol: int, dev: dict) -> dict:
+        md = dev.get("md") or {}
+        pd = {"volume": vol, "repl": peer.repl, "peer_disk": peer.peer_disk, "peer_client": False,
+              "susp_user": False, "susp_peer": False, "susp_dependency": False,
+              "received": peer.received, "sent": peer.sent, "out_of_sync": md.get("out_of_sync", 0),
+              "pending": 0, "unacked": 0, "rs_total": 0, "rs_dt_start_ms": 0, "rs_paused_ms": 0,
+              "rs_dt0_ms": 0, "rs_db0_sectors": 0, "rs_dt1_ms": 0, "rs_db1_sectors": 0, "rs_failed": 0,
+              "rs_same_csum": 0, "ov_left": 0, "c_sync_rate": 0, "uuid_stable": True}
+        sync = peer.sync
+        if sync and peer.repl in ("SyncSource", "SyncTarget"):
+            pd["out_of_sync"] = int(sync["left"])
+            pd["rs_total"] = sync["total"]
+            pd["rs_dt_start_ms"] = sync.get("dt_start_ms", 0)
+            pd["rs_dt0_ms"] = sync["dt0_ms"]
+            pd["rs_db0_sectors"] = sync["db0"]
+            pd["rs_dt1_ms"] = sync["dt1_ms"]
+            pd["rs_db1_sectors"] = sync["db1"]
+            pd["c_sync_rate"] = self.cfg["sync_rate_kib"]
+        elif peer.repl == "Off":
+            pd["out_of_sync"] = md.get("out_of_sync", 0)
+        else:
+            pd["out_of_sync"] = md.get("out_of_sync", 0) if peer.peer_disk != "UpToDate" or dev["disk"] != "UpToDate" else 0
+        return pd
+
+    # ------------------------------------------------------------------ control requests
+    def request(self, req: dict) -> dict:
+        cmd = req.get("cmd")
+        handler = getattr(self, "cmd_" + str(cmd).replace("-", "_"), None)
+        if handler is None:
+            return {"rc": 20, "stderr": f"unknown request {cmd}\n"}
+        try:
+            with self.lock:
+                out = handler(req) or ""
+            self.changed()
+            return {"rc": 0, "stdout": out}
+        except StateError as exc:
+            return {"rc": exc.rc, "stderr": exc.message + "\n"}
+
+    def cmd_ping(self, req: dict) -> str:
+        return ""
+
+    def cmd_snapshot(self, req: dict) -> str:
+        return json.dumps(self.snapshot())
+
+    def cmd_dump(self, req: dict) -> str:
+        state = {"snapshot": self.snapshot(), "metadata": {str(d["minor"]): d["md"] for d in self.devices.values()}}
+        return json.dumps(state, indent=1, sort_keys=True) + "\n"
+
+    def cmd_new_minor(self, req: dict) -> None:
+        vol, minor = int(req["volume"]), int(req["minor"])
+        if vol in self.devices or any(d["minor"] == minor for d in self.devices.values()):
+            raise failure(self.name, 161, "Minor or volume exists already (delete it first)")
+        self.devices[vol] = {"minor": minor, "disk": "Diskless", "backing_dev": "", "md": None, "size": 0}
+        self.make_node(minor)
+        self.write_minor_map()
+
+    def cmd_del_minor(self, req: dict) -> None:
+        vol, dev = self.by_minor(int(req["minor"]))
+        if dev["disk"] != "Diskless":
+            raise failure(self.name, 124, "Device is attached to a disk (use detach first)")
+        del self.devices[vol]
+        self.remove_node(dev["minor"])
+        self.write_minor_map()
+
+    def by_minor(self, minor: int) -> tuple[int, dict]:
+        for vol, dev in self.devices.items():
+            if dev["minor"] == minor:
+                return vol, dev
+        raise StateError(10, f"minor {minor}: Failure: (127) Device minor not allocated")
+
+    def cmd_new_peer(self, req: dict) -> None:
+        node_id = int(req["peer_node_id"])
+        if node_id in self.peers:
+            self.peers[node_id].opts.update(req.get("opts", {}))
+            return
+        self.peers[node_id] = Peer(node_id, req.get("opts", {}).get("_name", str(node_id)), req.get("opts", {}))
+
+    def cmd_net_options(self, req: dict) -> None:
+        peer = self.peer_or_fail(req)
+        peer.opts.update(req.get("opts", {}))
+
+    def peer_or_fail(self, req: dict) -> Peer:
+        peer = self.peers.get(int(req["peer_node_id"]))
+        if peer is None:
+            raise failure(self.name, 158, "Unknown connection")
+        return peer
+
+    def cmd_new_path(self, req: dict) -> None:
+        peer = self.peer_or_fail(req)
+        if not any(p.local == req["local"] and p.peer == req["peer"] for p in peer.paths):
+            path = Path(req["local"], req["peer"])
+            peer.paths.append(path)
+            if peer.want_connect:
+                self.start_path(peer, path)
+
+    def cmd_del_path(self, req: dict) -> None:
+        peer = self.peer_or_fail(req)
+        for path in list(peer.paths):
+            if path.local == req["local"] and path.peer == req["peer"]:
+                self.close_path(peer, path, "path deleted")
+                if path.listener:
+                    path.listener.close()
+                peer.paths.remove(path)
+
+    def cmd_del_peer(self, req: dict) -> None:
+        peer = self.peer_or_fail(req)
+        self.disconnect(peer)
+        del self.peers[peer.node_id]
+
+    def cmd_attach(self, req: dict) -> None:
+        vol, dev = self.by_minor(int(req["minor"]))
+        if dev["disk"] != "Diskless":
+            raise failure(self.name, 124, "Device is attached to a disk (use detach first)")
+        md = meta.read_md(self.cfg, dev["minor"])
+        if md is None:
+            raise StateError(10, f"{dev['minor']}: Failure: (119) No valid meta-data signature found.\n\n"
+                                 "\t==> Use 'drbdadm create-md res' to initialize meta-data area. <==\n")
+        dev["backing_dev"] = req.get("backing_dev", "")
+        dev["size"] = self.data_size()
+        dev["md"] = md
+        if md.get("primary_ind"):
+            md["crashed_primary"] = True
+            md["primary_ind"] = False
+        if not md["consistent"]:
+            dev["disk"] = "Inconsistent"
+        elif md["outdated"]:
+            dev["disk"] = "Outdated"
+        else:
+            dev["disk"] = "UpToDate"
+        dev["writes_mark"] = self.write_sectors()
+        self.save_md(dev)
+        self.log(f"attached minor {dev['minor']}: disk {dev['disk']}")
+        peer = self.only_peer()
+        if peer and peer.cstate == "Connected":
+            self.send_state(peer, handshake=True)
+
+    def cmd_detach(self, req: dict) -> None:
+        vol, dev = self.by_minor(int(req["minor"]))
+        if self.role == "Primary" and not self.peer_up_to_date():
+            raise state_fail(self.name, -2, "Need access to UpToDate data")
+        if self.held_open(dev["minor"]):
+            raise state_fail(self.name, -12, "Device is held open by someone")
+        self.save_md(dev)
+        dev.update(disk="Diskless", md=None, backing_dev="", size=0)
+        for peer in self.peers.values():
+            peer.sync = None
+            if peer.cstate == "Connected":
+                peer.repl = "Established"
+                self.send_state(peer)
+
+    def peer_up_to_date(self) -> bool:
+        return any(p.cstate == "Connected" and p.peer_disk == "UpToDate" for p in self.peers.values())
+
+    def cmd_connect(self, req: dict) -> None:
+        peer = self.peer_or_fail(req)
+        if peer.want_connect and peer.cstate != "StandAlone":
+            raise failure(self.name, 125, "Device has a net-config (use disconnect first)")
+        peer.discard_my_data = bool(req.get("discard_my_data"))
+        peer.want_connect = True
+        peer.cstate = "Connecting"
+        for path in peer.paths:
+            self.start_path(peer, path)
+
+    def cmd_disconnect(self, req: dict) -> None:
+        peer = self.peer_or_fail(req)
+        self.disconnect(peer)
+
+    def disconnect(self, peer: Peer) -> None:
+        peer.want_connect = False
+        for path in peer.paths:
+            self.close_path(peer, path, "disconnect")
+            if path.listener:
+                try:
+                    path.listener.close()
+                except OSError:
+                    pass
+                path.listener = None
+        self.connection_lost(peer, "StandAlone")
+
+    def cmd_primary(self, req: dict) -> None:
+        force = bool(req.get("force"))
+        if self.role == "Primary":
+            return
+        if not self.devices:
+            raise state_fail(self.name, -2, "Need access to UpToDate data")
+        for peer in self.peers.values():
+            if peer.cstate == "Connected" and peer.role == "Primary" and \
+                    peer.opts.get("allow-two-primaries") not in ("yes",):
+                raise state_fail(self.name, -1, "Multiple primaries not allowed by config")
+        for dev in self.devices.values():
+            if dev["disk"] != "UpToDate" and not (force and dev["disk"] in ("Inconsistent", "Outdated", "Consistent")):
+                raise state_fail(self.name, -2, "Need access to UpToDate data")
+        if not self.take_primary_lock():
+            raise state_fail(self.name, -1, "Multiple primaries not allowed by config")
+        for dev in self.devices.values():
+            md = dev["md"]
+            if dev["disk"] != "UpToDate":
+                dev["disk"] = "UpToDate"
+                md.update(consistent=True, was_up_to_date=True, outdated=False)
+                meta.rotate_current(md, keep_bitmap=False)
+                md["out_of_sync"] = dev["size"]
+            elif md["current"] == meta.UUID_JUST_CREATED:
+                meta.rotate_current(md, keep_bitmap=False)
+            if not any(p.cstate == "Connected" for p in self.peers.values()) and not md["bitmap"]:
+                # Primary without a peer: new data generation starts (peer will need a resync).
+                meta.rotate_current(md, keep_bitmap=True)
+            md["primary_ind"] = True
+            self.save_md(dev)
+            self.point_node(dev["minor"], primary=True)
+        self.role = "Primary"
+        self.log(f"role Secondary -> Primary{' (forced)' if force else ''}")
+        for peer in self.peers.values():
+            if peer.cstate == "Connected":
+                self.send_state(peer, handshake=force)
+                if force and peer.peer_state.get("vols") is not None:
+                    self.handshake(peer, peer.peer_state)
+
+    def cmd_secondary(self, req: dict) -> None:
+        if self.role != "Primary":
+            return
+        for dev in self.devices.values():
+            if self.held_open(dev["minor"]):
+                raise state_fail(self.name, -12, "Device is held open by someone")
+        for dev in self.devices.values():
+            self.point_node(dev["minor"], primary=False)
+            if dev["md"]:
+                dev["md"]["primary_ind"] = False
+                self.save_md(dev)
+        self.role = "Secondary"
+        self.release_primary_lock()
+        self.log("role Primary -> Secondary")
+        for peer in self.peers.values():
+            if peer.cstate == "Connected":
+                self.send_state(peer)
+
+    def cmd_new_current_uuid(self, req: dict) -> None:
+        vol, dev = self.by_minor(int(req["minor"]))
+        if dev["disk"] == "Diskless":
+            raise state_fail(self.name, -11, "Device is diskless, the requested operation requires a disk")
+        md = dev["md"]
+        if req.get("clear_bitmap"):
+            md["current"] = meta.new_uuid()
+            md["bitmap"] = 0
+            md["history"] = []
+            md.update(consistent=True, was_up_to_date=True, outdated=False, out_of_sync=0)
+            dev["disk"] = "UpToDate"
+            self.save_md(dev)
+            for peer in self.peers.values():
+                if peer.cstate == "Connected":
+                    self.send(peer, {"t": "clear-bitmap", "volume": vol, "current": md["current"]})
+                    peer.peer_disk = "UpToDate"
+                    peer.repl = "Established"
+        else:
+            meta.rotate_current(md)
+            self.save_md(dev)
+            for peer in self.peers.values():
+                if peer.cstate == "Connected":
+                    self.send_state(peer)
+
+    def cmd_outdate(self, req: dict) -> None:
+        vol, dev = self.by_minor(int(req["minor"]))
+        if dev["disk"] in ("Inconsistent", "Diskless"):
+            raise state_fail(self.name, -16, "Disk state is lower than outdated")
+        if self.role == "Primary":
+            raise state_fail(self.name, -2, "Need access to UpToDate data")
+        if any(p.cstate == "Connected" for p in self.peers.values()):
+            raise state_fail(self.name, -6, "Refusing to be Outdated while Connected")
+        dev["disk"] = "Outdated"
+        dev["md"]["outdated"] = True
+        self.save_md(dev)
+
+    def cmd_invalidate(self, req: dict) -> None:
+        vol, dev = self.by_minor(int(req["minor"]))
+        if dev["disk"] == "Diskless":
+            raise state_fail(self.name, -4, "Can not resync without local disk")
+        peer = self.only_peer()
+        if self.role == "Primary":
+            raise state_fail(self.name, -2, "Need access to UpToDate data")
+        dev["disk"] = "Inconsistent"
+        dev["md"].update(consistent=False, out_of_sync=dev["size"])
+        self.save_md(dev)
+        if peer and peer.cstate == "Connected":
+            self.send(peer, {"t": "invalidate-me", "volume": vol, "amount": dev["size"]})
+
+    def cmd_invalidate_remote(self, req: dict) -> None:
+        peer = self.peer_or_fail(req)
+        if peer.cstate != "Connected":
+            raise state_fail(self.name, -15, "Need a connection to start verify or resync")
+        self.start_forced_resync(peer, None)
+
+    def cmd_ctl(self, req: dict) -> str:
+        """Test hooks (drbd-standin-ctl)."""
+        action = req["action"]
+        dev = self.device(int(req.get("volume", 0)))
+        peer = self.only_peer()
+        if action in ("Outdated", "Inconsistent", "UpToDate", "Consistent"):
+            if dev is None or dev["disk"] == "Diskless":
+                raise StateError(10, f"{self.name}: no local disk attached")
+            dev["disk"] = action
+            dev["md"].update(consistent=action != "Inconsistent", outdated=action == "Outdated",
+                             was_up_to_date=action == "UpToDate")
+            if action == "Inconsistent":
+                dev["md"]["out_of_sync"] = dev["size"]
+            self.save_md(dev)
+            if peer and peer.cstate == "Connected":
+                self.send_state(peer)
+            return f"{self.name}: local disk set to {action}\n"
+        if action == "resync":
+            if not peer or peer.cstate != "Connected":
+                raise StateError(10, f"{self.name}: resync needs a Connected peer")
+            amount = int(req.get("sectors") or 0) or (dev["size"] if dev else 0)
+            self.start_forced_resync(peer, amount)
+            return f"{self.name}: resync started, {amount // 2} KiB, this node SyncSource\n"
+        if action == "split-brain":
+            if not peer or peer.cstate != "Connected":
+                raise StateError(10, f"{self.name}: split-brain simulation needs a Connected peer")
+            self.send(peer, {"t": "diverge"})
+            self.diverge()
+            return f"{self.name}: both nodes diverged; split brain will be detected on reconnect\n"
+        raise StateError(20, f"unknown test action {action}")
+
+    def cmd_show(self, req: dict) -> str:
+        return self.show_text()
+
+    def cmd_down(self, req: dict) -> None:
+        for dev in self.devices.values():
+            if self.held_open(dev["minor"]):
+                raise state_fail(self.name, -12, "Device is held open by someone")
+        if self.role == "Primary":
+            self.cmd_secondary({})
+        for peer in list(self.peers.values()):
+            self.disconnect(peer)
+        for dev in self.devices.values():
+            if dev["md"]:
+                self.save_md(dev)
+            self.remove_node(dev["minor"])
+        self.devices.clear()
+        self.peers.clear()
+        self.stopping = True
+
+    # ------------------------------------------------------------------ device node / locks
+    def node_path(self, minor: int) -> str:
+        return f"/dev/drbd{minor}"
+
+    def make_node(self, minor: int) -> None:
+        self.point_node(minor, primary=False)
+
+    def point_node(self, minor: int, primary: bool) -> None:
+        """/dev/drbdN: the shared data device while Primary, an unbacked block node otherwise."""
+        if os.environ.get("AXHA_DRBD_STANDIN_NO_DEVNODES"):
+            return
+        if primary:
+            st = os.stat(self.cfg["data_device"])
+            rdev = st.st_rdev
+        else:
+            rdev = os.makedev(DRBD_MAJOR, minor)
+        path = self.node_path(minor)
+        tmp = path + ".standin-tmp"
+        try:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            os.mknod(tmp, 0o660 | stat.S_IFBLK, rdev)
+            os.replace(tmp, path)
+        except OSError as exc:
+            self.log(f"cannot create {path}: {exc}")
+
+    def remove_node(self, minor: int) -> None:
+        if os.environ.get("AXHA_DRBD_STANDIN_NO_DEVNODES"):
+            return
+        try:
+            os.unlink(self.node_path(minor))
+        except OSError:
+            pass
+
+    def held_open(self, minor: int) -> bool:
+        """Is /dev/drbdN mounted or open in this node (mount namespace / pid namespace)?"""
+        if os.environ.get("AXHA_DRBD_STANDIN_NO_DEVNODES"):
+            return os.path.exists(os.path.join(self.run_dir, f"held-open-{minor}"))
+        try:
+            rdev = os.stat(self.cfg["data_device"]).st_rdev
+        except OSError:
+            return False
+        want = f"{os.major(rdev)}:{os.minor(rdev)}"
+        try:
+            with open("/proc/self/mountinfo") as fh:
+                for line in fh:
+                    if line.split()[2] == want:
+                        return True
+        except OSError:
+            pass
+        node = self.node_path(minor)
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            try:
+                for fd in os.listdir(f"/proc/{pid}/fd"):
+                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if target in (node, self.cfg["data_device"]):
+                        return True
+            except OSError:
+                continue
+        return False
+
+    def lock_path(self) -> str:
+        return self.cfg.get("shared_lock") or self.cfg.get("data_device", "")
+
+    def take_primary_lock(self) -> bool:
+        """Both nodes see the same lock inode (the shared data device node, or cfg shared_lock):
+        an flock held while Primary refuses a second Primary even when the nodes cannot talk."""
+        import fcntl
+        path = self.lock_path()
+        if not path or self.primary_lock_fd is not None:
+            return True
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            self.log(f"primary lock {path}: {exc}")
+            return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            self.log("primary refused: the other node holds the primary lock")
+            return False
+        self.primary_lock_fd = fd
+        return True
+
+    def release_primary_lock(self) -> None:
+        if self.primary_lock_fd is not None:
+            os.close(self.primary_lock_fd)
+            self.primary_lock_fd = None
+
+    # ------------------------------------------------------------------ metadata
+    def save_md(self, dev: dict) -> None:
+        if dev.get("md") is not None:
+            meta.write_md(self.cfg, dev["minor"], dev["md"])
+
+    def write_minor_map(self) -> None:
+        os.makedirs(self.run_dir, exist_ok=True)
+        for name in os.listdir(self.run_dir):
+            if name.startswith("minor-") and open(os.path.join(self.run_dir, name)).read().split()[0] == self.name:
+                os.unlink(os.path.join(self.run_dir, name))
+        for vol, dev in self.devices.items():
+            with open(os.path.join(self.run_dir, f"minor-{dev['minor']}"), "w") as fh:
+                fh.write(f"{self.name} {vol}\n")
+
+    def md_summary(self) -> dict:
+        vols = {}
+        for vol, dev in self.devices.items():
+            md = dev.get("md")
+            vols[str(vol)] = None if md is None else {
+                "disk": dev["disk"], "current": md["current"], "bitmap": md["bitmap"], "history": md["history"],
+                "out_of_sync": md["out_of_sync"], "size": dev["size"]}
+        return vols
+
+    # ------------------------------------------------------------------ networking
+    def start_path(self, peer: Peer, path: Path) -> None:
+        threading.Thread(target=self.listen_loop, args=(peer, path), daemon=True).start()
+        if self.node_id < peer.node_id:
+            threading.Thread(target=self.dial_loop, args=(peer, path), daemon=True).start()
+
+    def listen_loop(self, peer: Peer, path: Path) -> None:
+        host, port = parse_addr(path.local)
+        while peer.want_connect and path in peer.paths and not self.stopping:
+            try:
+                lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                lsock.bind((host, port))
+                lsock.listen(4)
+                lsock.settimeout(0.5)
+                path.listener = lsock
+                break
+            except OSError:
+                time.sleep(RECONNECT_INTERVAL)
+        while peer.want_connect and path.listener and not self.stopping:
+            try:
+                conn, addr = path.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if addr[0] != parse_addr(path.peer)[0] or path.established:
+                conn.close()
+                continue
+            self.adopt(peer, path, conn)
+
+    def dial_loop(self, peer: Peer, path: Path) -> None:
+        host, port = parse_addr(path.peer)
+        lhost, _ = parse_addr(path.local)
+        while peer.want_connect and path in peer.paths and not self.stopping:
+            if path.established:
+                time.sleep(0.2)
+                continue
+            try:
+                conn = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                conn.settimeout(RECONNECT_INTERVAL)
+                conn.bind((lhost, 0))
+                conn.connect((host, port))
+            except OSError:
+                try:
+                    conn.close()
+                except OSError:
+                    pass
+                time.sleep(RECONNECT_INTERVAL)
+                continue
+            self.adopt(peer, path, conn)
+
+    def adopt(self, peer: Peer, path: Path, conn: socket.socket) -> None:
+        conn.settimeout(None)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.lock:
+            if path.established or not peer.want_connect:
+                conn.close()
+                return
+            path.sock = conn
+            path.last_rx = time.monotonic()
+        self.send_on(path, {"t": "hello", "res": self.name, "node_id": self.node_id})
+        threading.Thread(target=self.read_loop, args=(peer, path, conn), daemon=True).start()
+        self.changed()
+
+    def read_loop(self, peer: Peer, path: Path, conn: socket.socket) -> None:
+        buf = b""
+        try:
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                buf += data
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    msg = json.loads(line)
+                    with self.lock:
+                        if path.sock is not conn:
+                            return
+                        path.last_rx = time.monotonic()
+                        quiet = msg.get("t") == "ping"
+                        self.on_message(peer, path, msg)
+                    if not quiet:
+                        self.changed()
+        except (OSError, ValueError):
+            pass
+        with self.lock:
+            if path.sock is conn:
+                self.close_path(peer, path, "connection closed by peer")
+        self.changed()
+
+    def send_on(self, path: Path, msg: dict) -> bool:
+        sock = path.sock
+        if sock is None:
+            return False
+        data = (json.dumps(msg) + "\n").encode()
+        try:
+            with path.wlock:
+                sock.settimeout(PING_TIMEOUT)
+                sock.sendall(data)
+            return True
+        except OSError:
+            return False
+
+    def send(self, peer: Peer, msg: dict) -> None:
+        """Send on every established path (the receiver de-duplicates by sequence)."""
+        msg = dict(msg, seq=self.next_seq())
+        for path in peer.paths:
+            if path.established:
+                self.send_on(path, msg)
+
+    _seq = 0
+    _session = os.urandom(4).hex()
+
+    def next_seq(self) -> str:
+        ResourceDaemon._seq += 1
+        return f"{self._session}-{ResourceDaemon._seq}"
+
+    def close_path(self, peer: Peer, path: Path, why: str) -> None:
+        sock = path.sock
+        if sock is None:
+            return
+        path.sock = None
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
+        self.log(f"path {path.local} -> {path.peer} down: {why}")
+        if not any(p.established for p in peer.paths) and peer.cstate == "Connected":
+            self.connection_lost(peer, "Connecting" if peer.want_connect else "StandAlone")
+        elif not any(p.established for p in peer.paths) and peer.cstate != "StandAlone":
+            peer.cstate = "Connecting" if peer.want_connect else "StandAlone"
+            peer.handshake_sent = False
+
+    # ------------------------------------------------------------------ protocol
+    def send_state(self, peer: Peer, handshake: bool = False) -> None:
+        self.send(peer, {"t": "state", "role": self.role, "vols": self.md_summary(), "handshake": handshake,
+                         "discard_my_data": peer.discard_my_data, "node_id": self.node_id})
+
+    def on_message(self, peer: Peer, path: Path, msg: dict) -> None:
+        kind = msg.get("t")
+        seq = msg.get("seq")
+        if seq is not None:
+            if seq in peer.peer_state.setdefault("_seen", set()):
+                return
+            seen = peer.peer_state["_seen"]
+            seen.add(seq)
+            if len(seen) > 2000:
+                peer.peer_state["_seen"] = set(sorted(seen)[-500:])
+        if kind == "hello":
+            if msg.get("res") != self.name or msg.get("node_id") != peer.node_id:
+                self.close_path(peer, path, "peer is not the expected node/resource")
+                return
+            if peer.cstate != "Connected" and not peer.handshake_sent:
+                peer.handshake_sent = True
+                self.send_state(peer, handshake=True)
+        elif kind == "ping":
+            pass
+        elif kind == "state":
+            self.on_peer_state(peer, msg)
+        elif kind == "clear-bitmap":
+            dev = self.device(int(msg["volume"]))
+            if dev and dev["md"]:
+                dev["md"].update(current=msg["current"], bitmap=0, history=[], consistent=True,
+                                 was_up_to_date=True, outdated=False, out_of_sync=0)
+                dev["disk"] = "UpToDate"
+                self.save_md(dev)
+                peer.peer_disk = "UpToDate"
+                peer.repl = "Established"
+        elif kind == "sync-start":
+            self.on_sync_start(peer, msg)
+        elif kind == "progress":
+            if peer.sync and peer.repl == "SyncTarget":
+                peer.received += int(peer.sync["left"]) - int(msg["left"])
+                peer.sync.update(left=msg["left"], dt1_ms=msg["dt1_ms"], db1=msg["db1"],
+                                 dt0_ms=msg["dt0_ms"], db0=msg["db0"], dt_start_ms=msg["dt_start_ms"])
+                dev = self.device(peer.sync["volume"])
+                if dev and dev["md"]:
+                    dev["md"]["out_of_sync"] = int(msg["left"])
+        elif kind == "sync-done":
+            self.finish_sync_target(peer, msg)
+        elif kind == "invalidate-me":
+            self.start_forced_resync(peer, int(msg["amount"]))
+        elif kind == "diverge":
+            self.diverge()
+        elif kind == "split-brain":
+            self.split_brain(peer, notify=False)
+
+    def on_peer_state(self, peer: Peer, msg: dict) -> None:
+        first = peer.cstate != "Connected"
+        peer.peer_state.update(msg)
+        peer.role = msg["role"]
+        if first:
+            if not msg.get("handshake"):
+                return
+            if not peer.handshake_sent:
+                peer.handshake_sent = True
+                self.send_state(peer, handshake=True)
+            peer.cstate = "Connected"
+            self.log(f"connection to {peer.name} established")
+            self.handshake(peer, msg)
+            return
+        vol = self.first_vol()
+        pv = (msg["vols"].get(str(vol)) if vol is not None else None)
+        if pv is None:
+            peer.peer_disk = "Diskless"
+            peer.repl = "Established"
+            peer.sync = None
+        elif peer.repl not in ("SyncSource", "SyncTarget"):
+            peer.peer_disk = pv["disk"]
+            if msg.get("handshake"):
+                self.handshake(peer, msg)
+        if peer.role == "Primary" and self.role == "Primary" and peer.opts.get("allow-two-primaries") != "yes":
+            self.log("both nodes Primary: dropping connection")
+
+    def first_vol(self) -> int | None:
+        return min(self.devices) if self.devices else None
+
+    def handshake(self, peer: Peer, msg: dict) -> None:
+        """Decide the resync direction from the generation UUIDs, like the kernel's sync handshake."""
+        vol = self.first_vol()
+        dev = self.device(vol) if vol is not None else None
+        pv = msg["vols"].get(str(vol)) if vol is not None else None
+        peer.sync = None
+        if dev is None or dev["md"] is None or pv is None:
+            peer.peer_disk = pv["disk"] if pv else "Diskless"
+            peer.repl = "Established"
+            return
+        md = dev["md"]
+        verdict, why = meta.uuid_compare(md, pv)
+        self.log(f"handshake with {peer.name}: {verdict} ({why})")
+        if verdict == 100:
+            mine, theirs = peer.discard_my_data, bool(msg.get("discard_my_data"))
+            if mine and not theirs:
+                verdict = -1
+            elif theirs and not mine:
+                verdict = 1
+            else:
+                self.split_brain(peer, notify=True)
+                return
+        if verdict == -1000:
+            self.log("Unrelated data, aborting!")
+            self.disconnect(peer)
+            return
+        peer.discard_my_data = False
+        peer.peer_disk = pv["disk"]
+        peer.repl = "Established"
+        if verdict == 0:
+            if dev["disk"] in ("Outdated", "Consistent") and pv["disk"] == "UpToDate":
+                dev["disk"] = "UpToDate"
+                md.update(outdated=False, consistent=True, was_up_to_date=True)
+                self.save_md(dev)
+            if dev["disk"] == "Inconsistent" and pv["disk"] == "UpToDate":
+                verdict = -2
+            elif dev["disk"] == "UpToDate" and pv["disk"] == "Inconsistent":
+                verdict = 2
+            else:
+                md["out_of_sync"] = 0
+                self.save_md(dev)
+        if verdict > 0 and dev["disk"] == "UpToDate":
+            amount = dev["size"] if verdict == 2 else max(md["out_of_sync"], pv.get("out_of_sync", 0))
+            self.begin_source(peer, vol, amount)
+        elif verdict < 0 and pv["disk"] == "UpToDate":
+            dev["disk"] = "Inconsistent"
+            md["consistent"] = False
+            self.save_md(dev)
+            peer.repl = "SyncTarget"
+
+    def split_brain(self, peer: Peer, notify: bool) -> None:
+        self.log("Split-Brain detected but unresolved, dropping connection!")
+        vol = self.first_vol()
+        dev = self.device(vol) if vol is not None else None
+        self.helper("split-brain", peer, vol, dev["minor"] if dev else None)
+        if notify:
+            self.send(peer, {"t": "split-brain"})
+        self.disconnect(peer)
+
+    def diverge(self) -> None:
+        """Test hook: both nodes write on their own (as two Primaries would) and then lose the link."""
+        for dev in self.devices.values():
+            md = dev["md"]
+            if md is None:
+                continue
+            if not md["bitmap"]:
+                md["bitmap"] = md["current"]
+            md["current"] = meta.new_uuid()
+            md["out_of_sync"] = max(md["out_of_sync"], max(8, dev["size"] // 100))
+            self.save_md(dev)
+        for peer in self.peers.values():
+            for path in peer.paths:
+                self.close_path(peer, path, "split-brain simulation")
+
+    def begin_source(self, peer: Peer, vol: int, amount: int) -> None:
+        dev = self.devices[vol]
+        amount = min(max(amount, 0), dev["size"]) if dev["size"] else amount
+        if amount <= 0:
+            self.finish_source(peer, vol)
+            return
+        now = time.monotonic()
+        peer.repl = "SyncSource"
+        peer.peer_disk = "Inconsistent"
+        dev["md"]["out_of_sync"] = amount
+        peer.sync = {"volume": vol, "total": amount, "left": float(amount), "start": now, "now": now,
+                     "last_tick": now, "last_event": now, "dt1_ms": 0, "db1": 0, "dt0_ms": 0, "db0": 0,
+                     "mark_left": float(amount)}
+        self.save_md(dev)
+        self.log(f"resync to {peer.name} started: {amount // 2} KiB")
+        self.send(peer, {"t": "sync-start", "volume": vol, "total": amount})
+
+    def on_sync_start(self, peer: Peer, msg: dict) -> None:
+        vol = int(msg["volume"])
+        dev = self.device(vol)
+        if dev is None or dev["md"] is None:
+            return
+        now = time.monotonic()
+        dev["disk"] = "Inconsistent"
+        dev["md"].update(consistent=False, out_of_sync=int(msg["total"]))
+        self.save_md(dev)
+        peer.repl = "SyncTarget"
+        peer.peer_disk = "UpToDate"
+        peer.sync = {"volume": vol, "total": int(msg["total"]), "left": float(msg["total"]), "start": now,
+                     "now": now, "dt1_ms": 0, "db1": 0, "dt0_ms": 0, "db0": 0}
+
+    def start_forced_resync(self, peer: Peer, amount: int | None) -> None:
+        vol = self.first_vol()
+        if vol is None:
+            return
+        dev = self.devices[vol]
+        if dev["disk"] != "UpToDate":
+            raise state_fail(self.name, -2, "Need access to UpToDate data")
+        self.begin_source(peer, vol, amount if amount is not None else dev["size"])
+
+    def finish_source(self, peer: Peer, vol: int) -> None:
+        dev = self.devices[vol]
+        md = dev["md"]
+        if peer.sync:
+            peer.sent += int(peer.sync["mark_left"])
+        md["out_of_sync"] = 0
+        md["bitmap"] = 0
+        md["peer_outdated"] = False
+        self.save_md(dev)
+        peer.sync = None
+        peer.repl = "Established"
+        peer.peer_disk = "UpToDate"
+        self.log(f"resync to {peer.name} finished")
+        self.send(peer, {"t": "sync-done", "volume": vol, "current": md["current"], "history": md["history"]})
+        if peer.opts.get("fencing") in ("resource-only", "resource-and-stonith"):
+            threading.Thread(target=self.run_helper, args=("unfence-peer", peer, vol, dev["minor"]),
+                             daemon=True).start()
+
+    def finish_sync_target(self, peer: Peer, msg: dict) -> None:
+        dev = self.device(int(msg["volume"]))
+        if peer.sync:
+            peer.received += int(peer.sync["left"])
+        peer.sync = None
+        peer.repl = "Established"
+        peer.peer_disk = "UpToDate"
+        if dev and dev["md"]:
+            dev["md"].update(current=msg["current"], bitmap=0, history=msg.get("history", []), consistent=True,
+                             was_up_to_date=True, outdated=False, out_of_sync=0)
+            dev["disk"] = "UpToDate"
+            self.save_md(dev)
+        self.log(f"resync from {peer.name} finished")
+
+    def connection_lost(self, peer: Peer, new_cstate: str) -> None:
+        was = peer.cstate
+        peer.cstate = new_cstate
+        peer.handshake_sent = False
+        peer.peer_state = {}
+        if was != "Connected":
+            return
+        self.log(f"connection to {peer.name} lost ({new_cstate})")
+        if peer.sync:
+            vol = peer.sync["volume"]
+            dev = self.device(vol)
+            if dev and dev["md"]:
+                dev["md"]["out_of_sync"] = int(peer.sync["left"])
+                self.save_md(dev)
+        peer.sync = None
+        peer.role = "Unknown"
+        peer.peer_disk = "DUnknown"
+        peer.repl = "Off"
+        if self.role == "Primary":
+            for dev in self.devices.values():
+                md = dev["md"]
+                if md is not None and not md["bitmap"]:
+                    meta.rotate_current(md, keep_bitmap=True)
+                    dev["writes_mark"] = self.write_sectors()
+                    self.save_md(dev)
+            if peer.opts.get("fencing") in ("resource-only", "resource-and-stonith") and new_cstate != "StandAlone":
+                if peer.opts.get("fencing") == "resource-and-stonith":
+                    self.susp_fen = True
+                vol = self.first_vol()
+                minor = self.devices[vol]["minor"] if vol is not None else None
+                threading.Thread(target=self.fence_peer, args=(peer, vol, minor), daemon=True).start()
+
+    # ------------------------------------------------------------------ handlers
+    def fence_peer(self, peer: Peer, vol: int | None, minor: int | None) -> None:
+        rc = self.run_helper("fence-peer", peer, vol, minor)
+        with self.lock:
+            self.susp_fen = False
+            if rc in (4, 7):
+                for dev in self.devices.values():
+                    if dev["md"] is not None:
+                        dev["md"]["peer_outdated"] = True
+                        self.save_md(dev)
+                peer.peer_disk = "Outdated" if peer.cstate != "Connected" else peer.peer_disk
+            self.log(f"fence-peer helper returned {rc} ({FENCE_CODES.get(rc, 'unexpected')})")
+        self.changed()
+
+    def helper(self, name: str, peer: Peer, vol: int | None, minor: int | None) -> None:
+        threading.Thread(target=self.run_helper, args=(name, peer, vol, minor), daemon=True).start()
+
+    def run_helper(self, name: str, peer: Peer, vol: int | None, minor: int | None) -> int:
+        """Call `drbdadm <helper> <res>` the way the kernel's usermode helper does (drbd_khelper)."""
+        env = {"HOME": "/", "TERM": "linux", "PATH": "/sbin:/usr/sbin:/bin:/usr/bin",
+               "DRBD_RESOURCE": self.name, "DRBD_MY_NODE_ID": str(self.node_id),
+               "DRBD_PEER_NODE_ID": str(peer.node_id), "DRBD_CSTATE": peer.cstate}
+        if peer.paths:
+            host, _ = parse_addr(peer.paths[0].peer)
+            env.update(DRBD_PEER_ADDRESS=host, DRBD_PEER_AF="ipv4")
+        if minor is not None:
+            env["DRBD_MINOR"] = str(minor)
+            env["DRBD_VOLUME"] = str(vol)
+            env[f"DRBD_MINOR_{vol}"] = str(minor)
+        with self.lock:
+            self.events.append((self.version, ("call", name, peer.node_id, peer.name, vol, minor, None)))
+        self.changed()
+        argv = [self.cfg.get("drbdadm", "/usr/sbin/drbdadm"), name, self.name]
+        self.log(f"helper: {' '.join(argv)}")
+        try:
+            rc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=self.log_fh, stderr=self.log_fh,
+                                timeout=self.cfg.get("helper_timeout", 90)).returncode
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            self.log(f"helper {name} failed: {exc}")
+            rc = 255
+        with self.lock:
+            self.events.append((self.version, ("response", name, peer.node_id, peer.name, vol, minor, rc & 0xff)))
+        self.changed()
+        return rc
+
+    # ------------------------------------------------------------------ timers
+    def tick_loop(self) -> None:
+        while not self.stopping:
+            time.sleep(0.2)
+            emit = False
+            with self.lock:
+                now = time.monotonic()
+                for peer in self.peers.values():
+                    for path in peer.paths:
+                        if path.established:
+                            if now - path.last_rx > PING_TIMEOUT:
+                                self.close_path(peer, path, "ping timeout")
+                                emit = True
+                            else:
+                                self.send_on(path, {"t": "ping"})
+                    if peer.sync and peer.repl == "SyncSource":
+                        emit |= self.advance_sync(peer, now)
+                if self.role == "Primary":
+                    self.track_writes()
+            if emit:
+                self.changed()
+
+    def track_writes(self) -> None:
+        if any(p.cstate == "Connected" for p in self.peers.values()):
+            return
+        for dev in self.devices.values():
+            md = dev.get("md")
+            if md is None:
+                continue
+            cur = self.write_sectors()
+            delta = cur - dev.get("writes_mark", cur)
+            dev["writes_mark"] = cur
+            if delta > 0:
+                md["out_of_sync"] = min(dev["size"] or delta, md["out_of_sync"] + delta)
+                self.save_md(dev)
+
+    def advance_sync(self, peer: Peer, now: float) -> bool:
+        sync = peer.sync
+        rate = max(1, int(self.cfg["sync_rate_kib"])) * 2  # sectors per second
+        done = rate * (now - sync["last_tick"])
+        sync["last_tick"] = now
+        sync["now"] = now
+        sync["left"] = max(0.0, sync["left"] - done)
+        dev = self.devices[sync["volume"]]
+        dev["md"]["out_of_sync"] = int(sync["left"])
+        if sync["left"] <= 0:
+            self.finish_source(peer, sync["volume"])
+            return True
+        if now - sync["last_event"] >= PROGRESS_INTERVAL:
+            sync["dt1_ms"] = int((now - sync["last_event"]) * 1000)
+            sync["db1"] = int(sync["mark_left"] - sync["left"])
+            sync["dt0_ms"] = int((now - sync["start"]) * 1000)
+            sync["db0"] = int(sync["total"] - sync["left"])
+            sync["dt_start_ms"] = sync["dt0_ms"]
+            peer.sent += int(sync["mark_left"]) - int(sync["left"])
+            sync["last_event"] = now
+            sync["mark_left"] = sync["left"]
+            self.save_md(dev)
+            self.send(peer, {"t": "progress", "left": int(sync["left"]), "dt1_ms": sync["dt1_ms"],
+                             "db1": sync["db1"], "dt0_ms": sync["dt0_ms"], "db0": sync["db0"],
+                             "dt_start_ms": sync["dt_start_ms"]})
+            return True
+        return False
+
+    # ------------------------------------------------------------------ drbdsetup show
+    def show_text(self) -> str:
+        lines = [f"resource \"{self.name}\" {{", "    options {", "    }", "    _this_host {",
+                 f"        node-id\t\t\t{self.node_id};"]
+        for vol, dev in sorted(self.devices.items()):
+            lines.append(f"        volume {vol} {{")
+            lines.append(f"            device\t\t\tminor {dev['minor']};")
+            if dev["disk"] != "Diskless":
+                lines.append(f"            disk\t\t\t\"{dev['backing_dev']}\";")
+                lines.append(f"            meta-disk\t\t\tinternal;")
+            lines.append("        }")
+        lines.append("    }")
+        for peer in self.peers.values():
+            lines.append("    connection {")
+            lines.append("        _peer_node_id " + str(peer.node_id) + ";")
+            for path in peer.paths:
+                lines.append("        path {")
+                lines.append(f"            _this_host {path.local.split(':')[0]} {path.local.split(':', 1)[1]};")
+                lines.append(f"            _remote_host {path.peer.split(':')[0]} {path.peer.split(':', 1)[1]};")
+                lines.append("        }")
+            net = {k: v for k, v in peer.opts.items() if k != "_name"}
+            lines.append("        net {")
+            for key, value in net.items():
+                lines.append(f"            {key}\t\t\t{value};")
+            lines.append(f"            _name\t\t\t\"{peer.name}\";")
+            lines.append("        }")
+            lines.append("    }")
+        lines.append("}")
+        return "\n".join(lines) + "\n\n"
+
+    # ------------------------------------------------------------------ control socket
+    def serve(self) -> None:
+        os.makedirs(self.run_dir, exist_ok=True)
+        try:
+            os.unlink(self.sock_path)
+        except FileNotFoundError:
+            pass
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(self.sock_path)
+        srv.listen(16)
+        srv.settimeout(0.5)
+        threading.Thread(target=self.tick_loop, daemon=True).start()
+        self.log(f"daemon up (pid {os.getpid()}, node-id {self.node_id})")
+        while not self.stopping:
+            try:
+                conn, _ = srv.accept()
+            except socket.timeout:
+                continue
+            threading.Thread(target=self.client, args=(conn,), daemon=True).start()
+        time.sleep(0.3)  # let subscribers see the final state
+        srv.close()
+        try:
+            os.unlink(self.sock_path)
+        except OSError:
+            pass
+        self.write_minor_map()
+        self.log("daemon down")
+
+    def client(self, conn: socket.socket) -> None:
+        try:
+            fh = conn.makefile("rwb")
+            line = fh.readline()
+            if not line:
+                return
+            req = json.loads(line)
+            if req.get("cmd") == "subscribe":
+                self.subscribe(fh)
+                return
+            reply = self.request(req)
+            fh.write((json.dumps(reply) + "\n").encode())
+            fh.flush()
+        except (OSError, ValueError):
+            pass
+        except Exception:  # keep the daemon alive; log the bug
+            self.log(traceback.format_exc())
+        finally:
+            conn.close()
+
+    def subscribe(self, fh) -> None:
+        """Stream snapshots (and helper events) as JSON lines on every state change."""
+        seen_events = len(self.events)
+        last = -1
+        while True:
+            with self.cond:
+                while self.version == last and not self.stopping:
+                    self.cond.wait(1.0)
+                    if self.version == last:
+                        fh.write(b"{}\n")  # keepalive; lets the reader notice a dead daemon
+                        fh.flush()
+                last = self.version
+                snap = self.snapshot() if not self.stopping else None
+                events = [e for _, e in self.events[seen_events:]]
+                seen_events = len(self.events)
+            for ev in events:
+                fh.write((json.dumps({"helper": ev}) + "\n").encode())
+            fh.write((json.dumps({"snapshot": snap}) + "\n").encode())
+            fh.flush()
+            if snap is None:
+                return
+
+
+def main(argv: list[str]) -> int:
+    name, node_id = argv[0], int(argv[1])
+    cfg = meta.load_config()
+    daemon = ResourceDaemon(name, node_id, cfg)
+    daemon.serve()
+    return 0
