@@ -169,7 +169,7 @@ def bmc_start(instance: int, node: str, *, wait: float = 10.0) -> None:
     if not (REPO_DIR / "lab/bmc.py").exists():
         raise LabError("lab/bmc.py (the IPMI BMC server) is not in this tree yet")
     with open(nl.bmc_log, "ab") as log:
-        subprocess.Popen([bmc_python(), "-m", "lab.bmc", "--instance", str(instance), "--node", node,
+        proc = subprocess.Popen([bmc_python(), "-m", "lab.bmc", "--instance", str(instance), "--node", node,
                           "--address", nl.bmc_address, "--port", str(BMC_PORT), "--user", BMC_USER,
                           "--password-file", str(nl.bmc_password_file)],
                          cwd=str(REPO_DIR), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -178,7 +178,7 @@ def bmc_start(instance: int, node: str, *, wait: float = 10.0) -> None:
     while time.monotonic() < deadline:
         if _udp_listening(nl.bmc_address, BMC_PORT):
             return
-        if not bmc_pids(instance, node):
+        if proc.poll() is not None:
             break
         time.sleep(0.1)
     raise LabError(f"the BMC of {node} did not come up on {nl.bmc_address}:{BMC_PORT}; see {nl.bmc_log}")

