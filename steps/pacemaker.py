@@ -29,8 +29,10 @@ def normalize_role(role: str | None) -> str:
 
 
 def _parse_xml(text: str, what: str) -> ET.Element:
+    start = text.find("<")
     try:
-        return ET.fromstring(text.strip())
+        # tolerate warnings a tool printed before its XML (stderr merged into stdout)
+        return ET.fromstring(text[start:].strip() if start > 0 else text.strip())
     except ET.ParseError as exc:
         first = text.strip().splitlines()[0][:120] if text.strip() else "(empty output)"
         raise PacemakerParseError(f"{what} output is not XML ({exc}); it began: {first}",

@@ -1,0 +1,1 @@
+"""Maintenance of an installed cluster: status, switchover, rolling upgrade, node and cluster actions."""

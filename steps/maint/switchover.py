@@ -1,0 +1,361 @@
+"""Controlled switchover: gates (all reported together), crm_simulate preview, move, follow, verify, always clear."""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from steps import names
+from steps.errors import AxhaError, InputError
+from steps.framework import (FAIL, PASS, WARN, Confirmation, Finding, OutputLine, StepFinished, StepStarted,
+                             worst)
+from steps.maint.gap import GapReport, ServiceGapMonitor
+from steps.maint.status import ClusterState, banner_version, read_state, service_answers
+from steps.pacemaker import PacemakerParseError, leftover_constraints, parse_constraints, parse_crm_mon
+from steps.pacemaker import CONSTRAINTS_ARGV, CRM_MON_ARGV
+
+MOVE_TIMEOUT = 120.0
+SERVICE_TIMEOUT = 30.0
+POLL = 0.25
+
+
+def _f(code: str, node: str | None, ok: bool, summary: str, remedy: str = "", status: str | None = None) -> Finding:
+    return Finding(code, node, status or (PASS if ok else FAIL), summary, "" if ok else remedy)
+
+
+def switchover_gates(state: ClusterState, target: str | None = None) -> tuple[str | None, str | None, list[Finding]]:
+    """Pure: (source, target, findings). Every gate is evaluated; any FAIL refuses the switchover."""
+    out: list[Finding] = []
+    source = state.active_node
+    if source is None:
+        out.append(_f("NO_ACTIVE_NODE", None, False, f"{names.GROUP} is not fully running on any node",
+                      "Look at the resources and failed actions (axha status), fix them, then retry."))
+    if target is not None and target not in state.node_names:
+        raise InputError(f"--to {target}: not a node of this cluster (nodes: {', '.join(state.node_names)})")
+    if target is None:
+        target = state.other(source) if source else None
+    if source is not None and target == source:
+        out.append(_f("TARGET_IS_ACTIVE", target, False, f"{names.GROUP} already runs on {target}",
+                      f"Nothing to do; to move it away use --to {state.other(target)}."))
+    for node in state.nodes:
+        if not node.reachable:
+            out.append(_f("NODE_UNREACHABLE", node.name, False, f"{node.name} does not answer over SSH: {node.error}",
+                          "Check the node's power and network (axha status), then retry."))
+            continue
+        online = node.online and not node.unclean
+        out.append(_f("NODE_OFFLINE" if not online else "NODE_ONLINE", node.name, online,
+                      f"{node.name} is {node.state}" if not online else f"{node.name} is online",
+                      f"Start the cluster on {node.name} (pcs cluster start / systemctl start pacemaker)."))
+        if node.standby:
+            out.append(_f("NODE_STANDBY", node.name, False, f"{node.name} is in standby",
+                          f"axha unstandby {node.name}"))
+        if node.maintenance:
+            out.append(_f("NODE_MAINTENANCE", node.name, False, f"{node.name} is in maintenance",
+                          f"crm_attribute -N {node.name} -n maintenance -D"))
+    if target is not None:
+        d = state.drbd_of(target)
+        if d is None:
+            out.append(_f("TARGET_DRBD_UNKNOWN", target, False, f"DRBD resource is not up on {target}",
+                          f"Bring the resource up on {target} (drbdadm up) and let it sync."))
+        else:
+            uptodate = d.disk == "UpToDate"
+            out.append(_f("TARGET_DRBD_NOT_UPTODATE" if not uptodate else "TARGET_DRBD_UPTODATE", target, uptodate,
+                          f"DRBD disk on {target} is {d.disk}",
+                          "Wait until the resync finishes (axha status shows the progress), then retry."))
+            if d.syncing or d.verifying:
+                pct = f" ({d.sync_percent:.1f}%)" if d.sync_percent is not None else ""
+                out.append(_f("TARGET_DRBD_SYNCING", target, False, f"DRBD on {target} is {d.replication}{pct}",
+                              "Wait for the resync/verify to finish, then retry."))
+            if d.connection != "Connected":
+                out.append(_f("DRBD_NOT_CONNECTED", target, False,
+                              f"DRBD on {target} is {d.connection or 'not connected'} to its peer",
+                              "Restore replication first (axha status; split brain: axha split-brain-recover)."))
+    if state.split_brain.detected:
+        out.append(_f("SPLIT_BRAIN", None, False, f"DRBD split brain: {state.split_brain.reason}",
+                      "Recover first: axha split-brain-recover --discard NODE"))
+    failed = state.failed_actions
+    out.append(_f("FAILED_ACTIONS" if failed else "NO_FAILED_ACTIONS", None, not failed,
+                  f"{len(failed)} failed action(s): " + "; ".join(f"{a['op_key']} on {a['node']}" for a in failed)
+                  if failed else "no failed actions", "Fix the cause, then: axha cleanup"))
+    left = state.leftover_constraints
+    out.append(_f("LEFTOVER_CONSTRAINT" if left else "NO_LEFTOVER_CONSTRAINT", None, not left,
+                  "leftover constraint(s): " + "; ".join(c.describe() for c in left) if left
+                  else "no leftover location constraints", "axha clear-constraints (after checking why they exist)"))
+    fencing_ok = bool(state.fencing) and all(f["active"] for f in state.fencing) and state.stonith_enabled
+    if not state.stonith_enabled:
+        summary = "stonith-enabled is false: fencing is off"
+    elif not state.fencing:
+        summary = "no fence devices configured"
+    else:
+        summary = "; ".join(f"{f['id']} {f['role']}" + (f" on {f['node']}" if f["node"] else "") for f in state.fencing)
+    out.append(_f("FENCING_STOPPED" if not fencing_ok else "FENCING_STARTED", None, fencing_ok,
+                  summary if not fencing_ok else f"fencing started: {summary}",
+                  "Start the fence devices (crm_resource -r fence-NODE --meta -d target-role) and clean up."))
+    out.append(_f("CLUSTER_MAINTENANCE" if state.maintenance_mode else "CLUSTER_MANAGED", None,
+                  not state.maintenance_mode, "cluster is in maintenance mode" if state.maintenance_mode
+                  else "cluster manages its resources", "axha maintenance off"))
+    if not state.quorum:
+        out.append(_f("NO_QUORUM", None, False, "the cluster has no quorum", "Bring both nodes back online."))
+    return source, target, out
+
+
+# ---------------------------------------------------------------- the commands
+
+
+def simulate_move_argv(target: str) -> tuple[str, ...]:
+    """crm_simulate of the move on a scratch copy of the live CIB (the live CIB is not touched)."""
+    script = ('d=$(mktemp -d) || exit 1; trap \'rm -rf "$d"\' EXIT; '
+              'cibadmin --query > "$d/cib.xml" || exit 1; '
+              'CIB_file="$d/cib.xml" crm_resource --move -r "$1" -N "$2" >/dev/null 2>&1 || exit 1; '
+              'crm_simulate -x "$d/cib.xml" -S')
+    return ("sh", "-c", script, "sh", names.GROUP, target)
+
+
+def move_argv(target: str) -> tuple[str, ...]:
+    return ("crm_resource", "--move", "-r", names.GROUP, "-N", target)
+
+
+def clear_argv() -> tuple[str, ...]:
+    return ("crm_resource", "--clear", "-r", names.GROUP)
+
+
+def live_check_argv() -> tuple[str, ...]:
+    return ("crm_simulate", "--live-check", "--run")
+
+
+def transition_summary(text: str) -> tuple[str, ...]:
+    """The `Transition Summary:` lines of crm_simulate output."""
+    lines = text.splitlines()
+    try:
+        start = next(i for i, l in enumerate(lines) if l.strip().startswith("Transition Summary"))
+    except StopIteration:
+        return ()
+    out = []
+    for line in lines[start + 1:]:
+        if not line.strip():
+            if out:
+                break
+            continue
+        if line.strip().startswith("Executing") or not line.startswith(" "):
+            break
+        out.append(re.sub(r"\s+", " ", line.strip().lstrip("* ")))
+    return tuple(out)
+
+
+# ---------------------------------------------------------------- the report
+
+
+@dataclass(frozen=True)
+class SwitchoverReport:
+    ok: bool
+    source: str | None
+    target: str | None
+    gates: tuple[Finding, ...]
+    refused: bool = False
+    preview: tuple[str, ...] = ()
+    moved: bool = False
+    cleared: bool | None = None      # None: nothing to clear (no move issued)
+    clear_error: str = ""
+    duration: float = 0.0
+    gap: GapReport | None = None
+    banner_after: str = ""
+    message: str = ""
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "refused": self.refused, "source": self.source, "target": self.target,
+                "gates": [g.to_dict() for g in self.gates], "preview": list(self.preview), "moved": self.moved,
+                "cleared": self.cleared, "clear_error": self.clear_error, "duration_s": round(self.duration, 3),
+                "service_gap": self.gap.to_dict() if self.gap else None, "banner_after": self.banner_after,
+                "message": self.message, "warnings": list(self.warnings)}
+
+
+def _noop(_event) -> None:
+    pass
+
+
+class Switchover:
+    """One switchover run. `emit` gets framework events (StepStarted/OutputLine/StepFinished)."""
+
+    def __init__(self, ctx, target: str | None = None, emit: Callable = _noop, *, timeout: float = MOVE_TIMEOUT,
+                 measure_gap: bool = True, state: ClusterState | None = None):
+        self.ctx, self.wanted, self.emit, self.timeout = ctx, target, emit, timeout
+        self.measure_gap, self.state = measure_gap, state
+
+    def say(self, step: str, node: str, line: str) -> None:
+        self.emit(OutputLine(step, node, line))
+
+    def gates(self) -> tuple[str | None, str | None, list[Finding]]:
+        self.emit(StepStarted("switchover.gates", "Gates"))
+        if self.state is None:
+            self.state = read_state(self.ctx)
+        source, target, findings = switchover_gates(self.state, self.wanted)
+        failed = [f for f in findings if f.status == FAIL]
+        self.emit(StepFinished("switchover.gates", "failed" if failed else "done",
+                               f"{len(failed)} gate(s) failed" if failed else "all gates passed", tuple(findings)))
+        return source, target, findings
+
+    def preview(self, runner, target: str) -> tuple[str, ...]:
+        self.emit(StepStarted("switchover.preview", f"What Pacemaker will do (crm_simulate, on a copy)"))
+        result = runner.run(simulate_move_argv(target), timeout=60)
+        summary = transition_summary(result.stdout)
+        for line in summary:
+            self.say("switchover.preview", runner.node, line)
+        if result.rc != 0 or not summary:
+            self.emit(StepFinished("switchover.preview", "failed", f"crm_simulate exited {result.rc}"))
+            raise AxhaError(f"the preview (crm_simulate on a CIB copy) failed on {runner.node}: "
+                            f"{(result.stderr or result.stdout).strip()[-300:]}", node=runner.node,
+                            remedy="Nothing was changed. Check `crm_simulate -L -R` on the node.")
+        self.emit(StepFinished("switchover.preview", "done", f"{len(summary)} change(s)"))
+        return summary
+
+    def run(self, *, plan_only: bool = False, confirm: bool = True) -> SwitchoverReport:
+        started = time.monotonic()
+        source, target, findings = self.gates()
+        if worst(findings) == FAIL or target is None or source is None:
+            failed = [f for f in findings if f.status == FAIL]
+            return SwitchoverReport(False, source, target, tuple(findings), refused=True,
+                                    message="switchover refused: " + "; ".join(f.summary for f in failed),
+                                    duration=time.monotonic() - started)
+        runner = self.ctx.runner(self._control_node(source))
+        preview = self.preview(runner, target)
+        if plan_only:
+            return SwitchoverReport(True, source, target, tuple(findings), preview=preview,
+                                    message="plan only: nothing changed", duration=time.monotonic() - started)
+        if confirm:
+            question = Confirmation("switchover", f"Switch Axigen over from {source} to {target}?",
+                                    "Pacemaker will do:\n" + "\n".join(preview) +
+                                    "\nMail service pauses for the move (a few seconds).")
+            if not self.ctx.confirm(question):
+                return SwitchoverReport(False, source, target, tuple(findings), preview=preview,
+                                        message="not confirmed: nothing changed", duration=time.monotonic() - started)
+        return self._move(runner, source, target, findings, preview, started)
+
+    def _control_node(self, source: str) -> str:
+        """Run the Pacemaker commands on the DC when it is a cluster node, else on the active node."""
+        dc = self.state.dc if self.state else None
+        return dc if dc in self.ctx.spec.node_names else source
+
+    def _move(self, runner, source, target, findings, preview, started) -> SwitchoverReport:
+        monitor = ServiceGapMonitor(self.ctx.spec.vip.address).start() if self.measure_gap else None
+        moved, cleared, clear_error, message, warnings = False, None, "", "", []
+        banner = ""
+        ok = False
+        try:
+            self.emit(StepStarted("switchover.move", f"Move {names.GROUP} to {target}"))
+            result = runner.run(move_argv(target), timeout=30, mutating=True)
+            if result.rc != 0:
+                self.emit(StepFinished("switchover.move", "failed", (result.stderr or result.stdout).strip()))
+                raise AxhaError(f"crm_resource --move failed on {runner.node}: "
+                                f"{(result.stderr or result.stdout).strip()[-300:]}", node=runner.node)
+            moved = True
+            self.emit(StepFinished("switchover.move", "done", f"cli-prefer set for {target}"))
+            self.follow(runner, target)
+            self.emit(StepStarted("switchover.verify", "Service answers on the VIP"))
+            if monitor is not None and not monitor.wait_answering(SERVICE_TIMEOUT):
+                raise AxhaError(f"the group runs on {target} but SMTP on {self.ctx.spec.vip.address} does not "
+                                f"answer within {SERVICE_TIMEOUT:g} s", node=target,
+                                remedy=f"Check the axigen service on {target} (systemctl status axigen).")
+            answers = service_answers(self.ctx.spec.vip.address)
+            bad = [a for a in answers if not a.ok]
+            if bad:
+                raise AxhaError("after the move the VIP does not answer: " +
+                                "; ".join(f"{a.protocol}: {a.error}" for a in bad), node=target)
+            banner = answers[0].banner
+            for a in answers:
+                self.say("switchover.verify", target, f"{a.protocol.upper()}: {a.banner}")
+            self.emit(StepFinished("switchover.verify", "done", "SMTP and IMAP answer on the VIP"))
+            ok = True
+            message = f"{names.GROUP} moved from {source} to {target}"
+        except AxhaError as exc:
+            message = exc.explain()
+        finally:
+            if moved:
+                cleared, clear_error = self.clear(runner)
+                if not cleared:
+                    message += f"\nThe move constraint could NOT be cleared: {clear_error}"
+                elif not ok:
+                    message += "\nThe move constraint was cleared although the move did not finish."
+            gap = monitor.stop() if monitor is not None else None
+        if ok and cleared:
+            warnings.extend(self.after_clear(runner, target))
+        return SwitchoverReport(ok and bool(cleared), source, target, tuple(findings), preview=preview, moved=moved,
+                                cleared=cleared, clear_error=clear_error, duration=time.monotonic() - started,
+                                gap=gap, banner_after=banner, message=message, warnings=tuple(warnings))
+
+    def follow(self, runner, target: str) -> None:
+        """Poll crm_mon until the group runs fully on target with DRBD promoted there (or the timeout)."""
+        self.emit(StepStarted("switchover.follow", "Following the transition"))
+        deadline = time.monotonic() + self.timeout
+        seen: dict[str, str] = {}
+        clone_id = names.drbd_clone(self.ctx.spec.storage.drbd.resource)
+        while True:
+            self.ctx.check_cancel()
+            result = runner.run(CRM_MON_ARGV, timeout=15)
+            try:
+                status = parse_crm_mon(result.stdout)
+            except PacemakerParseError:
+                status = None
+            if status is not None:
+                for line in _progress_lines(status, clone_id, seen):
+                    self.say("switchover.follow", runner.node, line)
+                clone = status.clone(clone_id)
+                promoted = clone.promoted if clone else ()
+                if status.where(names.GROUP) == target and promoted == (target,):
+                    self.emit(StepFinished("switchover.follow", "done", f"{names.GROUP} started on {target}"))
+                    return
+                failures = [f for f in status.failed_actions if f.resource in names.GROUP_MEMBERS]
+                if failures:
+                    self.emit(StepFinished("switchover.follow", "failed", failures[0].summary()))
+                    raise AxhaError(f"the move failed: {failures[0].summary()}", node=failures[0].node,
+                                    remedy="Read the failed action (axha status); the cluster keeps the service "
+                                           "where it could start it.")
+            if time.monotonic() > deadline:
+                self.emit(StepFinished("switchover.follow", "failed", "timed out"))
+                raise AxhaError(f"{names.GROUP} did not start on {target} within {self.timeout:g} s", node=target,
+                                remedy="axha status shows where it runs now; check the failed actions.")
+            time.sleep(POLL)
+
+    def clear(self, runner) -> tuple[bool, str]:
+        self.emit(StepStarted("switchover.clear", "Clear the move constraint"))
+        try:
+            result = runner.run(clear_argv(), timeout=30, mutating=True)
+            check = runner.run(CONSTRAINTS_ARGV, timeout=15)
+            left = [c for c in leftover_constraints(parse_constraints(check.stdout))
+                    if c.resource == names.GROUP and c.kind in ("cli-prefer", "cli-ban")]
+        except (AxhaError, PacemakerParseError) as exc:
+            self.emit(StepFinished("switchover.clear", "failed", str(exc)))
+            return False, f"{exc}; run `crm_resource --clear -r {names.GROUP}` on a node"
+        if result.rc != 0 or left:
+            why = (result.stderr or result.stdout).strip() or ", ".join(c.id for c in left)
+            self.emit(StepFinished("switchover.clear", "failed", why))
+            return False, f"{why}; run `crm_resource --clear -r {names.GROUP}` on a node"
+        self.emit(StepFinished("switchover.clear", "done", "no cli-prefer/cli-ban left"))
+        return True, ""
+
+    def after_clear(self, runner, target: str) -> list[str]:
+        """After the clear, ask the live scheduler whether it wants to move anything back (stickiness too low)."""
+        result = runner.run(live_check_argv(), timeout=30)
+        moves = [l for l in transition_summary(result.stdout) if names.GROUP in l or "fs-axigen" in l
+                 or "Move" in l or "Promote" in l or "Demote" in l]
+        if moves:
+            return [f"after clearing the constraint Pacemaker plans: {'; '.join(moves)} (resource-stickiness?)"]
+        return []
+
+
+def _progress_lines(status, clone_id: str, seen: dict[str, str]) -> list[str]:
+    """Lines for what changed since the last poll: each group member's role/node and the DRBD promotion."""
+    out = []
+    clone = status.clone(clone_id)
+    current = {}
+    if clone is not None:
+        current[clone_id] = "Promoted on " + (", ".join(clone.promoted) or "none")
+    group = status.group(names.GROUP)
+    for member in group.members if group else ():
+        current[member.id] = f"{member.role}" + (f" on {member.node}" if member.node else "")
+    for key, value in current.items():
+        if seen.get(key) != value:
+            out.append(f"{key}: {value}")
+            seen[key] = value
+    return out
