@@ -1,0 +1,275 @@
+"""SshRunner against a real throwaway OpenSSH server on 127.0.0.1 (needs root to run sshd)."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from steps.audit import AuditLog, Redactor
+from steps.errors import CommandTimeout, ConnectError, HostKeyError
+from steps.spec import BmcSpec, Link, NodeSpec
+from steps.ssh import SshRunner, fingerprint
+from tests.sshd_server import TEST_PASSWORD, start_sshd, stop_sshd
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/usr/sbin/sshd"),
+                                reason="needs root and /usr/sbin/sshd")
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    server = start_sshd(tmp_path_factory.mktemp("sshd"))
+    yield server
+    stop_sshd(server)
+
+
+def node_for(server, user: str = "root") -> NodeSpec:
+    return NodeSpec(name="node1", ssh_address="127.0.0.1", ssh_port=server.port, ssh_user=user,
+                    link0=Link("10.0.0.1", "eth1"), link1=Link("10.0.1.1", "eth2"),
+                    bmc=BmcSpec("10.0.2.1", "admin"), backing_disk="/dev/vdb")
+
+
+@pytest.fixture
+def audit(tmp_path):
+    return AuditLog(tmp_path / "audit.jsonl", Redactor())
+
+
+@pytest.fixture
+def runner(sshd, audit):
+    r = SshRunner(node_for(sshd), key_file=str(sshd.client_key), known_hosts=str(sshd.known_hosts), audit=audit)
+    yield r
+    r.close()
+
+
+def process_cmdlines() -> list[str]:
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                out.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+            except OSError:
+                pass
+    return out
+
+
+def test_run_returns_output_rc_and_uses_c_locale(runner, audit):
+    result = runner.run(["sh", "-c", 'echo "out $LC_ALL"; echo err >&2; exit 3'])
+    assert (result.rc, result.stdout, result.stderr) == (3, "out C\n", "err\n")
+    assert result.node == "node1"
+    entry = audit.entries()[-1]
+    assert entry["argv"] == ["sh", "-c", 'echo "out $LC_ALL"; echo err >&2; exit 3'] and entry["rc"] == 3
+
+
+def test_arguments_are_quoted_once(runner):
+    tricky = ["printf", "%s|", "a b", "$(id)", "'q'", ";", "*"]
+    assert runner.run(tricky).stdout == "a b|$(id)|'q'|;|*|"
+
+
+def test_connection_is_reused_across_threads(runner):
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(runner.run(["echo", "x"]))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    transport = runner.connect()
+    assert [r.stdout for r in results] == ["x\n"] * 8
+    assert runner.connect() is transport
+
+
+def test_stdin_reaches_the_command_and_never_argv_audit_or_ps(sshd, tmp_path):
+    secret = "Sup3r-Secret-BMC-pw"
+    audit = AuditLog(tmp_path / "a.jsonl", Redactor([secret]))
+    r = SshRunner(node_for(sshd), key_file=str(sshd.client_key), known_hosts=str(sshd.known_hosts), audit=audit)
+    seen: list[list[str]] = []
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            seen.append(process_cmdlines())
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        result = r.run(["sh", "-c", 'read -r pw; sleep 0.5; [ "$pw" = "$1" ] && echo match', "x",
+                        "Sup3r-Secret-BMC-pw"[:0] + "placeholder"], stdin=secret + "\n")
+        checked = r.run(["sh", "-c", 'read -r pw; sleep 0.5; printf "%s" "$pw" | wc -c'], stdin=secret + "\n")
+    finally:
+        done.set()
+        watcher.join()
+        r.close()
+    assert result.rc == 1  # "placeholder" != secret: stdin arrived, compared in the shell
+    assert checked.stdout.strip() == str(len(secret))
+    assert len(seen) > 5 and not any(secret in line for snap in seen for line in snap)
+    assert secret not in (tmp_path / "a.jsonl").read_text()
+
+
+def test_secret_in_output_is_redacted_in_audit(sshd, tmp_path):
+    secret = "Another-Secret-99"
+    audit = AuditLog(tmp_path / "a.jsonl", Redactor([secret]))
+    r = SshRunner(node_for(sshd), key_file=str(sshd.client_key), known_hosts=str(sshd.known_hosts), audit=audit)
+    result = r.run(["cat"], stdin=secret)
+    r.close()
+    assert result.stdout == secret  # the caller gets the real output
+    text = (tmp_path / "a.jsonl").read_text()
+    assert secret not in text and "********" in text
+
+
+def test_timeout_raises_and_kills_the_remote_process(runner, audit):
+    start = time.monotonic()
+    with pytest.raises(CommandTimeout) as info:
+        runner.run(["sleep", "41.7"], timeout=1)
+    assert time.monotonic() - start < 6
+    assert "did not finish within 1 s" in str(info.value)
+    time.sleep(0.3)
+    assert not any("sleep 41.7" in line for line in process_cmdlines())
+    assert audit.entries()[-1]["rc"] == -1
+
+
+def test_stream_lines_and_stop_kills(runner):
+    lines: list[str] = []
+    result = runner.stream(["sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.1; done; printf tail"],
+                           lines.append, timeout=10)
+    assert lines == ["line1", "line2", "line3", "tail"] and result.rc == 0 and not result.stopped
+
+    got: list[str] = []
+    result = runner.stream(["sh", "-c", "i=0; while true; do i=$((i+1)); echo n$i; sleep 0.1; done; : 52.3"],
+                           lambda line: got.append(line) or line == "n3", timeout=20)
+    assert result.stopped and got[:3] == ["n1", "n2", "n3"]
+    time.sleep(0.3)
+    assert not any(": 52.3" in line for line in process_cmdlines())
+
+
+def test_stream_cancel_event_stops_a_silent_command(runner):
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()
+    start = time.monotonic()
+    result = runner.stream(["sleep", "33.3"], lambda line: None, timeout=30, cancel=cancel)
+    assert result.stopped and time.monotonic() - start < 5
+    time.sleep(0.3)
+    assert not any("sleep 33.3" in line for line in process_cmdlines())
+
+
+def test_stream_timeout(runner):
+    with pytest.raises(CommandTimeout):
+        runner.stream(["sh", "-c", "echo a; sleep 20"], lambda line: None, timeout=1)
+
+
+def test_put_is_atomic_with_mode_and_get_reads_back(runner, tmp_path, audit):
+    target = tmp_path / "conf" / "x.conf"
+    target.parent.mkdir()
+    runner.put(str(target), "secret-ish\n", mode=0o600)
+    assert target.read_text() == "secret-ish\n" and (target.stat().st_mode & 0o777) == 0o600
+    runner.put(str(target), b"v2", mode=0o644)
+    assert target.read_bytes() == b"v2" and (target.stat().st_mode & 0o777) == 0o644
+    assert sorted(p.name for p in target.parent.iterdir()) == ["x.conf"]  # no temp file left
+    assert runner.get(str(target)) == b"v2"
+    with pytest.raises(FileNotFoundError):
+        runner.get(str(tmp_path / "nope"))
+    kinds = [e["argv"][0] for e in audit.entries()]
+    assert "<put>" in kinds and "<get>" in kinds
+
+
+def test_unknown_host_key_is_shown_and_refused(sshd, tmp_path):
+    empty = tmp_path / "known_hosts"
+    asked: list[HostKeyError] = []
+    r = SshRunner(node_for(sshd), key_file=str(sshd.client_key), known_hosts=str(empty),
+                  accept_host_key=lambda err: asked.append(err) or False)
+    with pytest.raises(HostKeyError) as info:
+        r.run(["true"])
+    assert asked and asked[0].fingerprint == sshd.fingerprint() and asked[0].key_type == "ssh-ed25519"
+    assert not info.value.changed and sshd.fingerprint() in str(info.value)
+    assert not empty.exists()
+    # no callback at all: refused too
+    with pytest.raises(HostKeyError):
+        SshRunner(node_for(sshd), key_file=str(sshd.client_key), known_hosts=str(empty)).run(["true"])
+
+
+def test_unknown_host_key_accepted_is_remembered(sshd, tmp_path):
+    known = tmp_path / "kh" / "known_hosts"
+    r = SshRunner(node_for(sshd), key_file=str(sshd.client_key), known_hosts=str(known),
+                  accept_host_key=lambda err: True)
+    assert r.run(["echo", "hi"]).stdout == "hi\n"
+    r.close()
+    assert f"[127.0.0.1]:{sshd.port} ssh-ed25519 " in known.read_text()
+    # second runner: no callback needed any more
+    again = SshRunner(node_for(sshd), key_file=str(sshd.client_key), known_hosts=str(known))
+    assert again.run(["true"]).rc == 0
+    again.close()
+
+
+def test_changed_host_key_is_refused_loudly(sshd, tmp_path):
+    import paramiko
+
+    fake = paramiko.Ed25519Key.from_private_key_file(str(sshd.other_key))
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{sshd.port} ssh-ed25519 {fake.get_base64()}\n")
+    asked = []
+    r = SshRunner(node_for(sshd), key_file=str(sshd.client_key), known_hosts=str(known),
+                  accept_host_key=lambda err: asked.append(err) or True)
+    with pytest.raises(HostKeyError) as info:
+        r.run(["true"])
+    assert info.value.changed and "HOST KEY CHANGED" in str(info.value)
+    assert info.value.fingerprint == sshd.fingerprint() and fingerprint(fake) != sshd.fingerprint()
+    assert "ssh-keygen" in info.value.remedy and not asked
+
+
+def test_wrong_key_is_an_auth_failure_with_a_remedy(sshd):
+    r = SshRunner(node_for(sshd), key_file=str(sshd.other_key), known_hosts=str(sshd.known_hosts), use_agent=False)
+    with pytest.raises(ConnectError) as info:
+        r.run(["true"])
+    assert "refused authentication" in str(info.value) and "authorized_keys" in info.value.remedy
+
+
+def test_passphrase_key(sshd):
+    with pytest.raises(ConnectError) as info:
+        SshRunner(node_for(sshd), key_file=str(sshd.enc_key), known_hosts=str(sshd.known_hosts)).run(["true"])
+    assert "passphrase" in str(info.value)
+    with pytest.raises(ConnectError) as info:
+        SshRunner(node_for(sshd), key_file=str(sshd.enc_key), passphrase="wrong",
+                  known_hosts=str(sshd.known_hosts)).run(["true"])
+    assert "wrong passphrase" in str(info.value) and "wrong" not in str(info.value).replace("wrong passphrase", "")
+    r = SshRunner(node_for(sshd), key_file=str(sshd.enc_key), passphrase=sshd.enc_passphrase,
+                  known_hosts=str(sshd.known_hosts))
+    assert r.run(["true"]).rc == 0
+    r.close()
+
+
+def test_connection_refused_and_unreachable(sshd, tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    node = node_for(sshd)
+    r = SshRunner(NodeSpec(**{**node.__dict__, "ssh_port": port}), known_hosts=str(tmp_path / "k"))
+    with pytest.raises(ConnectError) as info:
+        r.run(["true"])
+    assert "refused the SSH connection" in str(info.value)
+
+
+def test_non_root_user_goes_through_sudo_and_password_auth(sshd, tmp_path):
+    if not sshd.sudo_user:
+        pytest.skip("sudo/useradd not available")
+    audit = AuditLog(tmp_path / "a.jsonl", Redactor())
+    r = SshRunner(node_for(sshd, sshd.sudo_user), password=TEST_PASSWORD, known_hosts=str(sshd.known_hosts),
+                  audit=audit, use_agent=False)
+    assert r.run(["id", "-u"]).stdout == "0\n"  # ran as root through sudo -n
+    target = tmp_path / "owned-by-root.conf"
+    r.put(str(target), "data\n", mode=0o640)
+    assert target.read_text() == "data\n" and target.stat().st_uid == 0 and (target.stat().st_mode & 0o777) == 0o640
+    assert r.get(str(target)) == b"data\n"
+    with pytest.raises(CommandTimeout):
+        r.run(["sleep", "44.4"], timeout=1)
+    time.sleep(0.3)
+    assert not any("sleep 44.4" in line for line in process_cmdlines())
+    r.close()
+    assert TEST_PASSWORD not in (tmp_path / "a.jsonl").read_text()
+    bad = SshRunner(node_for(sshd, sshd.sudo_user), password="not-the-password", known_hosts=str(sshd.known_hosts),
+                    use_agent=False)
+    with pytest.raises(ConnectError) as info:
+        bad.run(["true"])
+    assert "password" in str(info.value) and "not-the-password" not in str(info.value)
