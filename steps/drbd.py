@@ -372,12 +372,12 @@ class SyncProgress:
 
 @dataclass
 class SyncTracker:
-    """Turns successive Resource snapshots into SyncProgress, measuring the rate from the out-of-sync countdown."""
+    """Turns successive Resource snapshots into SyncProgress. The rate comes from the out-of-sync countdown over at
+    least `window` seconds (events arrive in bursts), falling back to DRBD's own dbdt figure."""
 
-    smoothing: float = 0.3
+    window: float = 2.0
     clock: object = time.monotonic
-    _last: dict = field(default_factory=dict)
-    _rate: dict = field(default_factory=dict)
+    _history: dict = field(default_factory=dict)
 
     def update(self, node: str, res: Resource, now: float | None = None) -> SyncProgress | None:
         conn = res.connection()
@@ -385,8 +385,7 @@ class SyncTracker:
         if conn is None or pd is None:
             return None
         now = self.clock() if now is None else now
-        key = (node, conn.name)
-        rate = self._measure(key, pd.out_of_sync_kib, now)
+        rate = self._measure((node, conn.name), pd.out_of_sync_kib, now)
         if rate is None and pd.rate_mib:
             rate = pd.rate_mib * 1024.0
         finished = res.in_sync
@@ -398,16 +397,18 @@ class SyncTracker:
                             rate_kib=rate, eta=eta, finished=finished)
 
     def _measure(self, key, oos: int | None, now: float) -> float | None:
-        last = self._last.get(key)
+        history = self._history.setdefault(key, [])
         if oos is None:
-            return self._rate.get(key)
-        self._last[key] = (now, oos)
-        if last is None or now <= last[0]:
-            return self._rate.get(key)
-        sample = max(0.0, (last[1] - oos) / (now - last[0]))
-        old = self._rate.get(key)
-        self._rate[key] = sample if old is None else old + self.smoothing * (sample - old)
-        return self._rate[key]
+            return None
+        if history and oos > history[-1][1]:
+            history.clear()  # a new resync started: old samples say nothing about it
+        history.append((now, oos))
+        old = [sample for sample in history if now - sample[0] >= self.window]
+        if not old:
+            return None
+        start = old[-1]
+        del history[:history.index(start)]
+        return max(0.0, (start[1] - oos) / (now - start[0]))
 
 
 def _percent(pd: PeerDevice, dev: Device | None) -> float:

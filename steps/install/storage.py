@@ -1,0 +1,657 @@
+"""Install steps for the mail store: DRBD resource file, metadata (behind the disk guard), bring-up, initial sync with
+live progress, the filesystem, and the Axigen data moved onto it; or the filesystem on a shared array device."""
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+
+from steps import drbd
+from steps.errors import AxhaError, CommandFailed, CommandTimeout
+from steps.framework import (FAIL, PASS, Action, Confirmation, Context, Emit, Finding, OutputLine, Progress, Step)
+from steps.runner import run_all
+
+MARKER = ".axha-data-moved"
+ASIDE_SUFFIX = ".pre-axha"
+TEMP_MOUNT = "/run/axha-data"
+FS_LABEL = "axigen-data"
+NOT_UP_RC = (10,)  # drbdsetup: "No such resource"
+WIPEFS = ("wipefs", "-n", "-J")
+LSBLK = ("lsblk", "-J", "-b", "-o", "NAME,PATH,SIZE,TYPE,FSTYPE,LABEL,MOUNTPOINT,PTTYPE")
+
+
+class DiskNotEmpty(AxhaError):
+    """A disk holds data and the admin has not confirmed erasing it."""
+
+
+class DataMoveError(AxhaError):
+    """The mail store is in a state the data move cannot safely continue from."""
+
+
+# ---------------------------------------------------------------- the disk guard (pure parsers)
+
+
+@dataclass(frozen=True)
+class Signature:
+    type: str
+    offset: str
+    label: str | None = None
+    uuid: str | None = None
+
+
+@dataclass(frozen=True)
+class DiskReport:
+    """What a disk holds, read with wipefs (signatures) and lsblk (size, mount points, partitions)."""
+
+    node: str
+    path: str
+    size_bytes: int | None
+    signatures: tuple[Signature, ...]
+    mountpoints: tuple[str, ...] = ()
+    children: tuple[str, ...] = ()
+
+    @property
+    def blank(self) -> bool:
+        return not self.signatures and not self.mountpoints and not self.children
+
+    def foreign(self, allowed: tuple[str, ...] = ()) -> tuple[Signature, ...]:
+        return tuple(s for s in self.signatures if s.type not in allowed)
+
+    def describe(self) -> str:
+        size = f"{self.size_bytes / 2**30:.1f} GiB" if self.size_bytes else "size unknown"
+        parts = [f"{s.type}" + (f" labelled {s.label!r}" if s.label else "") + f" at offset {s.offset}"
+                 for s in self.signatures]
+        parts += [f"partition {c}" for c in self.children]
+        parts += [f"MOUNTED on {m}" for m in self.mountpoints]
+        return f"{self.node}:{self.path} ({size}): " + ("; ".join(parts) if parts else "empty")
+
+
+def parse_wipefs_json(text: str) -> tuple[Signature, ...]:
+    """`wipefs -n -J DEV`: every signature libblkid finds (filesystem, partition table, LVM, RAID, drbd)."""
+    if not text.strip():
+        return ()
+    data = json.loads(text)
+    return tuple(Signature(type=s.get("type") or "unknown", offset=s.get("offset") or "?", label=s.get("label"),
+                           uuid=s.get("uuid")) for s in data.get("signatures", []))
+
+
+def parse_lsblk_json(text: str) -> tuple[int | None, tuple[str, ...], tuple[str, ...]]:
+    """`lsblk -J -b -o ...DEV` -> (size in bytes, mount points of the disk and its partitions, partition paths)."""
+    devices = json.loads(text).get("blockdevices", []) if text.strip() else []
+    if not devices:
+        return None, (), ()
+    top = devices[0]
+    mounts, children = [], []
+
+    def walk(dev: dict, is_top: bool) -> None:
+        if dev.get("mountpoint"):
+            mounts.append(dev["mountpoint"])
+        if not is_top:
+            children.append(dev.get("path") or dev.get("name", "?"))
+        for child in dev.get("children", []) or []:
+            walk(child, False)
+
+    walk(top, True)
+    size = top.get("size")
+    return (int(size) if size is not None else None), tuple(mounts), tuple(children)
+
+
+def read_disk(ctx: Context, node: str, path: str) -> DiskReport:
+    runner = ctx.runner(node)
+    sig = runner.run(WIPEFS + (path,), timeout=30)
+    if sig.rc != 0:
+        raise CommandFailed(sig, f"cannot read the signatures of {path} on {node}: {sig.stderr.strip()}",
+                            remedy=f"Check that {path} exists on {node} (backing_disk / storage.device in the "
+                                   "cluster file).")
+    blk = runner.run(LSBLK + (path,), timeout=30)
+    size, mounts, children = parse_lsblk_json(blk.stdout) if blk.rc == 0 else (None, (), ())
+    return DiskReport(node, path, size, parse_wipefs_json(sig.stdout), mounts, children)
+
+
+def wipe_allowed(ctx: Context, node: str, path: str) -> bool:
+    """The CLI's explicit `--wipe-disk NODE:PATH` (ctx.options["wipe_disks"] = {(node, path)})."""
+    return (node, path) in set(ctx.options.get("wipe_disks") or ())
+
+
+def wipe_question(key: str, reports: list[DiskReport], what: str) -> Confirmation | None:
+    if not reports:
+        return None
+    paths = sorted({r.path for r in reports})
+    lost = "\n".join(r.describe() for r in reports)
+    return Confirmation(key=key, title=f"Erase {', '.join(paths)} for {what}?",
+                        details=f"These disks are not empty; everything on them will be lost:\n{lost}\n"
+                                f"Type the disk path to confirm.", expected=" ".join(paths))
+
+
+# ---------------------------------------------------------------- shared helpers
+
+
+def drbd_mode(ctx: Context) -> bool:
+    return ctx.spec.storage.mode == "drbd"
+
+
+def res_name(ctx: Context) -> str:
+    return ctx.spec.storage.drbd.resource
+
+
+def sync_source(ctx: Context) -> str:
+    name = ctx.options.get("sync_source") or ctx.spec.nodes[0].name
+    ctx.spec.node(name)  # KeyError for a node not in the cluster file
+    return name
+
+
+def read_status(ctx: Context, node: str) -> drbd.Resource | None:
+    """The resource as `drbdsetup status --json` shows it on node; None when it is not up there."""
+    result = ctx.runner(node).run(drbd.status_argv(res_name(ctx)), timeout=30)
+    if result.rc in NOT_UP_RC:
+        return None
+    result.check(f"cannot read the DRBD state on {node}", "Check that drbd-utils is installed on the node.")
+    return drbd.find_resource(drbd.parse_status_json(result.stdout), res_name(ctx))
+
+
+def read_all(ctx: Context) -> dict[str, drbd.Resource | None]:
+    return {node: read_status(ctx, node) for node in ctx.spec.node_names}
+
+
+def adm(ctx: Context, node: str, command: str, why: str, *options: str, destructive: bool = False,
+        timeout: float = 120.0) -> Action:
+    return Action(node, drbd.drbdadm_argv(command, res_name(ctx), *options), why, destructive=destructive,
+                  timeout=timeout)
+
+
+def primary_node(states: dict[str, drbd.Resource | None]) -> str | None:
+    return next((n for n, r in states.items() if r is not None and r.role == "Primary"), None)
+
+
+# ---------------------------------------------------------------- steps
+
+
+class DrbdConfig(Step):
+    id = "drbd-config"
+    title = "DRBD resource file on both nodes"
+
+    def temp_path(self, ctx: Context) -> str:
+        return drbd.resource_path(res_name(ctx)) + ".axha-new"
+
+    def check(self, ctx: Context) -> list[Finding]:
+        if not drbd_mode(ctx):
+            return []
+        findings = []
+        for node in ctx.spec.node_names:
+            if ctx.runner(node).run(("drbdadm", "--version"), timeout=30).rc == 127:
+                findings.append(Finding("DRBD_UTILS_MISSING", node, FAIL, f"drbdadm is not installed on {node}",
+                                        "Install drbd-utils on the node (or run the install with packages)."))
+        return findings
+
+    def plan(self, ctx: Context) -> list[Action]:
+        if not drbd_mode(ctx):
+            return []
+        wanted = drbd.render_resource(ctx.spec)
+        target, temp = drbd.resource_path(res_name(ctx)), self.temp_path(ctx)
+        actions = []
+        for node in ctx.spec.node_names:
+            current = ctx.runner(node).run(("cat", target), timeout=30)
+            if current.rc == 0 and current.stdout == wanted:
+                continue
+            actions += [
+                Action(node, drbd.drbdadm_argv("dump", res_name(ctx), config=temp),
+                       f"check the new resource file with {node}'s own DRBD parser before it is used"),
+                Action(node, ("mv", "-f", temp, target), f"install {target} on {node}"),
+            ]
+        return actions
+
+    def apply(self, ctx: Context, plan: list[Action], emit: Emit) -> None:
+        text = drbd.render_resource(ctx.spec)
+        for node in sorted({a.node for a in plan}):
+            ctx.runner(node).put(self.temp_path(ctx), text, 0o644)
+        super().apply(ctx, plan, emit)
+
+    def verify(self, ctx: Context) -> list[Finding]:
+        if not drbd_mode(ctx):
+            return []
+        findings = []
+        for node in ctx.spec.node_names:
+            result = ctx.runner(node).run(drbd.drbdadm_argv("dump", res_name(ctx)), timeout=30)
+            ok = result.rc == 0
+            findings.append(Finding("DRBD_CONFIG_VALID", node, PASS if ok else FAIL,
+                                    f"drbdadm reads resource {res_name(ctx)} on {node}" if ok else
+                                    f"drbdadm rejects the DRBD configuration on {node}: {result.stderr.strip()}",
+                                    "" if ok else "Fix the file named in the message, then run again."))
+        return findings
+
+
+class DrbdMetadata(Step):
+    id = "drbd-metadata"
+    title = "DRBD metadata on the backing disks"
+    destructive = True
+
+    def __init__(self) -> None:
+        self.to_wipe: list[DiskReport] = []
+
+    def has_metadata(self, ctx: Context, node: str) -> bool:
+        state = read_status(ctx, node)
+        if state is not None and state.disk != "Diskless":
+            return True  # attached: the metadata is there and in use
+        return ctx.runner(node).run(drbd.drbdadm_argv("dump-md", res_name(ctx)), timeout=120).rc == 0
+
+    def check(self, ctx: Context) -> list[Finding]:
+        if not drbd_mode(ctx):
+            return []
+        findings = []
+        for node in ctx.spec.node_names:
+            if self.has_metadata(ctx, node):
+                continue
+            report = read_disk(ctx, node, ctx.spec.node(node).backing_disk)
+            if report.mountpoints:
+                findings.append(Finding("BACKING_DISK_MOUNTED", node, FAIL, f"{report.path} on {node} is in use: "
+                                        f"{report.describe()}", "Unmount it and remove it from /etc/fstab first, "
+                                        "or choose another backing_disk."))
+        return findings
+
+    def plan(self, ctx: Context) -> list[Action]:
+        self.to_wipe = []
+        if not drbd_mode(ctx):
+            return []
+        actions = []
+        for node in ctx.spec.node_names:
+            if self.has_metadata(ctx, node):
+                continue
+            disk = ctx.spec.node(node).backing_disk
+            report = read_disk(ctx, node, disk)
+            if report.blank:
+                actions.append(adm(ctx, node, "create-md", f"write DRBD metadata on the empty disk {disk}"))
+                continue
+            self.to_wipe.append(report)
+            actions += [
+                Action(node, ("wipefs", "-a", disk), f"erase what {disk} holds ({report.describe()})",
+                       destructive=True),
+                adm(ctx, node, "create-md", f"write DRBD metadata on {disk}", "--force", destructive=True),
+            ]
+        return actions
+
+    def confirmation(self, ctx: Context, plan: list[Action]) -> Confirmation | None:
+        unconfirmed = [r for r in self.to_wipe if not wipe_allowed(ctx, r.node, r.path)]
+        return wipe_question("wipe-backing-disk", unconfirmed, "the DRBD metadata")
+
+    def verify(self, ctx: Context) -> list[Finding]:
+        if not drbd_mode(ctx):
+            return []
+        return [Finding("DRBD_METADATA", node, PASS if ok else FAIL,
+                        f"DRBD metadata {'present' if ok else 'missing'} on {node}")
+                for node in ctx.spec.node_names for ok in [self.has_metadata(ctx, node)]]
+
+
+class DrbdUp(Step):
+    id = "drbd-up"
+    title = "DRBD resource up and connected"
+
+    def plan(self, ctx: Context) -> list[Action]:
+        if not drbd_mode(ctx):
+            return []
+        actions = []
+        for node, state in read_all(ctx).items():
+            if state is None:
+                actions.append(adm(ctx, node, "up", "attach the disk and connect to the peer"))
+            elif state.disk == "Diskless" or not state.connections or \
+                    all(c.connection == "StandAlone" for c in state.connections):
+                actions.append(adm(ctx, node, "adjust", "bring the running resource in line with its file"))
+        return actions
+
+    def apply(self, ctx: Context, plan: list[Action], emit: Emit) -> None:
+        super().apply(ctx, plan, emit)
+        self.wait_connected(ctx, float(ctx.options.get("drbd_connect_timeout", 60)))
+
+    def wait_connected(self, ctx: Context, timeout: float) -> None:
+        deadline = _monotonic() + timeout
+        while True:
+            states = read_all(ctx)
+            if all(s is not None and s.connected for s in states.values()):
+                return
+            if _monotonic() >= deadline:
+                seen = ", ".join(f"{n}: {_conn_state(s)}" for n, s in states.items())
+                raise CommandTimeout(f"DRBD did not connect within {timeout:g} s ({seen})",
+                                     remedy="Check the replication links (link0/link1) and port "
+                                            f"{ctx.spec.storage.drbd.port} between the nodes, then run again.")
+            ctx.check_cancel()
+            ctx.cancel.wait(1.0)
+
+    def verify(self, ctx: Context) -> list[Finding]:
+        if not drbd_mode(ctx):
+            return []
+        return [Finding("DRBD_CONNECTED", node, PASS if s is not None and s.connected else FAIL,
+                        f"{node}: {_conn_state(s)}") for node, s in read_all(ctx).items()]
+
+
+def _conn_state(state: drbd.Resource | None) -> str:
+    if state is None:
+        return "resource down"
+    conn = state.connection()
+    return f"disk {state.disk}, connection {conn.connection if conn else 'none'}"
+
+
+def _monotonic() -> float:
+    import time
+    return time.monotonic()
+
+
+FOLLOW = "follow"
+
+
+class InitialSync(Step):
+    """primary --force on the source, then the sync followed on both nodes until UpToDate/UpToDate."""
+
+    id = "drbd-initial-sync"
+    title = "DRBD initial sync"
+    destructive = True
+
+    def check(self, ctx: Context) -> list[Finding]:
+        if not drbd_mode(ctx):
+            return []
+        findings = []
+        for node, state in read_all(ctx).items():
+            if state is None or not state.connected:
+                findings.append(Finding("DRBD_NOT_CONNECTED", node, FAIL, f"{node}: {_conn_state(state)}",
+                                        "Bring the resource up and connected first (step drbd-up)."))
+        return findings
+
+    def plan(self, ctx: Context) -> list[Action]:
+        if not drbd_mode(ctx):
+            return []
+        states = read_all(ctx)
+        if all(s is not None and s.in_sync for s in states.values()):
+            return []
+        source = sync_source(ctx)
+        follow = [Action(node, drbd.events2_follow_argv(res_name(ctx)),
+                         f"follow the sync on {node} until both sides are UpToDate", timeout=self.timeout(ctx))
+                  for node in ctx.spec.node_names]
+        running = any(s is not None and (s.syncing or GOOD_ANYWHERE(s)) for s in states.values())
+        if running:  # started earlier (maybe by a closed wizard): only follow it, never force twice
+            return follow + self.demote_after(ctx, source, states)
+        if ctx.options.get("skip_initial_sync"):
+            return [adm(ctx, source, "new-current-uuid", "SKIP THE INITIAL SYNC: declare both brand-new, "
+                        "never-written disks identical without copying. Only safe on new empty disks; any old "
+                        "data on them stays different until a `drbdadm verify`", "--clear-bitmap",
+                        destructive=True)]
+        return [adm(ctx, source, "primary", f"make {source}'s data the authoritative copy and start the full sync "
+                    f"to {ctx.spec.peer(source).name}", "--force", destructive=True),
+                *follow,
+                adm(ctx, source, "secondary", "demote again: Pacemaker will own promotion")]
+
+    @staticmethod
+    def demote_after(ctx: Context, source: str, states: dict) -> list[Action]:
+        state = states.get(source)
+        if state is None or state.role != "Primary" or device_mounted(ctx, source):
+            return []
+        return [adm(ctx, source, "secondary", "demote again: Pacemaker will own promotion")]
+
+    @staticmethod
+    def timeout(ctx: Context) -> float:
+        return float(ctx.options.get("sync_timeout", 24 * 3600))
+
+    def apply(self, ctx: Context, plan: list[Action], emit: Emit) -> None:
+        followers = [a for a in plan if a.argv == drbd.events2_follow_argv(res_name(ctx))]
+        for action in plan:
+            if action in followers:
+                if action is followers[0]:
+                    self.follow(ctx, followers, emit)
+                continue
+            ctx.execute(action, emit, self.id)
+
+    def follow(self, ctx: Context, actions: list[Action], emit: Emit) -> None:
+        """Stream `drbdsetup events2 --statistics` on each node at once, emitting Progress until in sync."""
+        lock = threading.Lock()
+        tracker = drbd.SyncTracker()
+
+        def safe_emit(event) -> None:
+            with lock:
+                emit(event)
+
+        def one(action: Action):
+            state = drbd.Events2State()
+
+            def on_line(line: str) -> bool:
+                state.feed(line)
+                res = state.resource(res_name(ctx))
+                if res is None or not state.initial_done:
+                    return False
+                with lock:
+                    progress = tracker.update(action.node, res)
+                if progress is not None:
+                    safe_emit(progress_event(self.id, progress, res))
+                return res.in_sync
+
+            result = ctx.runner(action.node).stream(action.argv, on_line, timeout=action.timeout,
+                                                   cancel=ctx.cancel)
+            ctx.check_cancel()
+            if not result.stopped:
+                safe_emit(OutputLine(self.id, action.node, result.stderr.strip()))
+                raise CommandFailed(result, f"the DRBD event stream on {action.node} ended before the sync "
+                                    "finished", remedy="Run again: axha finds the running sync and follows it.")
+            return True
+
+        runners = {a.node: a for a in actions}
+        outcome = run_all([_Named(n) for n in runners], lambda r: one(runners[r.node]))
+        for value in outcome.values():
+            if isinstance(value, Exception):
+                raise value
+
+    def verify(self, ctx: Context) -> list[Finding]:
+        if not drbd_mode(ctx):
+            return []
+        return [Finding("DRBD_UP_TO_DATE", node, PASS if s is not None and s.in_sync else FAIL,
+                        f"{node}: disk {s.disk if s else 'down'}, peer {s.peer_disk if s else 'unknown'}")
+                for node, s in read_all(ctx).items()]
+
+
+def GOOD_ANYWHERE(state: drbd.Resource) -> bool:
+    """One side already UpToDate while connected: a sync is due or running (no force needed)."""
+    return state.connected and (state.disk == drbd.GOOD_DISK or state.peer_disk == drbd.GOOD_DISK)
+
+
+@dataclass(frozen=True)
+class _Named:
+    node: str
+
+
+def progress_event(step_id: str, p: drbd.SyncProgress, res: drbd.Resource) -> Progress:
+    """A framework Progress in percent; rate in percent per second; the label carries the admin's numbers."""
+    size = res.device(0).size_kib if res.device(0) else None
+    rate_pct = (p.rate_kib / size * 100.0) if p.rate_kib and size else None
+    label = f"{p.replication} {p.disk}/{p.peer_disk}"
+    if p.rate_kib:
+        label += f" {p.rate_kib / 1024:.1f} MiB/s"
+    if p.out_of_sync_kib is not None:
+        label += f" out-of-sync {p.out_of_sync_kib} KiB"
+    return Progress(step_id, p.node, p.percent, 100.0, rate_pct, p.eta, label)
+
+
+# ---------------------------------------------------------------- filesystem and data
+
+
+def device_mounted(ctx: Context, node: str) -> str | None:
+    """Where the mail store device is mounted on node (None: not mounted)."""
+    result = ctx.runner(node).run(("findmnt", "-n", "-o", "TARGET", "-S", ctx.spec.storage.data_device), timeout=30)
+    return result.stdout.strip() or None if result.rc == 0 else None
+
+
+def data_node(ctx: Context, states: dict | None = None) -> str:
+    """Where the filesystem is read and written: the Primary if there is one, else the sync source."""
+    if drbd_mode(ctx):
+        states = read_all(ctx) if states is None else states
+        return primary_node(states) or sync_source(ctx)
+    return ctx.spec.nodes[0].name
+
+
+def promote_demote(ctx: Context, node: str, states: dict) -> tuple[list[Action], list[Action]]:
+    if not drbd_mode(ctx) or (states.get(node) is not None and states[node].role == "Primary"):
+        return [], []
+    return ([adm(ctx, node, "primary", f"open the DRBD device on {node} for writing")],
+            [adm(ctx, node, "secondary", "demote again: Pacemaker will own promotion")])
+
+
+class Filesystem(Step):
+    """mkfs on the mail store device, only when it holds no filesystem (the same guard as the backing disks)."""
+
+    id = "filesystem"
+    title = "Filesystem on the mail store device"
+    destructive = True
+
+    def __init__(self) -> None:
+        self.to_wipe: list[DiskReport] = []
+        self.seen_ok = False
+
+    def check(self, ctx: Context) -> list[Finding]:
+        if drbd_mode(ctx):
+            return []
+        findings = []
+        for node in ctx.spec.node_names:
+            report = read_disk(ctx, node, ctx.spec.storage.data_device)
+            if report.mountpoints and report.mountpoints != (ctx.spec.storage.mount_point,):
+                findings.append(Finding("SHARED_DEVICE_MOUNTED", node, FAIL, report.describe(),
+                                        "Unmount the shared device first."))
+        return findings
+
+    def read(self, ctx: Context, node: str, states: dict) -> DiskReport | None:
+        """The device's signatures; None when a DRBD Secondary cannot be opened (a peer has it open, or DRBD
+        refuses read-only opens), so the answer must wait until the node is promoted."""
+        try:
+            return read_disk(ctx, node, ctx.spec.storage.data_device)
+        except CommandFailed:
+            state = states.get(node)
+            if drbd_mode(ctx) and state is not None and state.role != "Primary":
+                return None
+            raise
+
+    def plan(self, ctx: Context) -> list[Action]:
+        self.to_wipe = []
+        states = read_all(ctx) if drbd_mode(ctx) else {}
+        node = data_node(ctx, states)
+        device, fs = ctx.spec.storage.data_device, ctx.spec.storage.filesystem
+        report = self.read(ctx, node, states)
+        if report is None and AxigenData.done(ctx):
+            return []  # the data was copied onto this filesystem and verified: it exists
+        if report is not None and any(s.type == fs for s in report.signatures):
+            return []
+        up, down = promote_demote(ctx, node, states)
+        why = f"create the {fs} filesystem for the mail store on {device}"
+        if report is None:
+            why += " (the device is read again after promotion: an existing filesystem is never formatted)"
+        wipe = []
+        if report is not None and report.signatures:
+            self.to_wipe.append(report)
+            wipe = [Action(node, ("wipefs", "-a", device), f"erase what {device} holds ({report.describe()})",
+                           destructive=True)]
+        return [*up, *wipe, Action(node, mkfs_argv(fs, device), why, destructive=True, timeout=1800), *down]
+
+    def confirmation(self, ctx: Context, plan: list[Action]) -> Confirmation | None:
+        unconfirmed = [r for r in self.to_wipe if not wipe_allowed(ctx, r.node, r.path)]
+        return wipe_question("wipe-data-device", unconfirmed, "the mail store filesystem")
+
+    def apply(self, ctx: Context, plan: list[Action], emit: Emit) -> None:
+        fs = ctx.spec.storage.filesystem
+        for action in plan:
+            if action.argv[0] in ("wipefs", "mkfs.ext4", "mkfs.xfs"):
+                report = read_disk(ctx, action.node, ctx.spec.storage.data_device)  # guard right before writing
+                if any(s.type == fs for s in report.signatures):
+                    emit(OutputLine(self.id, action.node, f"{report.path} already holds {fs}: not formatted"))
+                    continue
+                confirmed = any(r.path == report.path for r in self.to_wipe) or \
+                    wipe_allowed(ctx, action.node, report.path)
+                if report.signatures and not confirmed:
+                    raise DiskNotEmpty(f"{report.describe()}: refusing to format it",
+                                       node=action.node, remedy="Run again to see what it holds and confirm by "
+                                       "typing the device path, or pass --wipe-disk NODE:PATH.")
+            ctx.execute(action, emit, self.id)
+            if action.argv[0].startswith("mkfs"):
+                report = read_disk(ctx, action.node, ctx.spec.storage.data_device)
+                self.seen_ok = any(s.type == fs for s in report.signatures)
+
+    def verify(self, ctx: Context) -> list[Finding]:
+        states = read_all(ctx) if drbd_mode(ctx) else {}
+        node = data_node(ctx, states)
+        fs = ctx.spec.storage.filesystem
+        report = self.read(ctx, node, states)
+        if report is None:
+            ok = self.seen_ok or AxigenData.done(ctx)
+            return [Finding("DATA_FILESYSTEM", node, PASS if ok else FAIL,
+                            f"{fs} on {ctx.spec.storage.data_device}" + (" (seen while Primary)" if ok else
+                                                                        ": not seen")) ]
+        ok = any(s.type == fs for s in report.signatures)
+        return [Finding("DATA_FILESYSTEM", node, PASS if ok else FAIL,
+                        f"{fs} on {report.path}" if ok else f"no {fs} on {report.describe()}")]
+
+
+def mkfs_argv(fs: str, device: str) -> tuple[str, ...]:
+    return ("mkfs.xfs", "-q", "-L", FS_LABEL, device) if fs == "xfs" else ("mkfs.ext4", "-q", "-L", FS_LABEL, device)
+
+
+class AxigenData(Step):
+    """Copy /var/opt/axigen onto the new filesystem, verify the copy, only then move the original aside."""
+
+    id = "axigen-data"
+    title = "Axigen data moved onto the mail store"
+
+    @staticmethod
+    def aside(ctx: Context) -> str:
+        return ctx.spec.storage.mount_point + ASIDE_SUFFIX
+
+    @classmethod
+    def done_on(cls, ctx: Context, node: str) -> bool:
+        return ctx.runner(node).run(("test", "-d", cls.aside(ctx)), timeout=30).rc == 0
+
+    @classmethod
+    def done(cls, ctx: Context) -> bool:
+        """The original directory was moved aside, which happens only after a verified copy."""
+        return any(cls.done_on(ctx, n) for n in ctx.spec.node_names)
+
+    def plan(self, ctx: Context) -> list[Action]:
+        mount, aside = ctx.spec.storage.mount_point, self.aside(ctx)
+        if self.done(ctx):
+            return [Action(n, ("mkdir", "-p", mount), f"recreate the mount point {mount}")
+                    for n in ctx.spec.node_names if not self._exists(ctx, n, mount)]
+        states = read_all(ctx) if drbd_mode(ctx) else {}
+        node = data_node(ctx, states)
+        device = ctx.spec.storage.data_device
+        run = ctx.runner(node)
+        actions: list[Action] = []
+        service = ctx.spec.axigen.service
+        if run.run(("systemctl", "is-active", service), timeout=30).rc == 0:
+            actions.append(Action(node, ("systemctl", "stop", service), "stop Axigen so its files stay still"))
+        up, down = promote_demote(ctx, node, states)
+        actions += up
+        mounted = device_mounted(ctx, node)
+        if mounted is None:
+            actions += [Action(node, ("mkdir", "-p", TEMP_MOUNT), "a temporary mount point"),
+                        Action(node, ("mount", device, TEMP_MOUNT), f"mount the new filesystem on {TEMP_MOUNT}")]
+        elif mounted != TEMP_MOUNT:
+            raise DataMoveError(f"{device} is already mounted on {mounted} on {node}",
+                                remedy="Unmount it, then run again.")
+        if self._exists(ctx, node, mount):
+            actions += [
+                Action(node, ("cp", "-a", f"{mount}/.", f"{TEMP_MOUNT}/"),
+                       f"copy {mount} with owners, modes, links and extended attributes", timeout=6 * 3600),
+                Action(node, ("diff", "-r", "-q", "--no-dereference", "--exclude=lost+found",
+                        f"--exclude={MARKER}", mount, TEMP_MOUNT),
+                       "verify the copy file by file before anything is moved", timeout=6 * 3600),
+            ]
+        actions += [
+            Action(node, ("touch", f"{TEMP_MOUNT}/{MARKER}"), "mark the data as moved (for a re-run)"),
+            Action(node, ("umount", TEMP_MOUNT), "unmount the temporary mount"),
+        ]
+        if self._exists(ctx, node, mount):
+            actions.append(Action(node, ("mv", mount, aside), f"keep the original as {aside} (never deleted)"))
+        actions += [Action(n, ("mkdir", "-p", mount), f"the mount point {mount}") for n in ctx.spec.node_names]
+        return actions + down
+
+    @staticmethod
+    def _exists(ctx: Context, node: str, path: str) -> bool:
+        return ctx.runner(node).run(("test", "-d", path), timeout=30).rc == 0
+
+    def verify(self, ctx: Context) -> list[Finding]:
+        done = [n for n in ctx.spec.node_names if self.done_on(ctx, n)]
+        return [Finding("AXIGEN_DATA_MOVED", done[0] if done else None, PASS if done else FAIL,
+                        f"original data kept in {self.aside(ctx)} on {done[0]}" if done else
+                        "the Axigen data has not been moved onto the mail store")]
+
+
+STORAGE_STEPS = (DrbdConfig, DrbdMetadata, DrbdUp, InitialSync, Filesystem, AxigenData)
