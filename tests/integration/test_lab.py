@@ -206,3 +206,44 @@ def test_status_json_follows_the_contract(lab):
         assert set(node) >= {"name", "ssh_address", "ssh_port", "bmc_address", "bmc_port", "bmc_user",
                              "bmc_password", "power"}
         assert node["power"] == "on"
+
+
+def test_drbd_resource_syncs_with_the_real_drbdadm(fresh_lab, lab_exec):
+    """The product's .res on both nodes, real drbdadm over the stand-in: initial sync visible in events2."""
+    from steps.drbd import render_resource
+    from steps.spec import load_cluster
+
+    res = render_resource(load_cluster(fresh_lab["cluster_file"])).encode()
+    for node in ("node1", "node2"):
+        assert lab_exec(node, ["sh", "-c", "cat > /etc/drbd.d/axigen.res"], stdin=res).returncode == 0
+        r = lab_exec(node, ["drbdadm", "create-md", "--force", "axigen"])
+        assert r.returncode == 0, r.stderr
+        r = lab_exec(node, ["drbdadm", "up", "axigen"])
+        assert r.returncode == 0, r.stderr
+    try:
+        r = lab_exec("node1", ["drbdadm", "primary", "--force", "axigen"])
+        assert r.returncode == 0, r.stderr
+        progress, t0 = [], time.monotonic()
+        while time.monotonic() - t0 < 90:
+            out = lab_exec("node1", ["drbdsetup", "events2", "--now", "--statistics", "axigen"]).stdout.decode()
+            peer = next(line for line in out.splitlines() if line.startswith("exists peer-device"))
+            fields = dict(f.split(":", 1) for f in peer.split()[2:] if ":" in f)
+            if "done" in fields:
+                progress.append(float(fields["done"]))
+            if fields.get("peer-disk") == "UpToDate" and fields.get("replication") == "Established":
+                break
+            time.sleep(1)
+        else:
+            raise AssertionError(f"no UpToDate/UpToDate within 90 s; last: {peer}")
+        assert progress and progress == sorted(progress), progress
+        status = lab_exec("node2", ["drbdadm", "status", "axigen"]).stdout.decode()
+        assert "role:Secondary" in status and "disk:UpToDate" in status
+        # a second Primary is refused while the first one holds the resource
+        assert lab_exec("node2", ["drbdadm", "primary", "axigen"]).returncode != 0
+        # /dev/drbd0 on the Primary is a block device that takes a filesystem
+        r = lab_exec("node1", ["sh", "-c", "mkfs.ext4 -q -F /dev/drbd0 && mkdir -p /mnt/t && mount /dev/drbd0 /mnt/t "
+                                           "&& echo mail > /mnt/t/m && umount /mnt/t"])
+        assert r.returncode == 0, r.stderr
+    finally:
+        for node in ("node1", "node2"):
+            lab_exec(node, ["drbdadm", "down", "axigen"])
