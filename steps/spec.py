@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from steps.errors import AxhaError
+from steps.errors import InputError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 HOST_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
@@ -26,7 +26,7 @@ STORAGE_MODES = ("drbd", "shared")
 FILESYSTEMS = ("ext4", "xfs")
 
 
-class SpecError(AxhaError):
+class SpecError(InputError):
     """A cluster file problem, located by file, line and key."""
 
     def __init__(self, path: str, line: int | None, key: str, message: str):

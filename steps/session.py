@@ -1,0 +1,81 @@
+"""Opening a Context for a cluster: SSH runners for both nodes, BMC clients, audit log, journal, redaction."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from steps.audit import AuditLog, Redactor, default_state_dir
+from steps.framework import Confirm, Context, refuse_all
+from steps.runner import LocalRunner
+
+
+def state_dir(spec) -> Path:
+    """Where this cluster's audit log and journals live: <default_state_dir()>/<cluster name>/."""
+    return default_state_dir() / spec.name
+
+
+def state_paths(spec) -> tuple[Path, Path]:
+    """(audit log path, journal directory) for a cluster."""
+    base = state_dir(spec)
+    return base / "audit.jsonl", base / "journal"
+
+
+def journal_path(spec, name: str) -> Path:
+    """The journal file of one operation, e.g. journal_path(spec, "install") -> .../journal/install.json."""
+    return state_paths(spec)[1] / f"{name}.json"
+
+
+def open_journal(spec, name: str):
+    from steps.journal import Journal
+
+    return Journal(journal_path(spec, name), spec.name)
+
+
+def open_audit(spec, secrets=None) -> AuditLog:
+    audit = AuditLog(state_paths(spec)[0], Redactor(secrets.values() if secrets is not None else ()))
+    return audit
+
+
+def open_context(spec, secrets, *, audit: AuditLog | None = None, journal=None,
+                 accept_host_key: Callable[[Any], bool] | None = None, confirm: Confirm = refuse_all,
+                 options: dict | None = None, connect_timeout: float = 10.0) -> Context:
+    """A Context with one SshRunner per node (connecting lazily), ctx.bmc(node) -> BmcClient, ctx.local, and the
+    audit log's Redactor fed with every secret. Cheap: nothing connects until the first command."""
+    from steps.secrets import Secrets
+    from steps.ssh import SshRunner
+
+    secrets = secrets if secrets is not None else Secrets()
+    if audit is None:
+        audit = open_audit(spec, secrets)
+    for value in secrets.values():
+        audit.redactor.add(value)
+    if isinstance(journal, str):
+        journal = open_journal(spec, journal)
+    runners = {
+        node.name: SshRunner(node, key_file=spec.ssh.key_file, password=secrets.ssh_password,
+                             passphrase=secrets.ssh_key_passphrase, known_hosts=spec.ssh.known_hosts, audit=audit,
+                             accept_host_key=accept_host_key, connect_timeout=connect_timeout)
+        for node in spec.nodes
+    }
+    clients: dict[str, Any] = {}
+
+    def bmc(name: str):
+        if name not in clients:
+            from steps.bmc import BmcClient
+
+            node = spec.node(name)
+            clients[name] = BmcClient(node.bmc.address, node.bmc.user, secrets.bmc_password(name),
+                                      port=node.bmc.port, node=name, audit=audit)
+        return clients[name]
+
+    return Context(spec=spec, runners=runners, secrets=secrets, audit=audit, journal=journal, bmc=bmc,
+                   confirm=confirm, options=dict(options or {}), local=LocalRunner("local", audit))
+
+
+def close_context(ctx: Context) -> None:
+    """Close every SSH connection of a context (safe to call twice)."""
+    for runner in ctx.runners.values():
+        try:
+            runner.close()
+        except Exception:  # closing must never mask the real outcome
+            pass
