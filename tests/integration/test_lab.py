@@ -15,25 +15,31 @@ import pytest
 
 from lab import core, nodes
 from lab.layout import Layout
+from steps.errors import ConnectError, HostKeyError
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]
 
 
+def ssh_runner(lab: dict, node: str, known_hosts: str | None = None):
+    """The product's own SSH transport to a lab node, from the lab's cluster file (verifies host keys)."""
+    from steps.spec import load_cluster
+    from steps.ssh import SshRunner
+
+    spec = load_cluster(lab["cluster_file"])
+    node_spec = next(n for n in spec.nodes if n.name == node)
+    return SshRunner(node_spec, key_file=spec.ssh.key_file, known_hosts=known_hosts or spec.ssh.known_hosts,
+                     use_agent=False, connect_timeout=5)
+
+
 def ssh_run(lab: dict, node: str, command: str, timeout: float = 30) -> tuple[int, str]:
-    """One command over real SSH as root with the lab key, refusing unknown host keys."""
-    entry = next(n for n in lab["nodes"] if n["name"] == node)
-    client = paramiko.SSHClient()
-    client.load_host_keys(lab["known_hosts"])
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    client.connect(entry["ssh_address"], port=entry["ssh_port"], username="root", key_filename=lab["ssh_key"],
-                   timeout=5, allow_agent=False, look_for_keys=False)
+    """One shell command over SSH as root through steps.ssh.SshRunner."""
+    runner = ssh_runner(lab, node)
     try:
-        _, stdout, _ = client.exec_command(command, timeout=timeout)
-        out = stdout.read().decode()
-        return stdout.channel.recv_exit_status(), out
+        result = runner.run(["sh", "-c", command], timeout=timeout)
+        return result.rc, result.stdout
     finally:
-        client.close()
+        runner.close()
 
 
 def wait_ssh(lab: dict, node: str, timeout: float = 30) -> float:
@@ -43,7 +49,7 @@ def wait_ssh(lab: dict, node: str, timeout: float = 30) -> float:
         try:
             if ssh_run(lab, node, "true")[0] == 0:
                 return time.monotonic() - t0
-        except (OSError, paramiko.SSHException):
+        except (OSError, paramiko.SSHException, ConnectError):
             pass
         if time.monotonic() - t0 > timeout:
             raise AssertionError(f"sshd on {node} did not answer within {timeout} s")
@@ -67,8 +73,10 @@ def test_a_wrong_host_key_is_refused(lab, tmp_path):
     lines = [line.replace(f"{node2['name']},{node2['ssh_address']}", f"{node1['name']},{node1['ssh_address']}")
              for line in Path(lab["known_hosts"]).read_text().splitlines() if line.startswith("node2,")]
     other.write_text("\n".join(lines) + "\n")
-    with pytest.raises(paramiko.BadHostKeyException):
-        ssh_run({**lab, "known_hosts": str(other)}, "node1", "true")
+    runner = ssh_runner(lab, "node1", known_hosts=str(other))
+    with pytest.raises(HostKeyError):
+        runner.run(["true"], timeout=10)
+    runner.close()
 
 
 def test_nodes_have_distinct_host_keys_and_machine_ids(lab):
