@@ -29,9 +29,11 @@ def apply(instance: int, node: str, kind: str, args: list[str]) -> None:
     iface = args[0]
     if kind == "loss":
         pct = _num(args[1], "loss percentage", 0, 100)
+        # numgen values are 0..99: "< 100" is out of nft's range, so total loss is a plain drop
+        match = "" if pct >= 100 else f"numgen random mod 100 < {pct} "
         script = (f"table inet {TABLE} {{\n"
-                  f" chain in {{ type filter hook input priority -10; iifname \"{iface}\" numgen random mod 100 < {pct} drop; }}\n"
-                  f" chain out {{ type filter hook output priority -10; oifname \"{iface}\" numgen random mod 100 < {pct} drop; }}\n}}\n")
+                  f" chain in {{ type filter hook input priority -10; iifname \"{iface}\" {match}drop; }}\n"
+                  f" chain out {{ type filter hook output priority -10; oifname \"{iface}\" {match}drop; }}\n}}\n")
         nodes.node_run(instance, node, ["sh", "-c", f"nft delete table inet {TABLE} 2>/dev/null; nft -f -"],
                        stdin=script.encode())
     else:

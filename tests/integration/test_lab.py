@@ -255,3 +255,44 @@ def test_drbd_resource_syncs_with_the_real_drbdadm(fresh_lab, lab_exec):
     finally:
         for node in ("node1", "node2"):
             lab_exec(node, ["drbdadm", "down", "axigen"])
+
+
+def test_packet_loss_fault_and_clear(lab, lab_exec):
+    from lab import faults
+
+    inst = lab["instance"]
+    peer = Layout(inst).node("node2").address("link1")
+    probe = ["bash", "-c", f"timeout 3 bash -c 'exec 3<>/dev/tcp/{peer}/22' && echo open"]
+    faults.apply(inst, "node2", "loss", ["link1", "100"])
+    try:
+        assert lab_exec("node1", probe).stdout.decode().strip() == ""
+    finally:
+        faults.apply(inst, "node2", "clear", [])
+    assert lab_exec("node1", probe).stdout.decode().strip() == "open"
+
+
+def test_profiles_change_the_hardware_look(lab, lab_exec):
+    inst = lab["instance"]
+    original = core.status(inst)["profile"]
+    try:
+        core.up(inst, "one-nic", lab["cluster_file"])
+        nics1 = lab_exec("node1", ["ls", "/sys/class/net"]).stdout.decode().split()
+        assert sorted(nics1) == ["lo", "mgmt0"]
+        link1 = lab_exec("node2", ["cat", "/sys/class/net/link1/carrier"])
+        assert link1.stdout.decode().strip() == "0" or link1.returncode != 0  # no carrier: no cable to a card
+        core.up(inst, "low-ram", lab["cluster_file"])
+        assert sorted(lab_exec("node1", ["ls", "/sys/class/net"]).stdout.decode().split()) == \
+            ["link0", "link1", "lo", "mgmt0"]
+        mem = lab_exec("node2", ["head", "-1", "/proc/meminfo"]).stdout.decode()
+        assert mem.split()[1] == "4039632"
+        cpus = lab_exec("node2", ["grep", "-c", "^processor", "/proc/cpuinfo"]).stdout.decode().strip()
+        assert cpus == "16"
+        core.up(inst, "degraded-raid", lab["cluster_file"])
+        vd = json.loads(lab_exec("node1", ["storcli64", "/call/vall", "show", "J"]).stdout)
+        assert vd["Controllers"][0]["Response Data"]["Virtual Drives"][0]["State"] == "Dgrd"
+        ok = json.loads(lab_exec("node2", ["storcli64", "/c0", "show", "all", "J"]).stdout)
+        assert ok["Controllers"][0]["Response Data"]["Status"]["Controller Status"] == "Optimal"
+    finally:
+        core.up(inst, None if original == "none" else original, lab["cluster_file"])
+        for node in ("node1", "node2"):
+            nodes.wait_booted(inst, node)
