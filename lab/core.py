@@ -217,15 +217,16 @@ def build_axigen(layout: Layout) -> dict[str, str]:
     return pkgs
 
 
-def install_axigen(instance: int, node: str, deb: str) -> None:
-    """dpkg -i the stand-in on the node (once), leave it stopped and disabled at boot."""
+def install_axigen(instance: int, node: str, deb: str) -> bool:
+    """dpkg -i the stand-in on the node (once), leave it stopped and disabled at boot; True if it installed now."""
     have = nodes.node_run(instance, node, ["dpkg-query", "-W", "-f", "${db:Status-Status} ${Version}", "axigen"],
                           check=False).stdout.decode()
     if have.startswith("installed "):
-        return
+        return False
     nodes.node_run(instance, node, ["sh", "-c", "cat > /tmp/axigen.deb && dpkg -i /tmp/axigen.deb; rc=$?; "
                                     "rm -f /tmp/axigen.deb; exit $rc"], stdin=Path(deb).read_bytes(), timeout=180)
     nodes.node_run(instance, node, ["sh", "-c", "systemctl disable axigen; systemctl stop axigen; true"])
+    return True
 
 
 # ---------------------------------------------------------------- cluster file
@@ -313,11 +314,15 @@ def up(instance: int, profile: str | None, cluster_file: str | None) -> dict:
     pkgs = build_axigen(layout)
     lab["packages"] = pkgs
     write_private(layout.lab_json, json.dumps(lab, indent=2) + "\n", 0o644)
+    installed = []
     if AXIGEN_INSTALLED in pkgs:
         with ThreadPoolExecutor(2) as pool:
-            list(pool.map(lambda n: install_axigen(instance, n.name, pkgs[AXIGEN_INSTALLED]), layout.nodes))
+            installed = list(pool.map(lambda n: install_axigen(instance, n.name, pkgs[AXIGEN_INSTALLED]),
+                                      layout.nodes))
     write_cluster_files(layout, cfile)
-    for n in layout.nodes:
+    for n, fresh in zip(layout.nodes, installed or [False, False]):
+        if fresh:  # the pristine copy must hold what `lab up` installs
+            shutil.rmtree(n.state_dir / "pristine", ignore_errors=True)
         if not (n.state_dir / "pristine").exists():
             run(["cp", "-a", str(n.upper_dir), str(n.state_dir / "pristine.tmp")], timeout=120)
             os.replace(n.state_dir / "pristine.tmp", n.state_dir / "pristine")

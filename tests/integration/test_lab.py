@@ -296,3 +296,41 @@ def test_profiles_change_the_hardware_look(lab, lab_exec):
         core.up(inst, None if original == "none" else original, lab["cluster_file"])
         for node in ("node1", "node2"):
             nodes.wait_booted(inst, node)
+
+
+def _banner(address: str, port: int, timeout: float = 10) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((address, port), timeout=2) as sock:
+                return sock.recv(512).decode(errors="replace")
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_both_axigen_versions_install_and_answer_with_their_banner(lab, lab_exec):
+    packages = lab["packages"]
+    assert set(packages) >= {"10.5.0", "10.5.1"}, f"lab up built no Axigen stand-in packages: {packages}"
+    for node in ("node1", "node2"):
+        version = lab_exec(node, ["dpkg-query", "-W", "-f", "${Version}", "axigen"]).stdout.decode()
+        assert version.startswith("10.5.0"), version
+        assert lab_exec(node, ["systemctl", "is-enabled", "axigen"]).stdout == b"disabled\n"
+        assert lab_exec(node, ["systemctl", "is-active", "axigen"]).stdout == b"inactive\n"
+    node2 = lab["nodes"][1]["ssh_address"]
+    try:
+        for version in ("10.5.0", "10.5.1"):
+            if version != "10.5.0":
+                deb = Path(packages[version]).read_bytes()
+                r = lab_exec("node2", ["sh", "-c", "cat > /tmp/a.deb && dpkg -i /tmp/a.deb"], stdin=deb)
+                assert r.returncode == 0, r.stderr
+            r = lab_exec("node2", ["systemctl", "start", "axigen"])
+            assert r.returncode == 0, r.stderr
+            try:
+                for port in (25, 143, 110):
+                    assert version in _banner(node2, port), (version, port)
+            finally:
+                lab_exec("node2", ["systemctl", "stop", "axigen"])
+    finally:
+        core.reset(lab["instance"])
