@@ -109,8 +109,13 @@ def read_disk(ctx: Context, node: str, path: str) -> DiskReport:
 
 
 def wipe_allowed(ctx: Context, node: str, path: str) -> bool:
-    """The CLI's explicit `--wipe-disk NODE:PATH` (ctx.options["wipe_disks"] = {(node, path)})."""
-    return (node, path) in set(ctx.options.get("wipe_disks") or ())
+    """The CLI's explicit `--wipe-disk NODE:PATH`: ctx.options["wipe_disks"] (or "wipe_disk") holding
+    (node, path) pairs or "NODE:PATH" strings."""
+    given = set()
+    for key in ("wipe_disks", "wipe_disk"):
+        for item in ctx.options.get(key) or ():
+            given.add(tuple(item.split(":", 1)) if isinstance(item, str) else tuple(item))
+    return (node, path) in given
 
 
 def wipe_question(key: str, reports: list[DiskReport], what: str) -> Confirmation | None:
@@ -640,6 +645,8 @@ class AxigenData(Step):
         ]
         if self._exists(ctx, node, mount):
             actions.append(Action(node, ("mv", mount, aside), f"keep the original as {aside} (never deleted)"))
+        else:
+            actions.append(Action(node, ("mkdir", aside), f"no {mount} to move: an empty {aside} records it"))
         actions += [Action(n, ("mkdir", "-p", mount), f"the mount point {mount}") for n in ctx.spec.node_names]
         return actions + down
 

@@ -1,0 +1,125 @@
+"""The storage steps on the lab: DRBD up and in sync with the mail data on /dev/drbd0, a re-run plans nothing, an
+interrupted sync is finished by a re-run, and a backing disk holding a file is refused and left alone.
+AXHA_RECORD_DIR=DIR also writes each run's commands and real outputs as ReplayRunner fixtures into DIR."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from steps.framework import Progress, StepFinished, run_steps
+from steps.install.storage import STORAGE_STEPS
+from tests.integration.storage_lab import lab_context
+
+pytestmark = pytest.mark.lab
+REPO = Path(__file__).resolve().parents[2]
+MAIL = "/var/opt/axigen/domains/example.com/msg1"
+
+
+def steps():
+    return [cls() for cls in STORAGE_STEPS]
+
+
+def record(ctx, name: str) -> None:
+    target = os.environ.get("AXHA_RECORD_DIR")
+    if target:
+        for node, runner in ctx.runners.items():
+            runner.dump(Path(target) / f"{name}-{node}.json", "axha lab (real drbd-utils drbdadm over the DRBD "
+                        "stand-in, util-linux, e2fsprogs) via tests/integration/test_install_storage.py")
+
+
+def run(lab, **options):
+    ctx = lab_context(lab["instance"], lab["cluster_file"], record=True, **options)
+    events = []
+    report = run_steps(ctx, steps(), events.append)
+    return ctx, report, events
+
+
+def seed_mail(lab_exec) -> None:
+    """What an installed Axigen leaves on node1: a store with a hard link and a symlink."""
+    script = (f"mkdir -p {os.path.dirname(MAIL)} && echo 'mail one' > {MAIL} && "
+              f"ln {MAIL} /var/opt/axigen/domains/hard && ln -s domains /var/opt/axigen/link")
+    assert lab_exec("node1", ["sh", "-c", script]).returncode == 0
+
+
+def drbd_state(lab_exec, node: str):
+    from steps import drbd
+    out = lab_exec(node, ["drbdsetup", "status", "axigen", "--json"])
+    return drbd.find_resource(drbd.parse_status_json(out.stdout.decode()), "axigen")
+
+
+def test_fresh_install_then_rerun_plans_nothing(fresh_lab, lab_exec):
+    seed_mail(lab_exec)
+    ctx, report, events = run(fresh_lab)
+    record(ctx, "first-run")
+    assert report.ok, [f.message for f in report.finished if f.status == "failed"]
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert {p.node for p in progress} == {"node1", "node2"}
+    assert all(max(p.done for p in progress if p.node == n) == 100.0 for n in ("node1", "node2"))
+    for node in ("node1", "node2"):
+        state = drbd_state(lab_exec, node)
+        assert state.in_sync and state.role == "Secondary", state
+    # the mail is on /dev/drbd0, read back through a fresh mount
+    script = f"drbdadm primary axigen && mount /dev/drbd0 /mnt && cat /mnt/domains/example.com/msg1; " \
+             "umount /mnt; drbdadm secondary axigen"
+    assert lab_exec("node1", ["sh", "-c", script]).stdout.decode() == "mail one\n"
+    assert lab_exec("node1", ["cat", "/var/opt/axigen.pre-axha/domains/example.com/msg1"]).returncode == 0
+
+    ctx2 = lab_context(fresh_lab["instance"], fresh_lab["cluster_file"], record=True)
+    again = run_steps(ctx2, steps(), lambda e: None)
+    record(ctx2, "second-run")
+    assert again.ok and not again.changed
+    assert {f.status for f in again.finished} == {"skipped"}
+
+
+def test_killed_in_the_middle_of_the_sync_then_rerun_finishes(fresh_lab, lab_exec):
+    first = lab_context(fresh_lab["instance"], fresh_lab["cluster_file"])
+    assert run_steps(first, steps()[:3], lambda e: None).ok  # config, metadata, up
+    child = subprocess.Popen([sys.executable, "-c", _SYNC_ONLY, str(fresh_lab["instance"]),
+                              fresh_lab["cluster_file"]], cwd=REPO, stdout=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    for line in child.stdout:  # the child prints each Progress percent; kill it hard mid-way
+        if line.startswith("progress") and 20.0 < float(line.split()[2]) < 80.0:
+            os.killpg(child.pid, signal.SIGKILL)
+            break
+    child.wait(timeout=30)
+    assert drbd_state(lab_exec, "node1").syncing
+    ctx, report, events = run(fresh_lab)
+    record(ctx, "resume-sync")
+    assert report.ok
+    forced = [c for r in ctx.runners.values() for c in r.commands if c["argv"][:3] == ["drbdadm", "primary", "--force"]]
+    assert forced == []  # the re-run only followed the running sync
+    assert all(drbd_state(lab_exec, n).in_sync for n in ("node1", "node2"))
+
+
+_SYNC_ONLY = """
+import sys
+from steps.framework import Progress, run_steps
+from steps.install.storage import InitialSync
+from tests.integration.storage_lab import lab_context
+ctx = lab_context(int(sys.argv[1]), sys.argv[2])
+def emit(e):
+    if isinstance(e, Progress):
+        print("progress", e.node, e.done, flush=True)
+run_steps(ctx, [InitialSync()], emit)
+"""
+
+
+def test_backing_disk_with_a_file_is_refused_and_kept(fresh_lab, lab_exec):
+    script = "mkfs.ext4 -q -L olddata /dev/vdb && mount /dev/vdb /mnt && echo precious > /mnt/keep.txt && umount /mnt"
+    assert lab_exec("node2", ["sh", "-c", script]).returncode == 0
+    ctx, report, events = run(fresh_lab)
+    record(ctx, "refused-disk")
+    failed = [f for f in report.finished if f.status == "failed"]
+    assert not report.ok and failed[0].step_id == "drbd-metadata" and "not confirmed" in failed[0].message
+    plan = next(e for e in events if getattr(e, "step_id", "") == "drbd-metadata" and hasattr(e, "actions"))
+    assert any(a.argv == ("wipefs", "-a", "/dev/vdb") and a.destructive for a in plan.actions)
+    out = lab_exec("node2", ["sh", "-c", "mount -o ro /dev/vdb /mnt && cat /mnt/keep.txt; umount /mnt"])
+    assert out.stdout.decode() == "precious\n"
+    assert not any(c["argv"][:2] in (["wipefs", "-a"], ["drbdadm", "create-md"])
+                   for r in ctx.runners.values() for c in r.commands)

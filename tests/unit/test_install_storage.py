@@ -1,0 +1,166 @@
+"""Storage install steps replayed on commands recorded in the lab (tests/fixtures/drbd-real/lab, see SOURCES.md)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from steps import drbd
+from steps.framework import Confirmation, Context, PlanReady, Progress, run_steps
+from steps.install import storage
+from steps.install.storage import STORAGE_STEPS
+from steps.runner import ReplayRunner, UnexpectedCommand
+from steps.spec import load_cluster
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "drbd-real"
+LAB = FIX / "lab"
+SPEC = load_cluster(str(LAB / "cluster.yaml"))
+
+
+def replay(name: str, ordered: bool = True, **options) -> Context:
+    runners = {n: ReplayRunner.from_file(n, LAB / f"{name}-{n}.json", ordered=ordered) for n in SPEC.node_names}
+    return Context(spec=SPEC, runners=runners, options=options)
+
+
+def run(ctx: Context, confirm=None):
+    events, questions = [], []
+
+    def ask(question: Confirmation) -> bool:
+        questions.append(question)
+        return confirm(question) if confirm else False
+
+    ctx.confirm = ask
+    report = run_steps(ctx, [cls() for cls in STORAGE_STEPS], events.append)
+    return report, events, questions
+
+
+def commands(ctx: Context, node: str) -> list[tuple[str, ...]]:
+    return ctx.runners[node].calls
+
+
+def test_first_run_brings_drbd_up_syncs_and_moves_the_data():
+    ctx = replay("first-run")
+    report, events, questions = run(ctx)
+    assert report.ok and report.changed and questions == []
+    for runner in ctx.runners.values():
+        runner.assert_done()
+    # the resource file went to both nodes, validated there before it was moved in place
+    for node in SPEC.node_names:
+        path, data, mode = ctx.runners[node].puts[0]
+        assert path == "/etc/drbd.d/axigen.res.axha-new" and data.decode() == drbd.render_resource(SPEC)
+        calls = commands(ctx, node)
+        assert calls.index(("drbdadm", "-c", path, "dump", "axigen")) < \
+            calls.index(("mv", "-f", path, "/etc/drbd.d/axigen.res"))
+    forced = [c for c in commands(ctx, "node1") if c == ("drbdadm", "primary", "--force", "axigen")]
+    assert len(forced) == 1 and not any("--force" in c for c in commands(ctx, "node2"))
+    # live progress from both sides, ending at 100 %
+    progress = [e for e in events if isinstance(e, Progress)]
+    for node in SPEC.node_names:
+        mine = [p.done for p in progress if p.node == node]
+        assert mine[-1] == 100.0 and mine == sorted(mine) and len(mine) > 5
+    assert any(p.eta and p.rate and "MiB/s" in p.label for p in progress)
+    # the copy is verified before the original is moved aside, and demoted at the end
+    node1 = commands(ctx, "node1")
+    diff = next(i for i, c in enumerate(node1) if c[0] == "diff")
+    assert diff < node1.index(("mv", "/var/opt/axigen", "/var/opt/axigen.pre-axha"))
+    assert node1[-1][:2] != ("drbdadm", "primary") and ("drbdadm", "secondary", "axigen") in node1[diff:]
+
+
+def test_second_run_plans_nothing_and_changes_nothing():
+    ctx = replay("second-run")
+    report, events, _ = run(ctx)
+    assert report.ok and not report.changed
+    assert {f.status for f in report.finished} == {"skipped"}
+    assert all(e.actions == () for e in events if isinstance(e, PlanReady))
+    for runner in ctx.runners.values():
+        runner.assert_done()
+
+
+def test_second_run_plan_only_is_empty():
+    ctx = replay("second-run", ordered=False)
+    report = run_steps(ctx, [cls() for cls in STORAGE_STEPS], lambda e: None, plan_only=True)
+    assert report.ok and {f.status for f in report.finished} == {"skipped"}
+
+
+def test_rerun_after_a_killed_sync_only_follows_it():
+    ctx = replay("resume-sync")
+    report, events, _ = run(ctx)
+    assert report.ok
+    plan = next(e for e in events if isinstance(e, PlanReady) and e.step_id == "drbd-initial-sync")
+    assert [a.argv[:2] for a in plan.actions] == [("drbdsetup", "events2"), ("drbdsetup", "events2"),
+                                                 ("drbdadm", "secondary")]
+    assert not any(c[:3] == ("drbdadm", "primary", "--force") for c in commands(ctx, "node1"))
+    first = [p.done for p in events if isinstance(p, Progress) and p.node == "node1"][0]
+    assert 0 < first < 100  # it picked the sync up where it was
+    for runner in ctx.runners.values():
+        runner.assert_done()
+
+
+def test_backing_disk_holding_a_filesystem_is_refused():
+    ctx = replay("refused-disk")
+    report, events, questions = run(ctx)
+    assert not report.ok and report.finished[-1].step_id == "drbd-metadata"
+    (question,) = questions
+    assert question.expected == "/dev/vdb"
+    assert "node2:/dev/vdb" in question.details and "ext4 labelled 'olddata'" in question.details
+    plan = next(e for e in events if isinstance(e, PlanReady) and e.step_id == "drbd-metadata")
+    wipe = [a for a in plan.actions if a.argv == ("wipefs", "-a", "/dev/vdb")]
+    assert [a.node for a in wipe] == ["node2"] and wipe[0].destructive
+    assert not any(c[:2] in (("wipefs", "-a"), ("drbdadm", "create-md")) for n in SPEC.node_names
+                   for c in commands(ctx, n))
+
+
+@pytest.mark.parametrize("option", ["wipe_disks", "wipe_disk"])
+def test_cli_wipe_disk_option_is_the_confirmation(option):
+    step = storage.DrbdMetadata()
+    ctx = replay("refused-disk", ordered=False, **{option: {("node2", "/dev/vdb")}})
+    plan = step.plan(ctx)
+    assert any(a.argv == ("wipefs", "-a", "/dev/vdb") for a in plan)
+    assert step.confirmation(ctx, plan) is None
+    other = replay("refused-disk", ordered=False, wipe_disks={("node1", "/dev/vdb")})
+    assert step.confirmation(other, step.plan(other)) is not None  # the wrong node does not count
+
+
+def test_skip_initial_sync_uses_clear_bitmap_with_a_warning():
+    ctx = replay("resume-sync", ordered=False, skip_initial_sync=True)
+    # states where the sync already runs never skip: only brand-new, never-synced disks may
+    plan = storage.InitialSync().plan(ctx)
+    assert not any("new-current-uuid" in a.argv for a in plan)
+
+
+def test_unexpected_command_is_caught_by_replay():
+    ctx = replay("second-run")
+    with pytest.raises(UnexpectedCommand):
+        ctx.runners["node1"].run(("wipefs", "-a", "/dev/vdb"))
+
+
+# ---------------------------------------------------------------- the guard's parsers on host recordings
+
+
+def disk(kind: str) -> tuple[str, str]:
+    d = FIX / "disks"
+    return (d / f"wipefs-{kind}.json").read_text(), (d / f"lsblk-{kind}.json").read_text()
+
+
+@pytest.mark.parametrize("kind, types", [("blank", []), ("ext4", ["ext4"]), ("xfs", ["xfs"]), ("dos", ["dos"]),
+                                         ("drbdmd", ["drbd"]), ("drbdmd_ext4", ["drbd", "ext4"])])
+def test_wipefs_signatures(kind, types):
+    sigs = storage.parse_wipefs_json(disk(kind)[0])
+    assert [s.type for s in sigs] == types
+
+
+def test_disk_report_describes_what_would_be_lost():
+    wipefs, lsblk = disk("ext4-mounted")
+    size, mounts, children = storage.parse_lsblk_json(lsblk)
+    report = storage.DiskReport("node2", "/dev/vdb", size, storage.parse_wipefs_json(wipefs), mounts, children)
+    text = report.describe()
+    assert not report.blank and size == 64 * 2**20
+    assert "ext4 labelled 'olddata'" in text and "MOUNTED on /tmp/d1/mnt" in text and "0.1 GiB" in text
+    blank = storage.DiskReport("node1", "/dev/vdb", *[storage.parse_lsblk_json(disk("blank")[1])[0]],
+                               storage.parse_wipefs_json(disk("blank")[0]))
+    assert blank.blank and blank.describe().endswith("empty")
+
+
+def test_mkfs_argv():
+    assert storage.mkfs_argv("xfs", "/dev/drbd0") == ("mkfs.xfs", "-q", "-L", "axigen-data", "/dev/drbd0")
+    assert storage.mkfs_argv("ext4", "/dev/drbd0")[0] == "mkfs.ext4"
