@@ -1,0 +1,50 @@
+"""The install: the ordered steps from two prepared servers to a verified active/passive Axigen cluster."""
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from steps.framework import Step
+
+
+def storage_steps(spec, options: dict[str, Any]) -> list[Step]:
+    """D1's storage steps (DRBD or shared), imported lazily so the cluster half works on its own."""
+    from steps.install.storage import STORAGE_STEPS
+    steps = []
+    for cls in STORAGE_STEPS:
+        params = inspect.signature(cls).parameters
+        kwargs = {k: v for k, v in (("spec", spec), ("options", options)) if k in params}
+        steps.append(cls(**kwargs))
+    return steps
+
+
+def install_steps(spec, options: dict[str, Any] | None = None) -> list[Step]:
+    """Access, packages (only with install_packages), storage, corosync, pacemaker, fencing, [fence drill],
+    Axigen role, verify. options: install_packages, fence_drill, wipe_disk, skip_initial_sync (see axha install)."""
+    from steps.install.access import AccessStep
+    from steps.install.corosync import CorosyncStep
+    from steps.install.fencing import FenceDrillStep, FencingStep
+    from steps.install.packages import PackagesStep
+    from steps.install.pacemaker import PacemakerStep
+    from steps.install.role import AxigenRoleStep
+    from steps.install.verify import VerifyStep
+
+    options = options or {}
+    steps: list[Step] = [AccessStep()]
+    if options.get("install_packages"):
+        steps.append(PackagesStep())
+    steps += storage_steps(spec, options)
+    steps += [CorosyncStep(), PacemakerStep(), FencingStep(), AxigenRoleStep(), VerifyStep()]
+    if options.get("fence_drill"):
+        # after the role is verified: the drill proves failover of the running service, then verify again
+        steps += [FenceDrillStep(), _VerifyAgain()]
+    return steps
+
+
+class _VerifyAgain(Step):
+    id = "verify-after-drill"
+    title = "Verify again after the fence drill"
+
+    def verify(self, ctx):
+        from steps.install.verify import VerifyStep
+        return VerifyStep().verify(ctx)

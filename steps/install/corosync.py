@@ -1,0 +1,163 @@
+"""Install step 4: corosync.conf (knet, two links, crypto, two_node), one authkey on both nodes, corosync running."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from string import Template
+
+from steps.errors import AxhaError
+from steps.framework import FAIL, PASS, Action, Context, Emit, Finding, Step
+from steps.install.common import finding, read, service_actions, service_state, stdin_action, wait_for
+from steps.names import COROSYNC_AUTHKEY, COROSYNC_CONF
+
+STAGED = COROSYNC_CONF + ".axha-new"
+BACKUP = COROSYNC_CONF + ".axha-orig"
+KEYGEN_ARGV = ("corosync-keygen", "-k", COROSYNC_AUTHKEY)
+KEY_INSTALL_ARGV = ("install", "-m", "0400", "-o", "root", "-g", "root", "/dev/stdin", COROSYNC_AUTHKEY)
+KEY_SIZE = 256
+JOIN_TIMEOUT = 60.0
+
+
+def render_conf(spec) -> str:
+    """The corosync.conf text for the cluster (pure): template from assets/corosync/."""
+    template = Template(resources.files("assets.corosync").joinpath("corosync.conf.tmpl").read_text())
+    nodes = "".join(
+        f"    node {{\n        name: {node.name}\n        nodeid: {i}\n"
+        f"        ring0_addr: {node.link0.address}\n        ring1_addr: {node.link1.address}\n    }}\n"
+        for i, node in enumerate(spec.nodes, start=1))
+    return template.substitute(cluster=spec.name, nodes=nodes)
+
+
+# ---------------------------------------------------------------- parsers (pure)
+
+
+def parse_sha256sum(text: str) -> str | None:
+    m = re.match(r"^([0-9a-f]{64})\s", text)
+    return m.group(1) if m else None
+
+
+@dataclass(frozen=True)
+class Quorum:
+    quorate: bool
+    nodes: int
+    flags: tuple[str, ...]
+    members: tuple[str, ...]
+
+
+def parse_quorumtool(text: str) -> Quorum:
+    """`corosync-quorumtool -s`: quorate, node count, flags and member names."""
+    fields: dict[str, str] = {}
+    members: list[str] = []
+    in_members = False
+    for line in text.splitlines():
+        if line.strip().startswith("Nodeid") and "Name" in line:
+            in_members = True
+            continue
+        if in_members:
+            parts = line.split()
+            if len(parts) >= 3 and parts[0].isdigit():
+                members.append(parts[2])
+            continue
+        if ":" in line:
+            key, _, value = line.partition(":")
+            fields[key.strip()] = value.strip()
+    nodes = int(fields["Nodes"]) if fields.get("Nodes", "").isdigit() else 0
+    return Quorum(fields.get("Quorate") == "Yes", nodes, tuple(fields.get("Flags", "").split()), tuple(members))
+
+
+def links_up(text: str) -> tuple[int, ...]:
+    """Ids of the knet links on which every peer is connected (from `corosync-cfgtool -s`)."""
+    from steps.corosync_status import parse_cfgtool
+    return tuple(link.link_id for link in parse_cfgtool(text).links if link.up)
+
+
+# ---------------------------------------------------------------- the step
+
+
+class CorosyncStep(Step):
+    id = "corosync"
+    title = "Corosync: knet on two links, crypto, two-node quorum"
+
+    def __init__(self):
+        self._key_source: str | None = None
+
+    def check(self, ctx: Context) -> list[Finding]:
+        return [finding(read(ctx, node, ["corosync", "-v"]).rc == 0, "COROSYNC_INSTALLED", node,
+                        "corosync is installed", remedy="Install corosync (or run with --install-packages).")
+                for node in ctx.spec.node_names]
+
+    def _key_hashes(self, ctx: Context) -> dict[str, str | None]:
+        # only a hash of the key leaves the node, never the key (the key itself moves by get/stdin in apply)
+        return {node: parse_sha256sum(read(ctx, node, ["sha256sum", COROSYNC_AUTHKEY]).stdout)
+                for node in ctx.spec.node_names}
+
+    def plan(self, ctx: Context) -> list[Action]:
+        names = ctx.spec.node_names
+        actions: list[Action] = []
+        hashes = self._key_hashes(ctx)
+        source = next((n for n in names if hashes[n]), None)
+        if source is None:
+            source = names[0]
+            actions.append(Action(source, KEYGEN_ARGV, "generate the corosync authkey (random, mode 0400)"))
+        self._key_source = source
+        for node in names:
+            if node != source and (hashes[node] is None or hashes[node] != hashes[source]):
+                actions.append(Action(node, KEY_INSTALL_ARGV,
+                                      f"copy the authkey from {source}, mode 0400 (content over stdin, never logged)"))
+        wanted = render_conf(ctx.spec)
+        for node in names:
+            current = read(ctx, node, ["cat", COROSYNC_CONF])
+            if current.rc == 0 and current.stdout == wanted:
+                continue
+            if current.rc == 0 and read(ctx, node, ["test", "-e", BACKUP]).rc != 0:
+                actions.append(Action(node, ("cp", "-p", COROSYNC_CONF, BACKUP), "keep the original corosync.conf"))
+            actions += [
+                Action(node, ("install", "-m", "0644", "/dev/stdin", STAGED), "stage the new corosync.conf",
+                       stdin=wanted),
+                Action(node, ("corosync", "-t", "-c", STAGED), "check it with corosync itself before using it"),
+                Action(node, ("mv", "-f", STAGED, COROSYNC_CONF), "put the checked corosync.conf in place"),
+            ]
+            if service_state(ctx, node, "corosync")[0]:
+                actions.append(Action(node, ("corosync-cfgtool", "-R"), "make the running corosync reload it"))
+        for node in names:
+            actions += service_actions(ctx, node, "corosync", "the cluster membership layer")
+        return actions
+
+    def apply(self, ctx: Context, plan: list[Action], emit: Emit) -> None:
+        key: bytes | None = None
+        for action in plan:
+            if tuple(action.argv) == KEY_INSTALL_ARGV:
+                if key is None:
+                    key = ctx.runner(self._key_source).get(COROSYNC_AUTHKEY)
+                    if len(key) < 128:
+                        raise AxhaError(f"the authkey on {self._key_source} is only {len(key)} bytes",
+                                        node=self._key_source, remedy=f"Remove {COROSYNC_AUTHKEY} there and run again.")
+                action = stdin_action(action, key)
+            ctx.execute(action, emit, self.id)
+
+    def verify(self, ctx: Context) -> list[Finding]:
+        findings = []
+        hashes = self._key_hashes(ctx)
+        same = len(set(hashes.values())) == 1 and None not in hashes.values()
+        findings.append(finding(same, "COROSYNC_AUTHKEY_SAME", None, "the same authkey on both nodes" if same
+                                else "the authkey differs or is missing", remedy="Run the install again."))
+        for node in ctx.spec.node_names:
+            try:
+                up = wait_for(f"both corosync links up on {node}",
+                              lambda n=node: (lambda ids: ids if set(ids) >= {0, 1} else None)(
+                                  links_up(read(ctx, n, ["corosync-cfgtool", "-s"]).stdout)),
+                              JOIN_TIMEOUT, ctx, node=node)
+                findings.append(finding(True, "COROSYNC_LINKS_UP", node, f"links {', '.join(map(str, up))} up"))
+            except AxhaError as exc:
+                out = read(ctx, node, ["corosync-cfgtool", "-s"])
+                findings.append(Finding("COROSYNC_LINKS_UP", node, FAIL, str(exc),
+                                        "Check both link interfaces and addresses, and the firewall (UDP 5405).",
+                                        (out.stdout + out.stderr).strip()))
+            quorum = parse_quorumtool(read(ctx, node, ["corosync-quorumtool", "-s"]).stdout)
+            ok = quorum.quorate and quorum.nodes == 2
+            findings.append(finding(ok, "COROSYNC_MEMBERSHIP", node,
+                                    f"quorate, members {', '.join(quorum.members)}" if ok
+                                    else f"quorate={quorum.quorate}, {quorum.nodes} node(s)",
+                                    remedy="Check that corosync runs on both nodes and the links connect."))
+        return findings

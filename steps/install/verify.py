@@ -1,0 +1,127 @@
+"""Install step 8: the finished cluster read back independently: one active node, the filesystem mounted there
+only, SMTP/IMAP/POP3 banners on the VIP from this machine, DRBD UpToDate on both sides, fencing started."""
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+from steps import drbd, names
+from steps.errors import AxhaError
+from steps.framework import FAIL, PASS, Context, Finding, Step
+from steps.install.common import any_status, finding, read, wait_for
+
+PORTS = (("SMTP", 25, "220"), ("IMAP", 143, "* OK"), ("POP3", 110, "+OK"))
+BANNER_TIMEOUT = 5.0
+SETTLE_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Banner:
+    protocol: str
+    port: int
+    ok: bool
+    text: str
+
+
+def read_banner(address: str, port: int, expect: str, protocol: str, timeout: float = BANNER_TIMEOUT) -> Banner:
+    """Connect with a plain socket and read the greeting line (no login, nothing sent)."""
+    try:
+        with socket.create_connection((address, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            data = b""
+            while b"\n" not in data and len(data) < 1024:
+                chunk = sock.recv(1024)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError as exc:
+        return Banner(protocol, port, False, f"{type(exc).__name__}: {exc}")
+    line = data.decode(errors="replace").splitlines()[0] if data else ""
+    return Banner(protocol, port, line.startswith(expect), line)
+
+
+def banners(address: str) -> tuple[Banner, ...]:
+    return tuple(read_banner(address, port, expect, proto) for proto, port, expect in PORTS)
+
+
+def mounted_at(ctx: Context, node: str, mount_point: str) -> str | None:
+    """The source device mounted on `mount_point` on `node`, or None."""
+    result = read(ctx, node, ["findmnt", "-n", "-o", "SOURCE", "--mountpoint", mount_point])
+    return result.stdout.strip() or None if result.rc == 0 else None
+
+
+def drbd_resource(ctx: Context, node: str):
+    res = ctx.spec.storage.drbd.resource
+    result = read(ctx, node, drbd.status_argv(res))
+    if result.rc != 0:
+        return None
+    try:
+        return drbd.find_resource(drbd.parse_status_json(result.stdout), res)
+    except (ValueError, AxhaError):
+        return None
+
+
+def drbd_in_sync(ctx: Context, node: str):
+    resource = drbd_resource(ctx, node)
+    return True if resource is not None and resource.in_sync else None
+
+
+class VerifyStep(Step):
+    id = "verify"
+    title = "Verify: one active node, mounted there only, VIP answers, data in sync"
+
+    def verify(self, ctx: Context) -> list[Finding]:
+        spec = ctx.spec
+        findings: list[Finding] = []
+        status = any_status(ctx)
+        if status is None:
+            return [Finding("CLUSTER_ANSWERS", None, FAIL, "crm_mon answers on neither node",
+                            "Check that corosync and pacemaker run (systemctl status pacemaker).")]
+        active = status.where(names.GROUP)
+        findings.append(finding(active is not None, "SERVICE_ON_ONE_NODE", active,
+                                f"{names.GROUP} runs on {active}" if active else f"{names.GROUP} is not fully started",
+                                remedy="Look at crm_mon -1 --inactive for failed actions."))
+        for node in spec.node_names:
+            source = mounted_at(ctx, node, spec.storage.mount_point)
+            should = node == active
+            ok = bool(source) == should and (not source or source == spec.storage.data_device)
+            findings.append(finding(ok, "FILESYSTEM_MOUNTED_ON_ACTIVE_ONLY", node,
+                                    f"{spec.storage.mount_point}: {'mounted from ' + source if source else 'not mounted'}",
+                                    remedy="The filesystem must be mounted on the active node only."))
+        for banner in self._banners(ctx):
+            findings.append(finding(banner.ok, f"VIP_{banner.protocol}_BANNER", None,
+                                    f"{spec.vip.address}:{banner.port} {banner.protocol}: {banner.text!r}",
+                                    remedy=f"Check that Axigen listens on {banner.port} and the VIP "
+                                           f"{spec.vip.address} is reachable from here."))
+        if spec.storage.mode == "drbd":
+            for node in spec.node_names:
+                resource = drbd_resource(ctx, node)
+                ok = resource is not None and resource.in_sync
+                desc = (f"{resource.role}, disk {resource.disk}, peer {resource.peer_disk}, {resource.replication}"
+                        if resource else "no DRBD status")
+                findings.append(finding(ok, "DRBD_UPTODATE_BOTH", node, desc,
+                                        remedy="Wait for the resync to finish (drbdadm status), then run again."))
+        for target in spec.node_names:
+            running = [r for r in status.resource(names.fence_device(target)) if r.active]
+            findings.append(finding(bool(running), "FENCE_DEVICE_STARTED", target,
+                                    f"{names.fence_device(target)} started on "
+                                    f"{running[0].node if running else 'no node'}",
+                                    remedy="Look at the fence device's failed actions in crm_mon."))
+        if status.failed_actions:
+            findings.append(Finding("NO_FAILED_ACTIONS", None, "WARN",
+                                    f"{len(status.failed_actions)} failed action(s) recorded: "
+                                    + "; ".join(f.summary() for f in status.failed_actions[:3]),
+                                    "Clear them once understood: crm_resource --cleanup"))
+        return findings
+
+    def _banners(self, ctx: Context) -> tuple[Banner, ...]:
+        """The VIP may need a moment after the group reports started; wait (bounded) for all three greetings."""
+        last: list[tuple[Banner, ...]] = []
+
+        def probe():
+            last[:] = [banners(ctx.spec.vip.address)]
+            return last[0] if all(b.ok for b in last[0]) else None
+        try:
+            return wait_for("the VIP's greetings", probe, SETTLE_TIMEOUT / 4, ctx)
+        except AxhaError:
+            return last[0]
