@@ -148,6 +148,7 @@ def drbdsetup(argv: list[str]) -> int:
 def _drbdsetup(c: dict, cmd: str, pos: list[str], opts: dict) -> int:
     if cmd == "new-resource":
         need(pos, 2, "drbdsetup new-resource {resource} {node_id}")
+        load_module(c)
         if pos[0] in running(c):
             return 0
         start_daemon(c, pos[0], pos[1])
@@ -486,9 +487,25 @@ def _minor_attached(c: dict, minor: int) -> bool:
 
 # ---------------------------------------------------------------------------- modprobe / modinfo
 
+PROC_DRBD = ("version: " + MODULE_VERSION + " (api:2/proto:86-121)\n"
+             "GIT-hash: axha-lab-drbd-standin build by axha-lab\n"
+             "Transports (api:18): tcp (" + MODULE_VERSION + ")\n")
+
+
+def load_module(c: dict) -> None:
+    """'Load the module': the stand-in's /proc/drbd lives in /run (gone at the next boot, like the module)."""
+    os.makedirs(c["run_dir"], exist_ok=True)
+    path = os.path.join(c["run_dir"], "proc-drbd")
+    if not os.path.exists(path):
+        with open(path, "w") as fh:
+            fh.write(PROC_DRBD)
+
+
 def modprobe(argv: list[str]) -> int:
     mods = [a for a in argv if not a.startswith("-") and "=" not in a]
-    if mods and mods[0] == "drbd" or (mods and mods[0].startswith("drbd_transport")):
+    if mods and (mods[0] == "drbd" or mods[0].startswith("drbd_transport")):
+        if "-r" not in argv:
+            load_module(cfg())
         return 0
     if "-s" not in argv and mods:
         sys.stderr.write(f"modprobe: FATAL: Module {mods[0]} not found in directory /lib/modules/{os.uname().release}\n")

@@ -288,6 +288,7 @@ class ResourceDaemon:
         dev["backing_dev"] = req.get("backing_dev", "")
         dev["size"] = self.data_size()
         dev["md"] = md
+        md["node_id"] = self.node_id
         if md.get("primary_ind"):
             md["crashed_primary"] = True
             md["primary_ind"] = False
@@ -360,6 +361,8 @@ class ResourceDaemon:
         for dev in self.devices.values():
             if dev["disk"] != "UpToDate" and not (force and dev["disk"] in ("Inconsistent", "Outdated", "Consistent")):
                 raise state_fail(self.name, -2, "Need access to UpToDate data")
+        if not any(p.cstate == "Connected" for p in self.peers.values()) and self.data_claimed_elsewhere():
+            raise state_fail(self.name, -1, "Multiple primaries not allowed by config")
         if not self.take_primary_lock():
             raise state_fail(self.name, -1, "Multiple primaries not allowed by config")
         for dev in self.devices.values():
@@ -530,6 +533,12 @@ class ResourceDaemon:
             if os.path.lexists(tmp):
                 os.unlink(tmp)
             os.mknod(tmp, 0o660 | stat.S_IFBLK, rdev)
+            os.chmod(tmp, 0o660)
+            try:
+                import grp
+                os.chown(tmp, 0, grp.getgrnam("disk").gr_gid)
+            except (KeyError, OSError):
+                pass
             os.replace(tmp, path)
         except OSError as exc:
             self.log(f"cannot create {path}: {exc}")
@@ -571,8 +580,20 @@ class ResourceDaemon:
                 continue
         return False
 
+    def data_claimed_elsewhere(self) -> bool:
+        """The shared data device is mounted (exclusively claimed) somewhere, i.e. by the other node."""
+        if os.environ.get("AXHA_DRBD_STANDIN_NO_DEVNODES"):
+            return False
+        try:
+            fd = os.open(self.cfg["data_device"], os.O_RDONLY | os.O_EXCL | os.O_CLOEXEC)
+        except OSError as exc:
+            import errno
+            return exc.errno == errno.EBUSY
+        os.close(fd)
+        return False
+
     def lock_path(self) -> str:
-        return self.cfg.get("shared_lock") or self.cfg.get("data_device", "")
+        return self.cfg.get("shared_lock", "")
 
     def take_primary_lock(self) -> bool:
         """Both nodes see the same lock inode (the shared data device node, or cfg shared_lock):

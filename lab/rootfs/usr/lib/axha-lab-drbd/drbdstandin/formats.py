@@ -569,7 +569,8 @@ def print_changes(old: dict | None, new: dict | None, opts: Opts, action: str = 
             return ""
         new = dict(old, devices=[], connections=[], destroyed=True)
     name = new["name"]
-    _resource_changes(out, prefix, action, old, new, opts) if not new.get("destroyed") else None
+    if not new.get("destroyed"):
+        _resource_changes(out, prefix, action, old, new, opts)
     for conn in new["connections"]:
         old_conn = _find(old["connections"], "name", conn["name"]) if old else None
         _connection_changes(out, prefix, action, name, conn, old_conn, opts)
@@ -594,7 +595,10 @@ def print_changes(old: dict | None, new: dict | None, opts: Opts, action: str = 
                            f"conn-name:{old_conn['name']} volume:{old_pd['volume']}\n")
     for old_conn in (old["connections"] if old else []):
         if _find(new["connections"], "name", old_conn["name"]) is None:
-            for old_pd in old_conn["peer_devices"] if new.get("destroyed") else []:
+            for old_path in old_conn.get("paths", []):
+                out.append(f"{prefix}destroy path name:{name} peer-node-id:{old_conn['peer_node_id']} "
+                           f"conn-name:{old_conn['name']} local:{old_path['local']} peer:{old_path['peer']}\n")
+            for old_pd in old_conn["peer_devices"]:
                 out.append(f"{prefix}destroy peer-device name:{name} peer-node-id:{old_conn['peer_node_id']} "
                            f"conn-name:{old_conn['name']} volume:{old_pd['volume']}\n")
             out.append(f"{prefix}destroy connection name:{name} peer-node-id:{old_conn['peer_node_id']} "
