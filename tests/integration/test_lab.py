@@ -334,3 +334,54 @@ def test_both_axigen_versions_install_and_answer_with_their_banner(lab, lab_exec
                 lab_exec("node2", ["systemctl", "stop", "axigen"])
     finally:
         core.reset(lab["instance"])
+
+
+def _free_instance(taken: int) -> int:
+    """A lab instance nobody uses now ($AXHA_LAB_SCRATCH_INSTANCE wins): no state dir, no namespace."""
+    if os.environ.get("AXHA_LAB_SCRATCH_INSTANCE"):
+        return int(os.environ["AXHA_LAB_SCRATCH_INSTANCE"])
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    for n in [*range(taken + 1, 10), *range(0, taken)]:
+        if not Layout(n).state_dir.exists() and f"axlab{n}-" not in netns:
+            return n
+    pytest.skip("no free lab instance for the up/down test")
+
+
+def _traces(instance: int) -> list[str]:
+    """Everything of a lab instance that `lab down` must remove."""
+    layout = Layout(instance)
+    found = []
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    found += [line for line in netns.splitlines() if line.startswith(f"axlab{instance}-")]
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    found += [name for name in (layout.bridge, *(n.host_veth for n in layout.nodes)) if f" {name}" in links]
+    loops = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
+    found += [line for line in loops.splitlines() if str(layout.state_dir) + "/" in line]
+    mounts = Path("/proc/self/mountinfo").read_text()
+    found += [line for line in mounts.splitlines() if f"axlab{instance}-" in line or str(layout.state_dir) in line]
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if str(layout.state_dir) + "/" in cmd or ("lab.bmc" in cmd and f"--instance\0{instance}\0" in cmd):
+                found.append(f"process {pid}: {cmd!r}")
+    if layout.state_dir.exists():
+        found.append(str(layout.state_dir))
+    return found
+
+
+def test_lab_down_leaves_nothing_behind(lab, tmp_path):
+    scratch = _free_instance(lab["instance"])
+    try:
+        t0 = time.monotonic()
+        st = core.up(scratch, None, str(tmp_path / "scratch.yaml"))
+        took = time.monotonic() - t0
+        assert [n["power"] for n in st["nodes"]] == ["on", "on"]
+        assert len(_traces(scratch)) > 5
+        assert took < 60, f"lab up took {took:.1f} s"
+    finally:
+        core.down(scratch)
+    assert _traces(scratch) == []
+    assert not (tmp_path / "scratch.yaml").exists() and not (tmp_path / "scratch.secrets.yaml").exists()
