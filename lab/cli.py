@@ -103,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     except LabError as exc:
         print(f"axha lab: {exc}", file=sys.stderr)
         return 1
+    except PermissionError as exc:
+        print(f"axha lab: permission denied on {exc.filename or 'a lab file'}: run it as root", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
