@@ -421,6 +421,23 @@ def _percent(pd: PeerDevice, dev: Device | None) -> float:
     return 0.0
 
 
+# ---------------------------------------------------------------- generation identifiers
+
+UUID_JUST_CREATED = "0000000000000004"  # what create-md writes: a disk that never held replicated data
+
+
+def parse_gi(text: str) -> tuple[str, ...]:
+    """`drbdadm get-gi RES` -> its fields (current UUID, bitmap UUID, history UUIDs, flags...)."""
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip() and ":" in ln), "")
+    return tuple(line.split(":")) if line else ()
+
+
+def just_created(text: str) -> bool:
+    """True when get-gi shows metadata straight from create-md (no data ever written through DRBD)."""
+    fields = parse_gi(text)
+    return bool(fields) and fields[0].upper() == UUID_JUST_CREATED
+
+
 # ---------------------------------------------------------------- split brain
 
 

@@ -353,10 +353,32 @@ class InitialSync(Step):
         if not drbd_mode(ctx):
             return []
         findings = []
-        for node, state in read_all(ctx).items():
+        states = read_all(ctx)
+        for node, state in states.items():
             if state is None or not state.connected:
                 findings.append(Finding("DRBD_NOT_CONNECTED", node, FAIL, f"{node}: {_conn_state(state)}",
                                         "Bring the resource up and connected first (step drbd-up)."))
+        if ctx.options.get("skip_initial_sync") and not findings and not self.started(states):
+            findings += self.new_disks_only(ctx)
+        return findings
+
+    @staticmethod
+    def started(states: dict) -> bool:
+        return all(s is not None and s.in_sync for s in states.values()) or \
+            any(s is not None and (s.syncing or GOOD_ANYWHERE(s)) for s in states.values())
+
+    @staticmethod
+    def new_disks_only(ctx: Context) -> list[Finding]:
+        """skip-initial-sync is only for disks whose DRBD metadata is fresh from create-md on both nodes."""
+        findings = []
+        for node in ctx.spec.node_names:
+            gi = ctx.runner(node).run(drbd.drbdadm_argv("get-gi", res_name(ctx)), timeout=30)
+            if gi.rc != 0 or not drbd.just_created(gi.stdout):
+                findings.append(Finding(
+                    "SKIP_SYNC_REFUSED", node, FAIL,
+                    f"skip-initial-sync refused: {node}'s DRBD metadata is not brand new "
+                    f"(get-gi: {gi.stdout.strip() or gi.stderr.strip() or gi.rc})",
+                    "Run without skip-initial-sync: the full initial sync is the safe way."))
         return findings
 
     def plan(self, ctx: Context) -> list[Action]:
@@ -369,8 +391,7 @@ class InitialSync(Step):
         follow = [Action(node, drbd.events2_follow_argv(res_name(ctx)),
                          f"follow the sync on {node} until both sides are UpToDate", timeout=self.timeout(ctx))
                   for node in ctx.spec.node_names]
-        running = any(s is not None and (s.syncing or GOOD_ANYWHERE(s)) for s in states.values())
-        if running:  # started earlier (maybe by a closed wizard): only follow it, never force twice
+        if self.started(states):  # started earlier (maybe by a closed wizard): only follow it, never force twice
             return follow + self.demote_after(ctx, source, states)
         if ctx.options.get("skip_initial_sync"):
             return [adm(ctx, source, "new-current-uuid", "SKIP THE INITIAL SYNC: declare both brand-new, "

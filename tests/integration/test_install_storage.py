@@ -123,3 +123,20 @@ def test_backing_disk_with_a_file_is_refused_and_kept(fresh_lab, lab_exec):
     assert out.stdout.decode() == "precious\n"
     assert not any(c["argv"][:2] in (["wipefs", "-a"], ["drbdadm", "create-md"])
                    for r in ctx.runners.values() for c in r.commands)
+
+
+def test_skip_initial_sync_on_brand_new_disks(fresh_lab, lab_exec):
+    from steps.install.storage import InitialSync
+    ctx = lab_context(fresh_lab["instance"], fresh_lab["cluster_file"], record=True, skip_initial_sync=True)
+    events = []
+    report = run_steps(ctx, steps()[:4], events.append)
+    record(ctx, "skip-sync")
+    assert report.ok, [f.message for f in report.finished]
+    plan = next(e for e in events if getattr(e, "step_id", "") == InitialSync.id and hasattr(e, "actions"))
+    (action,) = plan.actions
+    assert action.argv == ("drbdadm", "new-current-uuid", "--clear-bitmap", "axigen") and action.destructive
+    assert "SKIP THE INITIAL SYNC" in action.why
+    assert all(drbd_state(lab_exec, n).in_sync for n in ("node1", "node2"))
+    # once used, the metadata is no longer brand new: a skip is refused on a non-fresh pair
+    again = lab_context(fresh_lab["instance"], fresh_lab["cluster_file"], skip_initial_sync=True)
+    assert InitialSync().plan(again) == []

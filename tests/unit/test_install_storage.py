@@ -121,11 +121,30 @@ def test_cli_wipe_disk_option_is_the_confirmation(option):
     assert step.confirmation(other, step.plan(other)) is not None  # the wrong node does not count
 
 
-def test_skip_initial_sync_uses_clear_bitmap_with_a_warning():
+def test_skip_initial_sync_on_new_disks_clears_the_bitmap_with_a_warning():
+    ctx = replay("skip-sync", skip_initial_sync=True)
+    events = []
+    report = run_steps(ctx, [cls() for cls in STORAGE_STEPS[:4]], events.append)
+    assert report.ok
+    plan = next(e for e in events if isinstance(e, PlanReady) and e.step_id == "drbd-initial-sync")
+    (action,) = plan.actions
+    assert action.argv == ("drbdadm", "new-current-uuid", "--clear-bitmap", "axigen") and action.destructive
+    assert "Only safe on new empty disks" in action.why
+    assert ("drbdadm", "get-gi", "axigen") in commands(ctx, "node2")  # both sides proven brand new first
+    for runner in ctx.runners.values():
+        runner.assert_done()
+
+
+def test_skip_initial_sync_never_applies_to_a_started_sync():
     ctx = replay("resume-sync", ordered=False, skip_initial_sync=True)
-    # states where the sync already runs never skip: only brand-new, never-synced disks may
     plan = storage.InitialSync().plan(ctx)
     assert not any("new-current-uuid" in a.argv for a in plan)
+
+
+def test_gi_just_created_from_real_drbdmeta():
+    text = (FIX / "disks" / "drbdmeta-get-gi-created.txt").read_text()
+    assert drbd.parse_gi(text)[0] == drbd.UUID_JUST_CREATED and drbd.just_created(text)
+    assert not drbd.just_created("") and not drbd.just_created("No valid meta data found\n")
 
 
 def test_unexpected_command_is_caught_by_replay():
