@@ -1,0 +1,315 @@
+"""AxhaApp: the Textual shell - header, footer, command palette, log pane, navigation between the screens."""
+from __future__ import annotations
+
+import collections
+import importlib
+import threading
+from pathlib import Path
+from typing import Callable, Iterable
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from tui.widgets.logpane import LogPane
+
+SCREENS = {
+    "inventory": ("tui.screens.inventory", "InventoryScreen", "Inventory", "Edit, check and save the cluster file"),
+    "preflight": ("tui.screens.preflight", "PreflightScreen", "Preflight", "Are both servers ready for a cluster?"),
+    "install": ("tui.screens.install", "InstallScreen", "Install", "Build the cluster, step by step"),
+    "maintenance": ("tui.screens.maintenance", "MaintenanceScreen", "Maintenance",
+                    "Status, switchover, upgrade, standby, backup"),
+}
+
+
+class PlaceholderScreen(Screen):
+    """Shown for a screen whose module is not in this build (or failed to load)."""
+
+    DEFAULT_CSS = """
+    PlaceholderScreen Vertical { height: 1fr; align: center middle; }
+    PlaceholderScreen #message { width: 70; max-width: 100%; height: auto; border: round $warning; padding: 1 2; }
+    """
+
+    def __init__(self, name: str, message: str):
+        super().__init__(name=name)
+        self.message = message
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical():
+            yield Static(self.message, id="message")
+        yield LogPane()
+        yield Footer(compact=True)
+
+
+class AxhaApp(App):
+    """The axha wizard. Screens get a ctx_factory (call it in a worker thread only) and write to the log pane with
+    app.write_log(text) or app.log_event(event), both callable from any thread."""
+
+    TITLE = "axha"
+    SUB_TITLE = "no cluster file"
+    BINDINGS = [
+        Binding("f2", "show('inventory')", "Inventory"),
+        Binding("f3", "show('preflight')", "Preflight"),
+        Binding("f4", "show('install')", "Install"),
+        Binding("f5", "show('maintenance')", "Maintain"),
+        Binding("ctrl+l", "toggle_log", "Log", show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, cluster_path: str | None = None, secrets_path: str | None = None, *,
+                 startup_checks: bool = True):
+        super().__init__()
+        self.cluster_path = cluster_path
+        self.secrets_path = secrets_path
+        self.startup_checks = startup_checks
+        self.spec = None
+        self.secrets = None
+        self.load_error: str | None = None
+        self.log_lines: collections.deque[str] = collections.deque(maxlen=2000)
+        self.log_panes: set[LogPane] = set()
+        self.log_title = "Log"
+        self.current = ""
+        self._screens: dict[str, Screen] = {}
+
+    # ------------------------------------------------------------ start
+
+    def on_mount(self) -> None:
+        self.show("inventory")
+        if self.cluster_path:
+            self.sub_title = f"{self.cluster_path} (loading)"
+            self._load_startup(self.cluster_path, self.secrets_path)
+        else:
+            self.write_log("No cluster file given: fill in the inventory and save it (Ctrl+S).")
+
+    @work(thread=True, exclusive=True, group="startup")
+    def _load_startup(self, path: str, secrets_path: str | None) -> None:
+        """Read the cluster file and secrets off the main thread; then decide the first screen."""
+        import yaml
+
+        from steps.errors import AxhaError
+        from steps.secrets import load_secrets
+        from steps.spec import load_cluster
+
+        raw, spec, secrets, error = None, None, None, None
+        try:
+            raw = yaml.safe_load(Path(path).read_text())
+        except (OSError, yaml.YAMLError):
+            raw = None
+        try:
+            spec = load_cluster(path)
+            secrets = load_secrets(spec, secrets_path, need_bmc=False)
+        except AxhaError as exc:
+            error = exc
+        self.call_from_thread(self._loaded, path, raw, spec, secrets, error)
+        if spec is not None and self.startup_checks and self._installed(spec):
+            self.call_from_thread(self.write_log, "The cluster is installed: opening maintenance.")
+            self.call_from_thread(self.show, "maintenance")
+
+    def _loaded(self, path: str, raw, spec, secrets, error) -> None:
+        inventory = self._screens.get("inventory")
+        if inventory is not None and hasattr(inventory, "fill"):
+            inventory.fill(raw if isinstance(raw, dict) else None, secrets, path)
+        if error is not None:
+            self.load_error = str(error)
+            self.sub_title = f"{path} (not valid)"
+            self.write_log(error.explain() if hasattr(error, "explain") else str(error))
+            if inventory is not None and hasattr(inventory, "validate"):
+                if spec is None and raw is not None:
+                    inventory.validate()
+                else:
+                    inventory.set_status(str(error), "-error")
+            return
+        self.set_cluster(spec, secrets, path)
+        self.write_log(f"Loaded {path}: cluster {spec.name!r}.")
+
+    def _installed(self, spec) -> bool:
+        """The install journal says every step is done, or crm_mon on a node shows the Axigen group."""
+        import json
+
+        from steps.session import journal_path
+
+        path = journal_path(spec, "install")
+        try:
+            steps = json.loads(path.read_text()).get("steps", {})
+            if steps and all(s.get("state") == "done" for s in steps.values()):
+                return True
+        except (OSError, ValueError, AttributeError):
+            pass
+        return self._crm_mon_shows_group(spec)
+
+    def _crm_mon_shows_group(self, spec) -> bool:
+        """One quick read-only look (known host keys only, no prompt, short timeouts)."""
+        from steps.names import GROUP
+        from steps.session import close_context, open_context
+
+        try:
+            ctx = open_context(spec, self.secrets, connect_timeout=3.0)
+        except Exception:  # no verdict: stay on inventory
+            return False
+        try:
+            for name in spec.node_names:
+                try:
+                    result = ctx.runner(name).run(["crm_mon", "--output-as=xml", "-1"], timeout=8)
+                except Exception:  # unreachable, unknown host key, ...: try the other node
+                    continue
+                if result.ok:
+                    from steps.pacemaker import parse_crm_mon
+
+                    try:
+                        return parse_crm_mon(result.stdout).group(GROUP) is not None
+                    except Exception:
+                        return False
+            return False
+        finally:
+            close_context(ctx)
+
+    # ------------------------------------------------------------ cluster and context
+
+    def set_cluster(self, spec, secrets, path: str | None = None) -> None:
+        from steps.session import state_paths
+
+        self.spec, self.cluster_path = spec, path or self.cluster_path
+        if secrets is not None:
+            self.secrets = secrets
+        self.load_error = None
+        self.sub_title = f"{spec.name} - {self.cluster_path}"
+        self.log_title = f"Log - audit: {state_paths(spec)[0]}"
+        for pane in self.log_panes:
+            pane.border_title = self.log_title
+
+    def open_context(self, journal: str | None = None):
+        """A Context for the loaded cluster, with the TUI's host-key and confirmation dialogs. Worker threads only:
+        it may show dialogs and wait for the admin."""
+        from steps.errors import InputError
+        from steps.session import open_context
+
+        if threading.get_ident() == self._thread_id:
+            raise RuntimeError("open_context() must be called from a worker thread")
+        if self.spec is None:
+            raise InputError("no valid cluster file loaded", remedy="Fill in the inventory (F2) and save it.")
+        return open_context(self.spec, self.secrets, accept_host_key=self.accept_host_key_from_worker,
+                            confirm=self.confirm_from_worker, journal=journal)
+
+    def _ask_from_worker(self, make_screen: Callable[[], Screen]) -> bool:
+        if threading.get_ident() == self._thread_id:
+            raise RuntimeError("dialogs from the main thread: push the screen with a callback instead")
+        answer: dict[str, bool] = {}
+        done = threading.Event()
+
+        def finished(value) -> None:
+            answer["value"] = bool(value)
+            done.set()
+
+        self.call_from_thread(self.push_screen, make_screen(), finished)
+        from textual.worker import get_current_worker
+
+        try:
+            worker = get_current_worker()
+        except Exception:  # a plain thread, not a Textual worker
+            worker = None
+        while not done.wait(0.2):
+            if (worker is not None and worker.is_cancelled) or not self.is_running:
+                return False
+        return answer.get("value", False)
+
+    def accept_host_key_from_worker(self, error) -> bool:
+        """Show the host key dialog from a worker thread; True when the admin accepts the key."""
+        from tui.dialogs import HostKeyDialog
+
+        accepted = self._ask_from_worker(lambda: HostKeyDialog(error))
+        self.write_log(f"host key {error.fingerprint} for {error.hostname} "
+                       f"{'accepted' if accepted else 'refused'} by the admin")
+        return accepted
+
+    def confirm_from_worker(self, confirmation) -> bool:
+        """Show a TypedConfirm from a worker thread (the Context's confirm); True when confirmed."""
+        from tui.dialogs import TypedConfirm
+
+        confirmed = self._ask_from_worker(lambda: TypedConfirm(confirmation))
+        self.write_log(f"{'confirmed' if confirmed else 'not confirmed'}: {confirmation.title}")
+        return confirmed
+
+    # ------------------------------------------------------------ log
+
+    def write_log(self, text: str) -> None:
+        """Append to the log pane (any thread)."""
+        if self._thread_id and threading.get_ident() != self._thread_id:
+            self.call_from_thread(self.write_log, text)
+            return
+        lines = str(text).splitlines() or [""]
+        self.log_lines.extend(lines)
+        for pane in list(self.log_panes):
+            pane.write_lines(lines)
+
+    def log_event(self, event) -> None:
+        """Append an engine event (steps.framework events, Findings) to the log pane (any thread)."""
+        from tui.clihelp import format_event
+
+        line = format_event(event)
+        if line:
+            self.write_log(line)
+
+    def action_toggle_log(self) -> None:
+        for pane in self.screen.query(LogPane):
+            pane.toggle_class("-hidden")
+
+    # ------------------------------------------------------------ navigation
+
+    def make_screen(self, name: str) -> Screen:
+        module_name, class_name, title, _ = SCREENS[name]
+        if name == "inventory":
+            from tui.screens.inventory import InventoryScreen
+
+            return InventoryScreen(self.open_context, name=name)
+        try:
+            module = importlib.import_module(module_name)
+            cls = getattr(module, class_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                return PlaceholderScreen(name, f"The {title} screen failed to load: {exc}")
+            return PlaceholderScreen(name, f"The {title} screen is not part of this build yet "
+                                           f"({module_name.replace('.', '/')}.py is missing).\n\n"
+                                           f"Meanwhile use the command line: axha {name} --help")
+        except Exception as exc:  # a broken screen module must not take the app down
+            return PlaceholderScreen(name, f"The {title} screen failed to load: {type(exc).__name__}: {exc}")
+        screen = cls(self.open_context)
+        if not screen.name:
+            screen._name = name
+        return screen
+
+    def show(self, name: str) -> None:
+        """Switch to a screen by name (created on first use and kept)."""
+        if name not in SCREENS:
+            self.notify(f"no screen named {name!r}", severity="error")
+            return
+        if name not in self._screens:
+            screen = self.make_screen(name)
+            self._screens[name] = screen
+            self.install_screen(screen, name=name)
+        if self.current == name:
+            return
+        if self.current:
+            self.switch_screen(name)
+        else:
+            self.push_screen(name)
+        self.current = name
+
+    def action_show(self, name: str) -> None:
+        if isinstance(self.screen, (type(None),)) or self.screen.is_modal:
+            return
+        self.show(name)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        for name, (_, _, title, help_text) in SCREENS.items():
+            yield SystemCommand(f"Go to {title}", help_text, lambda n=name: self.show(n))
+        inventory = self._screens.get("inventory")
+        if inventory is not None:
+            yield SystemCommand("Check cluster file", "Validate the inventory form", inventory.action_validate)
+            yield SystemCommand("Save cluster file", "Validate and save the inventory (Ctrl+S)",
+                                inventory.action_save)
+        yield SystemCommand("Toggle log pane", "Show or hide the log at the bottom (Ctrl+L)", self.action_toggle_log)
+        yield from super().get_system_commands(screen)

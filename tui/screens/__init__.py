@@ -1,0 +1,1 @@
+"""The TUI's screens: inventory (B), preflight (C), install (D), maintenance (E)."""

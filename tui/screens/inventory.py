@@ -1,0 +1,395 @@
+"""The inventory screen: load, edit, validate (inline errors) and save the cluster file, and enter the secrets."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Checkbox, Footer, Header, Input, Label, Select, Static, TabbedContent, TabPane
+
+from tui.widgets.logpane import LogPane
+
+
+@dataclass(frozen=True)
+class Field:
+    """One cluster-file key edited by an input: `key` is its path in the YAML (node index 0 for node fields)."""
+
+    key: tuple
+    label: str
+    placeholder: str = ""
+    kind: str = "str"  # str | int | select
+    options: tuple[str, ...] = ()
+
+
+CLUSTER_FIELDS = (
+    Field(("cluster",), "Cluster name", "axigen"),
+    Field(("vip", "address"), "Virtual IP", "e.g. 192.168.1.100"),
+    Field(("vip", "cidr"), "VIP prefix length", "24", "int"),
+    Field(("vip", "interface"), "VIP interface", "e.g. eth0"),
+    Field(("axigen", "service"), "Axigen service", "axigen"),
+    Field(("axigen", "package"), "Axigen package", "axigen"),
+    Field(("ssh", "key_file"), "SSH key file", "default: agent / ~/.ssh/id_*"),
+    Field(("ssh", "known_hosts"), "known_hosts file", "default: ~/.ssh/known_hosts"),
+    Field(("secrets_file",), "Secrets file", "default: <name>.secrets.yaml"),
+)
+NODE_FIELDS = (
+    Field(("name",), "Hostname", "uname -n"),
+    Field(("ssh_address",), "SSH address", "IP or host"),
+    Field(("ssh_port",), "SSH port", "22", "int"),
+    Field(("ssh_user",), "SSH user", "root"),
+    Field(("link0", "address"), "link0 address", "cluster link 1"),
+    Field(("link0", "interface"), "link0 NIC", "e.g. eth1"),
+    Field(("link1", "address"), "link1 address", "cluster link 2"),
+    Field(("link1", "interface"), "link1 NIC", "e.g. eth2"),
+    Field(("bmc", "address"), "BMC address", "IPMI LAN"),
+    Field(("bmc", "port"), "BMC port", "623", "int"),
+    Field(("bmc", "user"), "BMC user", "e.g. admin"),
+    Field(("backing_disk",), "DRBD disk", "e.g. /dev/sdb"),
+)
+STORAGE_FIELDS = (
+    Field(("storage", "mode"), "Storage mode", "", "select", ("drbd", "shared")),
+    Field(("storage", "device"), "Shared device", "shared mode only"),
+    Field(("storage", "drbd", "resource"), "DRBD resource", "axigen"),
+    Field(("storage", "drbd", "minor"), "DRBD minor", "0", "int"),
+    Field(("storage", "drbd", "port"), "DRBD port", "7789", "int"),
+    Field(("storage", "filesystem"), "Filesystem", "", "select", ("ext4", "xfs")),
+    Field(("storage", "mount_point"), "Mount point", "/var/opt/axigen"),
+)
+NUMBER = re.compile(r"^-?\d+$")
+
+
+def field_id(key: tuple) -> str:
+    return "f-" + "-".join(str(k) for k in key)
+
+
+def node_key(index: int, field: Field) -> tuple:
+    return ("nodes", index) + field.key
+
+
+def all_keys() -> list[tuple[tuple, Field]]:
+    keys = [(f.key, f) for f in CLUSTER_FIELDS]
+    keys += [(node_key(i, f), f) for f in NODE_FIELDS for i in (0, 1)]
+    keys += [(f.key, f) for f in STORAGE_FIELDS]
+    return keys
+
+
+def key_to_id(dotted: str) -> str:
+    """SpecError.key ('nodes[0].link0.address') -> the input's id ('f-nodes-0-link0-address')."""
+    parts = dotted.replace("[", ".").replace("]", "").split(".")
+    return "f-" + "-".join(p for p in parts if p)
+
+
+def _dig(data: Any, key: tuple) -> Any:
+    for part in key:
+        if isinstance(part, int):
+            if not isinstance(data, list) or part >= len(data):
+                return None
+            data = data[part]
+        else:
+            if not isinstance(data, dict):
+                return None
+            data = data.get(part)
+    return data
+
+
+def _put(data: dict, key: tuple, value: Any) -> None:
+    here: Any = data
+    for part, nxt in zip(key, key[1:]):
+        if isinstance(part, int):
+            while len(here) <= part:
+                here.append({})
+            here = here[part]
+        else:
+            here = here.setdefault(part, [] if isinstance(nxt, int) else {})
+    last = key[-1]
+    here[last] = value
+
+
+class InventoryScreen(Screen):
+    """Edit the cluster file. Ctrl+S validates and saves; errors appear under the field and in the status line."""
+
+    DEFAULT_CSS = """
+    InventoryScreen TabbedContent { height: 1fr; }
+    InventoryScreen TabPane { padding: 0; }
+    InventoryScreen VerticalScroll { height: 1fr; padding: 0 1 0 0; }
+    InventoryScreen .row { height: 1; margin: 0 0 0 0; }
+    InventoryScreen .row Label { width: 20; padding: 0 1; color: $text-muted; }
+    InventoryScreen .row.head Label { color: $text; text-style: bold; }
+    InventoryScreen .row Input { width: 1fr; margin: 0 1 0 0; }
+    InventoryScreen .row Select { width: 1fr; margin: 0 1 0 0; }
+    InventoryScreen .row .colhead { width: 1fr; text-style: bold; color: $accent; padding: 0 0 0 1; }
+    InventoryScreen Input.-error { background: $error 30%; color: $text; }
+    InventoryScreen .error-line { display: none; color: $error; padding: 0 1 0 21; height: auto; }
+    InventoryScreen .error-line.-shown { display: block; }
+    InventoryScreen .hint { color: $text-muted; padding: 0 1; height: auto; }
+    InventoryScreen Checkbox { margin: 1 0 0 1; }
+    InventoryScreen #status { height: 1; padding: 0 1; background: $boost; }
+    InventoryScreen #status.-error { color: $error; text-style: bold; }
+    InventoryScreen #status.-ok { color: $success; }
+    """
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save"),
+        Binding("ctrl+r", "validate", "Check", show=False),
+    ]
+
+    def __init__(self, ctx_factory=None, **kwargs):
+        super().__init__(**kwargs)
+        self.ctx_factory = ctx_factory
+        self._timer = None
+        self._error_id: str | None = None
+        self._filling = False
+
+    # ------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with TabbedContent(id="tabs"):
+            with TabPane("Cluster", id="tab-cluster"):
+                with VerticalScroll():
+                    with Horizontal(classes="row"):
+                        yield Label("Cluster file")
+                        yield Input(placeholder="path to save, e.g. axha.yaml", id="f-file", compact=True)
+                    yield from self._rows(CLUSTER_FIELDS)
+            with TabPane("Nodes", id="tab-nodes"):
+                with VerticalScroll():
+                    with Horizontal(classes="row head"):
+                        yield Label("")
+                        yield Static("node 1", classes="colhead", id="head-0")
+                        yield Static("node 2", classes="colhead", id="head-1")
+                    for f in NODE_FIELDS:
+                        with Horizontal(classes="row"):
+                            yield Label(f.label)
+                            for i in (0, 1):
+                                yield Input(placeholder=f.placeholder, id=field_id(node_key(i, f)), compact=True)
+                        yield Static("", classes="error-line", id="err-" + field_id(("nodes",) + f.key))
+            with TabPane("Storage", id="tab-storage"):
+                with VerticalScroll():
+                    yield from self._rows(STORAGE_FIELDS)
+            with TabPane("Secrets", id="tab-secrets"):
+                with VerticalScroll():
+                    yield Static("Never written to the cluster file. Kept in memory unless you tick the box; "
+                                 "then saved to the secrets file with mode 0600.", classes="hint")
+                    for ident, label in (("s-ssh_password", "SSH password"),
+                                         ("s-ssh_key_passphrase", "Key passphrase"),
+                                         ("s-bmc-0", "BMC pw node 1"), ("s-bmc-1", "BMC pw node 2")):
+                        with Horizontal(classes="row"):
+                            yield Label(label, id=f"label-{ident}")
+                            yield Input(password=True, id=ident, compact=True, placeholder="(not set)")
+                    yield Checkbox("Save secrets to the 0600 secrets file", id="save-secrets", compact=True)
+        yield Static("", id="status")
+        yield LogPane(id="log")
+        yield Footer(compact=True)
+
+    def _rows(self, fields):
+        for f in fields:
+            with Horizontal(classes="row"):
+                yield Label(f.label)
+                if f.kind == "select":
+                    yield Select([(o, o) for o in f.options], value=f.options[0], allow_blank=False,
+                                 id=field_id(f.key), compact=True)
+                else:
+                    yield Input(placeholder=f.placeholder, id=field_id(f.key), compact=True)
+            yield Static("", classes="error-line", id="err-" + field_id(f.key))
+
+    def on_mount(self) -> None:
+        self.set_status("Fill in the cluster, then Ctrl+S to check and save.", "")
+        path = getattr(self.app, "cluster_path", None)
+        if path:
+            self.query_one("#f-file", Input).value = str(path)
+
+    # ------------------------------------------------------------ data in and out
+
+    def fill(self, data: dict | None, secrets=None, path: str | None = None) -> None:
+        """Put a (possibly invalid) parsed cluster file and secrets into the inputs."""
+        self._filling = True
+        try:
+            if path:
+                self.query_one("#f-file", Input).value = str(path)
+            data = data if isinstance(data, dict) else {}
+            for key, f in all_keys():
+                value = _dig(data, key)
+                widget = self.query_one("#" + field_id(key))
+                if isinstance(widget, Select):
+                    if value in f.options:
+                        widget.value = value
+                else:
+                    widget.value = "" if value is None else str(value)
+            if secrets is not None:
+                self.query_one("#s-ssh_password", Input).value = secrets.ssh_password or ""
+                self.query_one("#s-ssh_key_passphrase", Input).value = secrets.ssh_key_passphrase or ""
+                for i in (0, 1):
+                    name = _dig(data, ("nodes", i, "name"))
+                    self.query_one(f"#s-bmc-{i}", Input).value = secrets.bmc_passwords.get(name, "") if name else ""
+        finally:
+            self._filling = False
+        self._update_node_heads()
+
+    def form_data(self) -> dict:
+        """The cluster file structure from the inputs (empty inputs left out, so defaults apply)."""
+        data: dict = {}
+        for key, f in all_keys():
+            widget = self.query_one("#" + field_id(key))
+            if isinstance(widget, Select):
+                value: Any = widget.value if isinstance(widget.value, str) else None
+            else:
+                text = widget.value.strip()
+                value = None if text == "" else int(text) if f.kind == "int" and NUMBER.match(text) else text
+            if value is not None:
+                _put(data, key, value)
+        return data
+
+    def form_secrets(self):
+        from steps.secrets import Secrets
+
+        def val(ident: str) -> str | None:
+            return self.query_one("#" + ident, Input).value or None
+
+        bmc = {}
+        for i in (0, 1):
+            name = self.query_one("#" + field_id(("nodes", i, "name")), Input).value.strip()
+            if name and val(f"s-bmc-{i}"):
+                bmc[name] = val(f"s-bmc-{i}")
+        return Secrets(ssh_password=val("s-ssh_password"), ssh_key_passphrase=val("s-ssh_key_passphrase"),
+                       bmc_passwords=bmc)
+
+    def save_path(self) -> str:
+        return self.query_one("#f-file", Input).value.strip() or "axha.yaml"
+
+    # ------------------------------------------------------------ validation
+
+    def validate(self):
+        """Parse the form with steps.spec.parse_cluster; show the first error inline. Returns the spec or None."""
+        import yaml
+
+        from steps.spec import SpecError, parse_cluster
+
+        self.clear_error()
+        text = yaml.safe_dump(self.form_data(), sort_keys=False)
+        try:
+            spec = parse_cluster(text, str(Path(self.save_path()).absolute()))
+        except SpecError as exc:
+            self.show_error(exc.key, exc.message)
+            return None
+        self.set_status(f"Valid: cluster {spec.name!r}, nodes {spec.nodes[0].name} and {spec.nodes[1].name}.",
+                        "-ok")
+        return spec
+
+    def clear_error(self) -> None:
+        if self._error_id:
+            for widget in self.query("." + "-error"):
+                widget.remove_class("-error")
+            for line in self.query(".error-line.-shown"):
+                line.remove_class("-shown")
+                line.update("")
+        self._error_id = None
+
+    def show_error(self, dotted: str, message: str) -> None:
+        ident = key_to_id(dotted)
+        label = dotted
+        widget = None
+        try:
+            widget = self.query_one("#" + ident)
+        except Exception:  # the error is about a section, not one input
+            widget = None
+        if widget is not None:
+            widget.add_class("-error")
+            line_id = "err-" + (re.sub(r"^f-nodes-\d-", "f-nodes-", ident) if ident.startswith("f-nodes-") else ident)
+            node = f"node {int(ident.split('-')[2]) + 1}: " if ident.startswith("f-nodes-") else ""
+            try:
+                line = self.query_one("#" + line_id, Static)
+                line.update(f"^ {node}{message}")
+                line.add_class("-shown")
+            except Exception:
+                pass
+        self._error_id = ident
+        self.set_status(f"{label}: {message}", "-error")
+
+    def focus_error(self) -> None:
+        if not self._error_id:
+            return
+        try:
+            widget = self.query_one("#" + self._error_id)
+        except Exception:
+            return
+        pane = next((a for a in widget.ancestors if isinstance(a, TabPane)), None)
+        if pane is not None and pane.id:
+            self.query_one(TabbedContent).active = pane.id
+        widget.focus()
+
+    def set_status(self, text: str, kind: str) -> None:
+        status = self.query_one("#status", Static)
+        status.update(text)
+        status.set_classes(kind)
+
+    # ------------------------------------------------------------ events and actions
+
+    @on(Input.Changed)
+    def _changed(self, event: Input.Changed) -> None:
+        ident = event.input.id or ""
+        if ident.startswith("f-nodes-") and ident.endswith("-name"):
+            self._update_node_heads()
+        if self._filling or ident == "f-file":
+            return
+        if ident.startswith("s-"):
+            self.app.secrets = self.form_secrets()
+            return
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(0.4, self.action_validate)
+
+    @on(Select.Changed)
+    def _selected(self, event: Select.Changed) -> None:
+        if not self._filling and event.select.has_focus:
+            if self._timer is not None:
+                self._timer.stop()
+            self._timer = self.set_timer(0.4, self.action_validate)
+
+    def _update_node_heads(self) -> None:
+        for i in (0, 1):
+            name = self.query_one("#" + field_id(("nodes", i, "name")), Input).value.strip()
+            self.query_one(f"#head-{i}", Static).update(name or f"node {i + 1}")
+            self.query_one(f"#label-s-bmc-{i}", Label).update(f"BMC pw {name or f'node {i + 1}'}"[:18])
+
+    def action_validate(self) -> None:
+        self._timer = None
+        self.validate()
+
+    def action_save(self) -> None:
+        spec = self.validate()
+        if spec is None:
+            self.focus_error()
+            self.app.write_log(f"not saved: {self.query_one('#status', Static).content}")
+            return
+        save_secrets = self.query_one("#save-secrets", Checkbox).value
+        self._save(spec, self.save_path(), self.form_secrets(), save_secrets)
+
+    @work(thread=True, exclusive=True, group="inventory-save")
+    def _save(self, spec, path: str, secrets, save_secrets: bool) -> None:
+        from steps.secrets import default_secrets_path
+        from steps.secrets import save_secrets as write_secrets
+        from steps.spec import load_cluster, save_cluster
+
+        try:
+            save_cluster(spec, path)
+            saved = load_cluster(path)
+            message = f"saved {path}"
+            if save_secrets:
+                secrets_path = saved.secrets_file or str(default_secrets_path(str(Path(path).absolute())))
+                write_secrets(secrets, secrets_path)
+                message += f" and secrets to {secrets_path} (mode 0600)"
+        except Exception as exc:  # shown to the admin, the form stays as it is
+            self.app.call_from_thread(self.set_status, f"not saved: {exc}", "-error")
+            self.app.call_from_thread(self.app.write_log, f"save failed: {exc}")
+            return
+        self.app.call_from_thread(self._saved, saved, secrets, path, message)
+
+    def _saved(self, spec, secrets, path: str, message: str) -> None:
+        self.set_status(message.capitalize() + ".", "-ok")
+        self.app.write_log(message)
+        self.app.set_cluster(spec, secrets, path)
