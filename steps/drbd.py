@@ -411,6 +411,16 @@ class SyncTracker:
         return max(0.0, (start[1] - oos) / (now - start[0]))
 
 
+def human_kib(kib: float) -> str:
+    """1536 -> '1.5 MiB'; sizes as an admin reads them."""
+    value, unit = float(kib), "KiB"
+    for bigger in ("MiB", "GiB", "TiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.0f} {unit}" if unit == "KiB" else f"{value:.1f} {unit}"
+
+
 def _percent(pd: PeerDevice, dev: Device | None) -> float:
     if pd.done is not None:
         return pd.done

@@ -480,15 +480,16 @@ class _Named:
 
 
 def progress_event(step_id: str, p: drbd.SyncProgress, res: drbd.Resource) -> Progress:
-    """A framework Progress in percent; rate in percent per second; the label carries the admin's numbers."""
+    """A framework Progress in percent (rate in percent per second, ETA in seconds); the label carries the
+    admin's words: `SyncSource UpToDate/Inconsistent · 51.2 MiB/s · 620.4 MiB out of sync`."""
     size = res.device(0).size_kib if res.device(0) else None
     rate_pct = (p.rate_kib / size * 100.0) if p.rate_kib and size else None
-    label = f"{p.replication} {p.disk}/{p.peer_disk}"
+    parts = [f"{p.replication} {p.disk}/{p.peer_disk}"]
     if p.rate_kib:
-        label += f" {p.rate_kib / 1024:.1f} MiB/s"
+        parts.append(f"{p.rate_kib / 1024:.1f} MiB/s")
     if p.out_of_sync_kib is not None:
-        label += f" out-of-sync {p.out_of_sync_kib} KiB"
-    return Progress(step_id, p.node, p.percent, 100.0, rate_pct, p.eta, label)
+        parts.append(f"{drbd.human_kib(p.out_of_sync_kib)} out of sync")
+    return Progress(step_id, p.node, p.percent, 100.0, rate_pct, p.eta, " · ".join(parts))
 
 
 # ---------------------------------------------------------------- filesystem and data

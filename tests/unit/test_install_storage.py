@@ -58,7 +58,7 @@ def test_first_run_brings_drbd_up_syncs_and_moves_the_data():
     for node in SPEC.node_names:
         mine = [p.done for p in progress if p.node == node]
         assert mine[-1] == 100.0 and mine == sorted(mine) and len(mine) > 5
-    assert any(p.eta and p.rate and "MiB/s" in p.label for p in progress)
+    assert any(p.eta and p.rate and "MiB/s" in p.label and "out of sync" in p.label for p in progress)
     # the copy is verified before the original is moved aside, and demoted at the end
     node1 = commands(ctx, "node1")
     diff = next(i for i, c in enumerate(node1) if c[0] == "diff")
