@@ -520,10 +520,9 @@ def run(app, pidfile, ready=None):
     if datadir_version(app.datadir) != VERSION:
         refresh_datadir(app.datadir, app.config["sharedir"], log=app.log)
     servers = app.listeners()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+    # SIGTERM/SIGINT are blocked here (and so in every serving thread) and taken by sigwait below
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
                for s in servers]
     for thread in threads:
         thread.start()
@@ -533,10 +532,12 @@ def run(app, pidfile, ready=None):
     app.log(f"started, listening on {ports}")
     if ready:
         ready()
-    while not stop.wait(1):
-        pass
-    for server in servers:
-        server.shutdown()
+    signal.sigwait({signal.SIGTERM, signal.SIGINT})
+    stoppers = [threading.Thread(target=s.shutdown) for s in servers]
+    for stopper in stoppers:
+        stopper.start()
+    for stopper, server in zip(stoppers, servers):
+        stopper.join()
         server.server_close()
     app.log("stopped")
     if pidfile:
