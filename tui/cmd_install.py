@@ -63,8 +63,9 @@ def install_options(args) -> dict:
 class Printer:
     """Prints events (JSON lines or human lines), thinning progress lines; optionally records every event."""
 
-    def __init__(self, json_mode: bool, record: str | None = None, stop_after: str | None = None):
-        self.json_mode, self.stop_after = json_mode, stop_after
+    def __init__(self, json_mode: bool, record: str | None = None, stop_after: str | None = None,
+                 plan_only: bool = False):
+        self.json_mode, self.stop_after, self.plan_only = json_mode, stop_after, plan_only
         self.last_progress: dict[str, float] = {}
         self.record = open(record, "a") if record else None
         self.plans: list = []
@@ -77,6 +78,8 @@ class Printer:
             self.record.flush()
         if kind == "PlanReady":
             self.plans.extend(event.actions)
+            if not self.json_mode and not self.plan_only:
+                return   # each command is printed as it starts; the full plan is for --plan
         if kind == "Progress" and not self.json_mode:
             now = time.monotonic()
             if now - self.last_progress.get(event.node, 0.0) < PROGRESS_EVERY:
@@ -123,7 +126,7 @@ def cmd_install(args) -> int:
                 return 1
         ctx = context_for_cli(args, spec, secrets, journal=None if args.plan else "install")
         ctx.options.update(options)
-        printer = Printer(args.json, os.environ.get(RECORD_ENV), os.environ.get(STOP_AFTER_ENV))
+        printer = Printer(args.json, os.environ.get(RECORD_ENV), os.environ.get(STOP_AFTER_ENV), args.plan)
         if ctx.journal is not None and not args.json:
             done = [s for s, e in ctx.journal.data.get("steps", {}).items() if e.get("state") == "done"]
             if done:

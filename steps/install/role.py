@@ -7,6 +7,10 @@ from steps.framework import FAIL, Action, Context, Emit, Finding, Step
 from steps.install.common import any_status, apply_with_push, cib_plan, finding, read, service_state, wait_for
 
 DRBD_AGENT = "/usr/lib/ocf/resource.d/linbit/drbd"
+# The axha lab's nodes cannot have /proc/drbd (no kernel module); the lab ships ocf:axha:drbd, the real linbit
+# agent with only its /proc/drbd test widened (lab/drbd/README.md). It is used only where that agent exists and
+# /proc/drbd does not, i.e. never on a real DRBD node.
+LAB_DRBD_AGENT = "/usr/lib/ocf/resource.d/axha/drbd"
 START_TIMEOUT = 180.0
 
 
@@ -21,7 +25,16 @@ def service_class(ctx: Context, node: str, service: str) -> str | None:
     return None
 
 
-def role_change(spec, service_cls: str) -> cib.CibChange:
+def drbd_provider(ctx: Context) -> str:
+    """linbit, except on lab nodes (the lab's agent present, no /proc/drbd) where it is axha."""
+    for node in ctx.spec.node_names:
+        if read(ctx, node, ["test", "-x", LAB_DRBD_AGENT]).rc != 0 or read(ctx, node, ["test", "-e",
+                                                                                       "/proc/drbd"]).rc == 0:
+            return "linbit"
+    return "axha"
+
+
+def role_change(spec, service_cls: str, drbd_provider: str = "linbit") -> cib.CibChange:
     """Every object of the Axigen role as CIB XML (pure: the same spec gives the same XML, byte for byte)."""
     storage = spec.storage
     fs = cib.primitive(names.FS, "ocf", "Filesystem", "heartbeat",
@@ -38,7 +51,7 @@ def role_change(spec, service_cls: str) -> cib.CibChange:
     if storage.mode == "drbd":
         res = storage.drbd.resource
         prim, clone = names.drbd_primitive(res), names.drbd_clone(res)
-        drbd = cib.primitive(prim, "ocf", "drbd", "linbit", {"drbd_resource": res},
+        drbd = cib.primitive(prim, "ocf", "drbd", drbd_provider, {"drbd_resource": res},
                              ops=(cib.Op("monitor", "29s", "20s", "Promoted"), cib.Op("monitor", "31s", "20s",
                                                                                       "Unpromoted"),
                                   cib.Op("start", "0s", "240s"), cib.Op("stop", "0s", "100s"),
@@ -74,6 +87,7 @@ class AxigenRoleStep(Step):
 
     def __init__(self):
         self._class: str | None = None
+        self._provider = "linbit"
 
     def check(self, ctx: Context) -> list[Finding]:
         findings = []
@@ -93,10 +107,12 @@ class AxigenRoleStep(Step):
                                     f"the nodes disagree on the service kind: {sorted(map(str, classes))}",
                                     "Install Axigen the same way on both nodes."))
         self._class = next(iter(classes)) if len(classes) == 1 else None
+        if ctx.spec.storage.mode == "drbd":
+            self._provider = drbd_provider(ctx)
         return findings
 
     def change(self, ctx: Context) -> cib.CibChange:
-        return role_change(ctx.spec, self._class or "lsb")
+        return role_change(ctx.spec, self._class or "lsb", self._provider)
 
     def plan(self, ctx: Context) -> list[Action]:
         service = ctx.spec.axigen.service
