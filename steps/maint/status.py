@@ -34,6 +34,7 @@ def probe_commands(spec) -> list[tuple[str, tuple[str, ...]]]:
         ("constraints", CONSTRAINTS_ARGV),
         ("cib", ("cibadmin", "--query", "--no-children")),
         ("drbd", drbd_status_argv(spec.storage.drbd.resource)),
+        ("gi", ("drbdadm", "get-gi", spec.storage.drbd.resource)),
         ("corosync", CFGTOOL_ARGV),
         ("axigen", ("dpkg-query", "-W", "-f", "${Version}", spec.axigen.package)),
     ]
@@ -85,6 +86,7 @@ class NodeProbe:
     corosync: CorosyncStatus | None = None
     corosync_error: str = ""
     axigen_version: str | None = None
+    drbd_gi: str = ""          # data generation identifiers (split-brain evidence)
 
 
 def parse_probe(node: str, rc: int, stdout: str, spec) -> NodeProbe:
@@ -118,6 +120,8 @@ def parse_probe(node: str, rc: int, stdout: str, spec) -> NodeProbe:
             kw["drbd_error"] = str(exc)
     else:
         kw["drbd_error"] = drbd.strip().splitlines()[-1] if drbd.strip() else f"drbdsetup exited {d_rc}"
+    g_rc, gi = sections.get("gi", (1, ""))
+    kw["drbd_gi"] = gi.strip().splitlines()[-1] if g_rc == 0 and gi.strip() else ""
     k_rc, coro = sections.get("corosync", (1, ""))
     parsed = parse_cfgtool(coro)
     if k_rc == 0 and parsed.links:
@@ -331,7 +335,7 @@ def _node_view(name: str, probe: NodeProbe | None, pcmk: ClusterStatus | None) -
     version = probe.axigen_version if probe else None
     running = bool(probe and probe.pacemaker is not None)
     if status is None:
-        state = "unreachable" if not reachable else "unknown"
+        state = "unreachable" if not reachable else "unknown" if running else "stopped"
         return NodeView(name, reachable, probe.error if probe else "", state, False, False, False, False, False,
                         version, running)
     return NodeView(name, reachable, probe.error if probe else "", status.state, status.online, status.standby,
@@ -366,8 +370,8 @@ def detect_split_brain(spec, probes: dict[str, NodeProbe], pcmk: ClusterStatus |
     if pcmk is not None:
         clone = pcmk.clone(names.drbd_clone(spec.storage.drbd.resource))
         promoted = clone.promoted if clone else ()
-    evidence = tuple((name, {**d.to_dict(), "pacemaker_promoted_here": name in promoted})
-                     for name, d in sorted(drbd.items()))
+    evidence = tuple((name, {**d.to_dict(), "data_generation": probes[name].drbd_gi,
+                             "pacemaker_promoted_here": name in promoted}) for name, d in sorted(drbd.items()))
     primaries = [n for n, d in drbd.items() if d.role == "Primary"]
     standalone = [n for n, d in drbd.items() if d.connection == "StandAlone"]
     if len(primaries) == 2 and any(d.connection != "Connected" for d in drbd.values()):
@@ -383,6 +387,8 @@ def _warnings(state_nodes, links, drbd, pcmk, split, answers, leftovers, fencing
     for n in state_nodes:
         if not n.reachable:
             out.append(Warning_("NODE_UNREACHABLE", n.name, f"{n.name} did not answer over SSH: {n.error}", True))
+        elif n.state == "stopped":
+            out.append(Warning_("CLUSTER_STOPPED", n.name, f"Pacemaker is not running on {n.name}", True))
         elif n.state in ("offline", "unclean", "unknown"):
             out.append(Warning_("NODE_" + n.state.upper(), n.name, f"{n.name} is {n.state} in the cluster", True))
         elif n.state in ("standby", "maintenance"):
@@ -404,6 +410,8 @@ def _warnings(state_nodes, links, drbd, pcmk, split, answers, leftovers, fencing
     for f in fencing:
         if not f["active"]:
             out.append(Warning_("FENCING_STOPPED", None, f"fence device {f['id']} is {f['role']}", True))
+    for a in pcmk.failed_actions if pcmk is not None else ():
+        out.append(Warning_("FAILED_ACTION", a.node, f"failed: {a.summary()}", True))
     for c in leftovers:
         out.append(Warning_("LEFTOVER_CONSTRAINT", c.node, c.describe()))
     for a in answers:

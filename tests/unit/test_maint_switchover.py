@@ -1,0 +1,99 @@
+"""Switchover gates and flow on recorded real states (lab probes + Pacemaker 2.1.5 output)."""
+from pathlib import Path
+
+import pytest
+
+from steps.framework import FAIL, PASS, Context
+from steps.maint.switchover import (Switchover, move_argv, simulate_move_argv, switchover_gates,
+                                    transition_summary)
+from steps.runner import Recorded, ReplayRunner
+from tests.unit.test_maint_status import FIX, SPEC, crm_mon, state
+
+
+def failed_codes(findings):
+    return sorted(f.code for f in findings if f.status == FAIL)
+
+
+def healthy(**replace):
+    replace.setdefault("crm_mon", crm_mon("healthy"))
+    return state("maintenance-drbd-healthy", **replace)
+
+
+def test_healthy_cluster_passes_every_gate():
+    source, target, findings = switchover_gates(healthy())
+    assert (source, target) == ("node1", "node2")
+    assert failed_codes(findings) == []
+    assert {f.code for f in findings} >= {"NODE_ONLINE", "TARGET_DRBD_UPTODATE", "NO_FAILED_ACTIONS",
+                                          "NO_LEFTOVER_CONSTRAINT", "FENCING_STARTED", "CLUSTER_MANAGED"}
+
+
+@pytest.mark.parametrize("fixture,code", [
+    ("node2-standby", "NODE_STANDBY"),
+    ("failed-action", "FAILED_ACTIONS"),
+    ("fence-stopped", "FENCING_STOPPED"),
+    ("maintenance", "CLUSTER_MAINTENANCE"),
+    ("node2-offline", "NODE_OFFLINE"),
+])
+def test_each_refusal_reason(fixture, code):
+    _, _, findings = switchover_gates(healthy(crm_mon=crm_mon(fixture)))
+    assert code in failed_codes(findings)
+    failing = [f for f in findings if f.code == code]
+    assert all(f.remedy for f in failing)
+
+
+def test_leftover_move_constraint_refuses():
+    moved = (FIX / "pacemaker" / "constraints-moved.xml").read_text()
+    _, _, findings = switchover_gates(healthy(constraints=moved))
+    assert failed_codes(findings) == ["LEFTOVER_CONSTRAINT"]
+    assert "cli-prefer-axigen-group" in next(f.summary for f in findings if f.code == "LEFTOVER_CONSTRAINT")
+
+
+def test_target_syncing_refuses():
+    s = state("drbd-syncing-no-cluster", crm_mon=crm_mon("healthy"))
+    _, target, findings = switchover_gates(s)
+    assert target == "node2"
+    assert {"TARGET_DRBD_NOT_UPTODATE", "TARGET_DRBD_SYNCING"} <= set(failed_codes(findings))
+
+
+def test_all_failures_reported_together():
+    s = state("split-brain", crm_mon=crm_mon("failed-action"))
+    codes = failed_codes(switchover_gates(s)[2])
+    assert {"SPLIT_BRAIN", "DRBD_NOT_CONNECTED", "FAILED_ACTIONS", "LEFTOVER_CONSTRAINT"} <= set(codes)
+
+
+def test_to_same_node_refused_and_unknown_node_is_input_error():
+    from steps.errors import InputError
+    assert "TARGET_IS_ACTIVE" in failed_codes(switchover_gates(healthy(), "node1")[2])
+    with pytest.raises(InputError):
+        switchover_gates(healthy(), "node9")
+
+
+def ctx_with(recordings: dict) -> Context:
+    runners = {n: ReplayRunner(n, list(recordings.get(n, []))) for n in SPEC.node_names}
+    return Context(spec=SPEC, runners=runners, confirm=lambda q: True)
+
+
+def test_refused_switchover_runs_nothing():
+    ctx = ctx_with({})
+    events = []
+    report = Switchover(ctx, emit=events.append, state=healthy(crm_mon=crm_mon("node2-standby"))).run()
+    assert report.refused and not report.ok and not report.moved
+    assert "NODE_STANDBY" in failed_codes(report.gates)
+    assert all(r.calls == [] for r in ctx.runners.values())
+
+
+def test_plan_only_previews_on_a_copy():
+    sim = (FIX / "pacemaker" / "sim-move.txt").read_text()
+    ctx = ctx_with({"node1": [Recorded(simulate_move_argv("node2"), 0, sim)]})
+    report = Switchover(ctx, state=healthy(), measure_gap=False).run(plan_only=True)
+    assert report.ok and not report.moved
+    assert any("Promote" in line and "node2" in line for line in report.preview)
+    assert any(line.startswith("Move") and "fs-axigen" in line for line in report.preview)
+    assert ctx.runners["node1"].calls == [simulate_move_argv("node2")]
+    assert move_argv("node2") not in ctx.runners["node1"].calls
+
+
+def test_transition_summary_of_real_crm_simulate():
+    lines = transition_summary((FIX / "pacemaker" / "sim-move.txt").read_text())
+    assert lines[0] == "Demote drbd-axigen:0 ( Promoted -> Unpromoted node1 )"
+    assert lines[1] == "Promote drbd-axigen:1 ( Unpromoted -> Promoted node2 )" and len(lines) == 5
