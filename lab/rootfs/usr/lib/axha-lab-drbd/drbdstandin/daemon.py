@@ -32,6 +32,14 @@ class StateError(Exception):
         self.message = message
 
 
+class NeedFence(Exception):
+    """Promotion must first outdate the unreachable peer through the fence-peer handler (SS_PRIMARY_NOP)."""
+
+    def __init__(self, peer: "Peer") -> None:
+        super().__init__("fence-peer needed")
+        self.peer = peer
+
+
 def state_fail(res: str, code: int, text: str) -> StateError:
     rc = {-2: 17, -16: 5, -4: 16}.get(code, 11)
     return StateError(rc, f"{res}: State change failed: ({code}) {text}")
@@ -198,13 +206,28 @@ class ResourceDaemon:
         handler = getattr(self, "cmd_" + str(cmd).replace("-", "_"), None)
         if handler is None:
             return {"rc": 20, "stderr": f"unknown request {cmd}\n"}
-        try:
-            with self.lock:
-                out = handler(req) or ""
-            self.changed()
-            return {"rc": 0, "stdout": out}
-        except StateError as exc:
-            return {"rc": exc.rc, "stderr": exc.message + "\n"}
+        fenced = False
+        while True:
+            try:
+                with self.lock:
+                    if fenced:
+                        req = dict(req, _fenced=True)
+                    out = handler(req) or ""
+                self.changed()
+                return {"rc": 0, "stdout": out}
+            except StateError as exc:
+                return {"rc": exc.rc, "stderr": exc.message + "\n"}
+            except NeedFence as need:
+                if fenced:
+                    return {"rc": 11, "stderr": f"{self.name}: State change failed: (-7) Refusing to be Primary "
+                                               "while peer is not outdated\n"}
+                vol = self.first_vol()
+                minor = self.devices[vol]["minor"] if vol is not None else None
+                rc = self.fence_peer(need.peer, vol, minor)
+                if rc not in (3, 4, 5, 7):
+                    return {"rc": 11, "stderr": f"{self.name}: State change failed: (-7) Refusing to be Primary "
+                                               "while peer is not outdated\n"}
+                fenced = True
 
     def cmd_ping(self, req: dict) -> str:
         return ""
@@ -361,6 +384,11 @@ class ResourceDaemon:
         for dev in self.devices.values():
             if dev["disk"] != "UpToDate" and not (force and dev["disk"] in ("Inconsistent", "Outdated", "Consistent")):
                 raise state_fail(self.name, -2, "Need access to UpToDate data")
+        for peer in self.peers.values():
+            if peer.cstate != "Connected" and not force and not req.get("_fenced") and \
+                    peer.opts.get("fencing") in ("resource-only", "resource-and-stonith") and \
+                    not any(d["md"] and d["md"].get("peer_outdated") for d in self.devices.values()):
+                raise NeedFence(peer)
         if not any(p.cstate == "Connected" for p in self.peers.values()) and self.data_claimed_elsewhere():
             raise state_fail(self.name, -1, "Multiple primaries not allowed by config")
         if not self.take_primary_lock():
@@ -890,6 +918,9 @@ class ResourceDaemon:
             self.disconnect(peer)
             return
         peer.discard_my_data = False
+        if md.get("peer_outdated"):
+            md["peer_outdated"] = False
+            self.save_md(dev)
         peer.peer_disk = pv["disk"]
         peer.repl = "Established"
         if verdict == 0:
@@ -1042,18 +1073,20 @@ class ResourceDaemon:
                 threading.Thread(target=self.fence_peer, args=(peer, vol, minor), daemon=True).start()
 
     # ------------------------------------------------------------------ handlers
-    def fence_peer(self, peer: Peer, vol: int | None, minor: int | None) -> None:
+    def fence_peer(self, peer: Peer, vol: int | None, minor: int | None) -> int:
         rc = self.run_helper("fence-peer", peer, vol, minor)
         with self.lock:
             self.susp_fen = False
-            if rc in (4, 7):
+            if rc in (3, 4, 5, 7):
                 for dev in self.devices.values():
                     if dev["md"] is not None:
                         dev["md"]["peer_outdated"] = True
                         self.save_md(dev)
-                peer.peer_disk = "Outdated" if peer.cstate != "Connected" else peer.peer_disk
+                if rc != 5 and peer.cstate != "Connected":
+                    peer.peer_disk = "Outdated"
             self.log(f"fence-peer helper returned {rc} ({FENCE_CODES.get(rc, 'unexpected')})")
         self.changed()
+        return rc
 
     def helper(self, name: str, peer: Peer, vol: int | None, minor: int | None) -> None:
         threading.Thread(target=self.run_helper, args=(name, peer, vol, minor), daemon=True).start()
