@@ -55,6 +55,7 @@ def drbd_state(lab_exec, node: str):
 
 def test_fresh_install_then_rerun_plans_nothing(fresh_lab, lab_exec):
     seed_mail(lab_exec)
+    axigen = lab_exec("node1", ["systemctl", "start", "axigen"]).returncode == 0  # when the stand-in is installed
     ctx, report, events = run(fresh_lab)
     record(ctx, "first-run")
     assert report.ok, [f.message for f in report.finished if f.status == "failed"]
@@ -69,6 +70,9 @@ def test_fresh_install_then_rerun_plans_nothing(fresh_lab, lab_exec):
              "umount /mnt; drbdadm secondary axigen"
     assert lab_exec("node1", ["sh", "-c", script]).stdout.decode() == "mail one\n"
     assert lab_exec("node1", ["cat", "/var/opt/axigen.pre-axha/domains/example.com/msg1"]).returncode == 0
+    if axigen:  # Axigen was stopped before its files were copied (Pacemaker starts it later)
+        assert ["systemctl", "stop", "axigen"] in [c["argv"] for c in ctx.runners["node1"].commands]
+        assert lab_exec("node1", ["systemctl", "is-active", "axigen"]).returncode != 0
 
     ctx2 = lab_context(fresh_lab["instance"], fresh_lab["cluster_file"], record=True)
     again = run_steps(ctx2, steps(), lambda e: None)
@@ -140,3 +144,27 @@ def test_skip_initial_sync_on_brand_new_disks(fresh_lab, lab_exec):
     # once used, the metadata is no longer brand new: a skip is refused on a non-fresh pair
     again = lab_context(fresh_lab["instance"], fresh_lab["cluster_file"], skip_initial_sync=True)
     assert InitialSync().plan(again) == []
+
+
+def test_shared_storage_mode_formats_the_array_and_moves_the_data(fresh_lab, lab_exec, tmp_path):
+    import yaml
+    data = yaml.safe_load(Path(fresh_lab["cluster_file"]).read_text())
+    data["storage"]["mode"] = "shared"
+    cluster = tmp_path / "shared.yaml"
+    cluster.write_text(yaml.safe_dump(data))
+    seed_mail(lab_exec)
+    ctx = lab_context(fresh_lab["instance"], str(cluster), record=True)
+    events = []
+    report = run_steps(ctx, steps(), events.append)
+    record(ctx, "shared-first-run")
+    assert report.ok, [f.message for f in report.finished]
+    done = {f.step_id: f.status for f in report.finished}
+    assert all(done[s] == "skipped" for s in ("drbd-config", "drbd-metadata", "drbd-up", "drbd-initial-sync"))
+    assert done["filesystem"] == done["axigen-data"] == "done"
+    assert not any(c["argv"][0] in ("drbdadm", "drbdsetup") for r in ctx.runners.values() for c in r.commands)
+    out = lab_exec("node2", ["sh", "-c", "mount /dev/vdc /mnt && cat /mnt/domains/example.com/msg1; umount /mnt"])
+    assert out.stdout.decode() == "mail one\n"  # the other node reads the same array
+    ctx2 = lab_context(fresh_lab["instance"], str(cluster), record=True)
+    again = run_steps(ctx2, steps(), lambda e: None)
+    record(ctx2, "shared-second-run")
+    assert again.ok and not again.changed

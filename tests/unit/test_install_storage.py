@@ -153,6 +153,30 @@ def test_unexpected_command_is_caught_by_replay():
         ctx.runners["node1"].run(("wipefs", "-a", "/dev/vdb"))
 
 
+def shared_spec():
+    from dataclasses import replace
+    return replace(SPEC, storage=replace(SPEC.storage, mode="shared"))
+
+
+def test_shared_mode_formats_the_array_once_and_moves_the_data():
+    ctx = replay("shared-first-run")
+    ctx.spec = shared_spec()
+    report, events, questions = run(ctx)
+    assert report.ok and questions == []
+    statuses = {f.step_id: f.status for f in report.finished}
+    assert statuses == {"drbd-config": "skipped", "drbd-metadata": "skipped", "drbd-up": "skipped",
+                        "drbd-initial-sync": "skipped", "filesystem": "done", "axigen-data": "done"}
+    node1 = commands(ctx, "node1")
+    assert ("mkfs.ext4", "-q", "-L", "axigen-data", "/dev/vdc") in node1
+    assert not any(c[0] in ("drbdadm", "drbdsetup") for n in SPEC.node_names for c in commands(ctx, n))
+    for runner in ctx.runners.values():
+        runner.assert_done()
+    again = replay("shared-second-run")
+    again.spec = shared_spec()
+    report, _, _ = run(again)
+    assert report.ok and not report.changed
+
+
 # ---------------------------------------------------------------- the guard's parsers on host recordings
 
 
