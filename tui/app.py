@@ -111,6 +111,9 @@ class AxhaApp(App):
 
     def _loaded(self, path: str, raw, spec, secrets, error) -> None:
         inventory = self._screens.get("inventory")
+        if inventory is not None and not inventory.is_mounted:  # loaded before the screen was composed
+            self.set_timer(0.05, lambda: self._loaded(path, raw, spec, secrets, error))
+            return
         if inventory is not None and hasattr(inventory, "fill"):
             inventory.fill(raw if isinstance(raw, dict) else None, secrets, path)
         if error is not None:

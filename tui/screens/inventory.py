@@ -117,7 +117,7 @@ class InventoryScreen(Screen):
     DEFAULT_CSS = """
     InventoryScreen TabbedContent { height: 1fr; }
     InventoryScreen TabPane { padding: 0; }
-    InventoryScreen VerticalScroll { height: 1fr; padding: 0 1 0 0; }
+    InventoryScreen VerticalScroll { height: 1fr; padding: 0 1 0 0; scrollbar-size-vertical: 1; }
     InventoryScreen .row { height: 1; margin: 0 0 0 0; }
     InventoryScreen .row Label { width: 20; padding: 0 1; color: $text-muted; }
     InventoryScreen .row.head Label { color: $text; text-style: bold; }

@@ -9,7 +9,7 @@ class LogPane(Log):
 
     DEFAULT_CSS = """
     LogPane {
-        height: 5;
+        height: 4;
         border-top: solid $primary;
         border-title-color: $text-muted;
         background: $surface;
@@ -17,6 +17,8 @@ class LogPane(Log):
         scrollbar-size-vertical: 1;
         scrollbar-size-horizontal: 0;
         overflow-x: hidden;
+        scrollbar-background: $surface;
+        scrollbar-color: $primary 50%;
     }
     LogPane.-hidden { display: none; }
     """

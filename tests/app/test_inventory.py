@@ -1,0 +1,193 @@
+"""The TUI shell and the inventory screen driven with Textual's Pilot at 80x24, plus an SVG snapshot."""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from steps.framework import Confirmation
+from steps.spec import load_cluster
+from tui.app import AxhaApp
+from tui.screens.inventory import InventoryScreen
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = "tests/fixtures/cluster-example.yaml"
+
+VALUES = {
+    "f-cluster": "mail", "f-vip-address": "10.1.0.100", "f-vip-cidr": "24", "f-vip-interface": "eth0",
+    "f-nodes-0-name": "mx1", "f-nodes-1-name": "mx2",
+    "f-nodes-0-ssh_address": "10.1.0.11", "f-nodes-1-ssh_address": "10.1.0.12",
+    "f-nodes-0-link0-address": "10.2.0.11", "f-nodes-1-link0-address": "10.2.0.12",
+    "f-nodes-0-link0-interface": "eth1", "f-nodes-1-link0-interface": "eth1",
+    "f-nodes-0-link1-address": "10.3.0.11", "f-nodes-1-link1-address": "10.3.0.12",
+    "f-nodes-0-link1-interface": "eth2", "f-nodes-1-link1-interface": "eth2",
+    "f-nodes-0-bmc-address": "10.9.0.11", "f-nodes-1-bmc-address": "10.9.0.12",
+    "f-nodes-0-bmc-user": "ADMIN", "f-nodes-1-bmc-user": "ADMIN",
+    "f-nodes-0-backing_disk": "/dev/sdb", "f-nodes-1-backing_disk": "/dev/sdb",
+}
+
+
+@pytest.fixture(autouse=True)
+def state_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("AXHA_STATE_DIR", "/tmp/axha-test-state")
+    monkeypatch.chdir(REPO)
+
+
+def inventory(app) -> InventoryScreen:
+    screen = app.screen
+    assert isinstance(screen, InventoryScreen)
+    return screen
+
+
+async def test_fill_invalid_value_shows_inline_error_then_save(tmp_path):
+    target = tmp_path / "mail.yaml"
+    app = AxhaApp(startup_checks=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        inv = inventory(app)
+        for ident, value in VALUES.items():
+            inv.query_one("#" + ident).value = value
+        inv.query_one("#f-file").value = str(target)
+        # the admin types a wrong address into node 2's link0 field
+        field = inv.query_one("#f-nodes-1-link0-address")
+        inv.query_one("#tabs").active = "tab-nodes"
+        await pilot.pause()
+        field.focus()
+        field.value = ""
+        await pilot.press(*"10.2.0.300")
+        await pilot.pause(0.6)  # the debounced check runs
+        assert field.has_class("-error")
+        line = inv.query_one("#err-f-nodes-link0-address")
+        assert line.has_class("-shown") and "node 2: '10.2.0.300' is not an IP address" in str(line.content)
+        assert "nodes[1].link0.address" in str(inv.query_one("#status").content)
+        # saving refuses and keeps the focus on the bad field
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.2)
+        assert not target.exists() and app.focused is field
+        # fix it: the error goes away, save writes a file load_cluster reads back
+        await pilot.press("backspace", "backspace", "backspace", "1", "2")
+        await pilot.pause(0.6)
+        assert not field.has_class("-error") and not line.has_class("-shown")
+        inv.query_one("#s-bmc-0").value = "bmc-pass-1"
+        inv.query_one("#s-bmc-1").value = "bmc-pass-2"
+        inv.query_one("#save-secrets").value = True
+        await pilot.press("ctrl+s")
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if app.spec is not None:
+                break
+    spec = load_cluster(target)
+    assert spec.name == "mail" and spec.nodes[1].link0.address == "10.2.0.12" and spec.nodes[0].ssh_port == 22
+    secrets_file = tmp_path / "mail.secrets.yaml"
+    assert (secrets_file.stat().st_mode & 0o777) == 0o600
+    assert "bmc-pass-2" in secrets_file.read_text() and "bmc-pass" not in target.read_text()
+    assert app.spec == spec and "mail" in app.sub_title
+
+
+async def test_loads_a_cluster_file_into_the_form():
+    app = AxhaApp(EXAMPLE, startup_checks=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if app.spec is not None:
+                break
+        inv = inventory(app)
+        assert inv.query_one("#f-nodes-1-bmc-address").value == "192.168.77.202"
+        assert inv.query_one("#f-storage-mode").value == "drbd"
+        assert "axigen" in app.sub_title
+        assert "audit: /tmp/axha-test-state/axigen/audit.jsonl" in app.log_title
+
+
+async def test_navigation_placeholder_and_palette(monkeypatch):
+    from tui import app as app_module
+
+    monkeypatch.setitem(app_module.SCREENS, "preflight",
+                        ("tui.screens.no_such_screen", "X", "Preflight", "help"))
+    app = AxhaApp(startup_checks=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f3")
+        await pilot.pause()
+        assert app.current == "preflight" and "not part of this build yet" in str(
+            app.screen.query_one("#message").content)
+        await pilot.press("f2")
+        await pilot.pause()
+        assert isinstance(app.screen, InventoryScreen)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert {"Go to Inventory", "Go to Maintenance", "Save cluster file"} <= set(titles)
+
+
+async def test_confirm_and_host_key_dialogs_from_a_worker():
+    from steps.errors import HostKeyError
+
+    app = AxhaApp(startup_checks=False)
+    answers: dict[str, bool] = {}
+    async with app.run_test(size=(80, 24)) as pilot:
+        question = Confirmation("wipe", "Wipe /dev/vdb on node1?", "All data on it is lost.", expected="/dev/vdb")
+        worker = threading.Thread(target=lambda: answers.update(confirm=app.confirm_from_worker(question)))
+        worker.start()
+        await pilot.pause(0.3)
+        assert type(app.screen).__name__ == "TypedConfirm"
+        await pilot.press("y", "e", "s", "enter")  # not the expected text: nothing happens
+        await pilot.pause(0.1)
+        assert type(app.screen).__name__ == "TypedConfirm"
+        app.screen.query_one("Input").value = "/dev/vdb"
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        worker.join(5)
+        assert answers["confirm"] is True
+
+        error = HostKeyError("unknown host key", node="node1", fingerprint="SHA256:abcdefghijklmnop",
+                             key_type="ssh-ed25519", hostname="192.168.77.11")
+        worker = threading.Thread(target=lambda: answers.update(key=app.accept_host_key_from_worker(error)))
+        worker.start()
+        await pilot.pause(0.3)
+        assert "SHA256:abcdefghijklmnop" in str(app.screen.query_one("#fingerprint").content)
+        await pilot.press("enter")  # focus starts on Refuse
+        await pilot.pause(0.3)
+        worker.join(5)
+        assert answers["key"] is False
+
+
+async def test_installed_cluster_opens_maintenance(tmp_path, monkeypatch):
+    monkeypatch.setenv("AXHA_STATE_DIR", str(tmp_path))
+    journal = tmp_path / "axigen" / "journal" / "install.json"
+    journal.parent.mkdir(parents=True)
+    journal.write_text(json.dumps({"version": 1, "cluster": "axigen",
+                                   "steps": {"access": {"state": "done"}, "verify": {"state": "done"}}}))
+    from tui import app as app_module
+
+    monkeypatch.setitem(app_module.SCREENS, "maintenance",
+                        ("tui.screens.no_such_maint", "X", "Maintenance", "help"))
+    app = AxhaApp(EXAMPLE)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(60):
+            await pilot.pause(0.05)
+            if app.current == "maintenance":
+                break
+        assert app.current == "maintenance"
+
+
+def test_snapshot_inventory_nodes_tab_with_inline_error(snap_compare):
+    """The picture must show, at 80x24: the header 'axha - axigen - tests/fixtures/cluster-example.yaml'; the tabs
+    Cluster/Nodes/Storage/Secrets with Nodes active; a two-column table (node1 | node2) of hostname, SSH, link0,
+    link1, BMC and disk fields (rows from Hostname down to about BMC user visible, a 1-column scrollbar for the
+    rest); node2's link0 address 192.168.78.11 marked as an error with the
+    red line '^ node 2: address 192.168.78.11 is already used at nodes[0].link0.address' under the link0 address row;
+    the same message in the status line; the log pane with 'audit: /tmp/axha-test-state/axigen/audit.jsonl' in its
+    title; and the footer with Save, Quit, F2-F5 and the palette key."""
+
+    async def run_before(pilot):
+        app = pilot.app
+        for _ in range(60):
+            await pilot.pause(0.05)
+            if app.spec is not None:
+                break
+        inv = app.screen
+        inv.query_one("#tabs").active = "tab-nodes"
+        inv.query_one("#f-nodes-1-link0-address").value = "192.168.78.11"
+        await pilot.pause(0.7)
+        inv.query_one("#f-nodes-0-name").focus()
+        await pilot.pause(0.1)
+
+    assert snap_compare(AxhaApp(EXAMPLE, startup_checks=False), terminal_size=(80, 24), run_before=run_before)
