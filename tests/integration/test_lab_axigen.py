@@ -143,3 +143,34 @@ def test_power_cut_leaves_a_stale_pid_file_that_reads_as_stopped(fresh_lab, lab_
     assert lab_exec("node2", ["systemctl", "start", "axigen"]).returncode == 0
     assert banner_version(smtp_banner(address(fresh_lab, "node2"))) == "10.5.0"
     assert lab_exec("node2", ["systemctl", "stop", "axigen"]).returncode == 0
+
+
+def test_upgrade_restarts_a_running_server_when_policy_allows(fresh_lab, lab_exec):
+    # As on a systemd server without policy-rc.d: invoke-rc.d sees /run/systemd/system and asks systemctl (the
+    # lab's stand-in), which reports axigen active, so the postinst's `invoke-rc.d axigen restart` runs.
+    setup = lab_exec("node1", ["sh", "-c", "mkdir -p /run/systemd/system && mv /usr/sbin/policy-rc.d /root/ "
+                                           "&& systemctl start axigen && cat /var/opt/axigen/run/axigen.pid"])
+    assert setup.returncode == 0, text(setup)
+    old_pid = setup.stdout.decode().strip()
+    try:
+        deb = Path(fresh_lab["packages"]["10.5.1"]).read_bytes()
+        upgrade = lab_exec("node1", ["sh", "-c", "cat > /tmp/axigen.deb && dpkg -i /tmp/axigen.deb"], stdin=deb)
+        assert upgrade.returncode == 0, text(upgrade)
+        status = lab_exec("node1", ["/etc/init.d/axigen", "status"])
+        assert status.returncode == 0 and "version 10.5.1" in text(status)
+        assert f"pid {old_pid}," not in text(status)
+        assert banner_version(smtp_banner(address(fresh_lab, "node1"))) == "10.5.1"
+    finally:
+        lab_exec("node1", ["sh", "-c", "systemctl stop axigen; mv /root/policy-rc.d /usr/sbin/; "
+                                       "rmdir /run/systemd/system"])
+
+
+def test_fresh_install_does_not_start_it(fresh_lab, lab_exec):
+    # even where policy-rc.d allows everything, a first install only enables the service at boot
+    script = ("mkdir -p /run/systemd/system && mv /usr/sbin/policy-rc.d /root/ && dpkg --purge axigen >/dev/null "
+              "&& cat > /tmp/axigen.deb && dpkg -i /tmp/axigen.deb >/dev/null; rc=$?; "
+              "mv /root/policy-rc.d /usr/sbin/; rmdir /run/systemd/system; exit $rc")
+    install = lab_exec("node2", ["sh", "-c", script], stdin=Path(fresh_lab["packages"]["10.5.0"]).read_bytes())
+    assert install.returncode == 0, text(install)
+    assert lab_exec("node2", ["/etc/init.d/axigen", "status"]).returncode == 3
+    assert lab_exec("node2", ["systemctl", "is-enabled", "axigen"]).stdout.decode().strip() == "enabled"
