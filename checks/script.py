@@ -1,0 +1,149 @@
+"""The one read-only shell script preflight runs per node, and the splitter that cuts its output into sections.
+
+Every value from the cluster file reaches the script as a positional argument after the script (never pasted
+into it), so a node name or device path cannot change what runs. The only input on stdin is the option list for
+`fence_ipmilan` (the peer's BMC password included), which fence-agents read as key=value lines when the agent
+gets no command-line arguments: the password is never in any argv.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+SCRIPT_NAME = "axha-preflight"
+MARK = "@@axha"
+
+# Sections in the order the script runs them. Each check (checks.preflight.CHECKS) names the sections it needs,
+# so re-running one check re-reads only those.
+SECTIONS = (
+    "clock", "hostname", "cpuinfo", "lscpu", "cpufreq", "meminfo", "mdstat", "mdadm", "storcli", "perccli",
+    "ssacli", "megacli", "ip_link", "ip_addr", "nics", "ping_link0", "ping_link1", "fence_peer", "disk_lsblk",
+    "disk_blkid", "disk_wipefs", "disk_holders", "disk_swaps", "disk_mounts", "disk_ids", "disk_head",
+    "os_release", "packages", "apt_policy", "drbd_module", "axigen_enabled", "timesync", "timedatectl",
+    "getent", "nft", "iptables",
+)
+
+PACKAGES = ("pacemaker", "corosync", "drbd-utils", "fence-agents", "resource-agents")
+
+# $1 sections (comma list or "all"), $2 disk, $3 link0 iface, $4 peer link0 address, $5 link1 iface,
+# $6 peer link1 address, $7 Axigen package, $8 Axigen service, $9 1 = run fence_ipmilan with stdin's options;
+# the rest: host names to resolve. Read-only: nothing here writes a file, loads a module or changes a setting.
+SCRIPT = r"""
+S=",$1,"; DISK=$2; IF0=$3; PEER0=$4; IF1=$5; PEER1=$6; AXPKG=$7; AXSVC=$8; FENCE=$9
+shift 9
+want() { case "$S" in *",$1,"*|*",all,"*) return 0;; esac; return 1; }
+sec() { n=$1; shift; printf '%s %s\n' '@@axha' "$n"; "$@" </dev/null 2>&1; rc=$?; printf '\n%s-rc %s %s\n' '@@axha' "$n" "$rc"; }
+t() { timeout "$@"; }
+have() { command -v "$1" >/dev/null 2>&1; }
+cpufreq() { for f in /sys/devices/system/cpu/cpu*/cpufreq/cpuinfo_max_freq; do [ -r "$f" ] && cat "$f"; done; return 0; }
+mdadm_all() { have mdadm || { echo "mdadm: not installed"; return 127; }
+  for d in $(awk '/^md[0-9]+ :/ {print $1}' /proc/mdstat 2>/dev/null); do echo "@@md /dev/$d"; t 10 mdadm --detail "/dev/$d"; done; }
+tool() { x=$1; shift; have "$x" || { echo "$x: not installed"; return 127; }; t 20 "$x" "$@"; }
+nics() { for d in /sys/class/net/*; do i=${d##*/}; [ "$i" = lo ] && continue
+  phys=0; [ -e "$d/device" ] && phys=1
+  printf '%s carrier=%s speed=%s mtu=%s operstate=%s physical=%s\n' "$i" "$(cat "$d/carrier" 2>/dev/null || echo -)" \
+    "$(cat "$d/speed" 2>/dev/null || echo -)" "$(cat "$d/mtu" 2>/dev/null)" "$(cat "$d/operstate" 2>/dev/null)" "$phys"
+  done; }
+pinger() { have ping || { echo "ping: not installed"; return 127; }; [ -n "$2" ] || { echo "no address"; return 2; }
+  ping -n -I "$1" -c 2 -i 0.2 -w 2 "$2"; }
+fence() { [ "$FENCE" = 1 ] || { echo "not requested"; return 0; }
+  have fence_ipmilan || { echo "fence_ipmilan: not installed"; return 127; }
+  t 30 fence_ipmilan <&4; }
+kname() { lsblk -dno KNAME "$DISK" 2>/dev/null; }
+holders() { k=$(kname); [ -n "$k" ] || { echo "$DISK: no such block device"; return 1; }
+  ls -1 "/sys/class/block/$k/holders"; }
+mounts() { mm=$(lsblk -dno MAJ:MIN "$DISK" 2>/dev/null | tr -d ' '); [ -n "$mm" ] || return 1
+  awk -v mm="$mm" '$3 == mm' /proc/self/mountinfo; }
+ids() { k=$(kname); [ -n "$k" ] || return 1
+  for f in wwid serial; do [ -r "/sys/class/block/$k/device/$f" ] && printf '%s=%s\n' "$f" "$(cat "/sys/class/block/$k/device/$f")"; done
+  [ -r "/sys/class/block/$k/loop/backing_file" ] && printf 'loop_backing_file=%s\n' "$(cat "/sys/class/block/$k/loop/backing_file")"
+  return 0; }
+head1m() { [ -b "$DISK" ] || { echo "$DISK: not a block device"; return 1; }
+  t 20 dd if="$DISK" bs=65536 count=16 iflag=direct status=none | sha256sum; }
+policy() { m=; for x in pacemaker corosync drbd-utils fence-agents resource-agents; do
+  dpkg-query -W -f '${db:Status-Abbrev}' "$x" 2>/dev/null | grep -q '^ii' || m="$m $x"; done
+  [ -n "$m" ] || { echo "all installed"; return 0; }; t 30 apt-cache policy $m; }
+timesync() { if have chronyc; then t 5 chronyc -n tracking; elif have ntpq; then t 5 ntpq -pn; else echo "no chronyc or ntpq"; return 127; fi; }
+exec 4<&0
+want clock && sec clock date +%s.%N
+want hostname && sec hostname uname -n
+want cpuinfo && sec cpuinfo cat /proc/cpuinfo
+want lscpu && sec lscpu lscpu -J
+want cpufreq && sec cpufreq cpufreq
+want meminfo && sec meminfo cat /proc/meminfo
+want mdstat && sec mdstat cat /proc/mdstat
+want mdadm && sec mdadm mdadm_all
+want storcli && sec storcli tool storcli64 /call show all J
+want perccli && sec perccli tool perccli64 /call show all J
+want ssacli && sec ssacli tool ssacli ctrl all show config detail
+want megacli && sec megacli tool megacli -LDPDInfo -aALL -NoLog
+want ip_link && sec ip_link ip -j -d link show
+want ip_addr && sec ip_addr ip -j addr show
+want nics && sec nics nics
+want ping_link0 && sec ping_link0 pinger "$IF0" "$PEER0"
+want ping_link1 && sec ping_link1 pinger "$IF1" "$PEER1"
+want fence_peer && sec fence_peer fence
+want disk_lsblk && sec disk_lsblk lsblk -J -O -b "$DISK"
+want disk_blkid && sec disk_blkid blkid -p -o export "$DISK"
+want disk_wipefs && sec disk_wipefs wipefs -n -J "$DISK"
+want disk_holders && sec disk_holders holders
+want disk_swaps && sec disk_swaps cat /proc/swaps
+want disk_mounts && sec disk_mounts mounts
+want disk_ids && sec disk_ids ids
+want disk_head && sec disk_head head1m
+want os_release && sec os_release cat /etc/os-release
+want packages && sec packages dpkg-query -W -f '${Package}\t${Version}\t${db:Status-Abbrev}\n' pacemaker corosync drbd-utils fence-agents resource-agents "$AXPKG"
+want apt_policy && sec apt_policy policy
+want drbd_module && sec drbd_module sh -c 'cat /proc/drbd 2>/dev/null || modinfo -F version drbd'
+want axigen_enabled && sec axigen_enabled t 10 systemctl is-enabled "$AXSVC"
+want timesync && sec timesync timesync
+want timedatectl && sec timedatectl t 5 timedatectl show
+want getent && sec getent getent hosts "$@"
+want nft && sec nft tool nft -j list ruleset
+want iptables && sec iptables tool iptables-save
+exit 0
+"""
+
+_BEGIN = re.compile(r"^@@axha ([a-z0-9_]+)$")
+_END = re.compile(r"^@@axha-rc ([a-z0-9_]+) (-?\d+)$")
+
+
+@dataclass(frozen=True)
+class Section:
+    """One command's output inside the script's output: its exit code and text (stdout and stderr merged)."""
+
+    name: str
+    rc: int
+    text: str
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+
+def script_argv(sections: str, disk: str, if0: str, peer0: str, if1: str, peer1: str, axigen_package: str,
+                axigen_service: str, fence: bool, names: tuple[str, ...]) -> list[str]:
+    """The argv that runs the script: values go as positional parameters after the script, never inside it."""
+    return ["sh", "-c", SCRIPT, SCRIPT_NAME, sections, disk, if0, peer0, if1, peer1, axigen_package,
+            axigen_service, "1" if fence else "0", *names]
+
+
+def split_sections(output: str) -> dict[str, Section]:
+    """Cut the script's output at its markers; a section without an end marker (cut short) gets rc -1."""
+    sections: dict[str, Section] = {}
+    name, lines = None, []
+    for line in output.splitlines():
+        begin, end = _BEGIN.match(line), _END.match(line)
+        if begin:
+            if name is not None:
+                sections[name] = Section(name, -1, "\n".join(lines))
+            name, lines = begin.group(1), []
+        elif end and name == end.group(1):
+            text = "\n".join(lines)
+            sections[name] = Section(name, int(end.group(2)), text[:-1] if text.endswith("\n") else text)
+            name, lines = None, []
+        elif name is not None:
+            lines.append(line)
+    if name is not None:
+        sections[name] = Section(name, -1, "\n".join(lines))
+    return sections

@@ -1,0 +1,820 @@
+"""Verdicts: facts (parsed sections) in, Findings with stable codes and remedies out. Pure functions."""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from checks import parsers as p
+from checks.script import Section
+from steps.framework import FAIL, PASS, SKIP, WARN, Finding
+
+# The Axigen HA baseline (Axigen's HA architecture paper): Xeon quad-core > 2 GHz, 8 GB RAM, RAID, 2 x GbE.
+MIN_CORES = 4
+MIN_MHZ = 2000.0
+MIN_RAM_KB = 8 * 1000 * 1000  # "8 GB" as vendors sell it; 8 GiB modules report a little less than 8 GiB
+MIN_SPEED = 1000
+MAX_SKEW = 1.0
+AXIGEN_PORTS = (25, 110, 143)
+COROSYNC_PORTS = (5405, 5406)
+SUPPORTED_OS = {"debian": ("11", "12"), "ubuntu": ("20.04", "22.04", "24.04"),
+                "rhel": ("8", "9"), "rocky": ("8", "9"), "almalinux": ("8", "9")}
+VIRTUAL_KINDS = ("bridge", "bond", "team", "vlan", "macvlan", "ipvlan", "vxlan", "tun", "tap", "dummy",
+                 "wireguard", "gre", "ipip", "sit", "geneve", "openvswitch")
+
+
+@dataclass
+class NodeView:
+    """What a verdict may look at for one node: its spec, its sections, the peer's, and the local BMC answer."""
+
+    spec: Any
+    node: Any  # NodeSpec
+    sections: dict[str, Section]
+    peer_sections: dict[str, Section] = field(default_factory=dict)
+    bmc_local: Any = None  # ("on"|"off", None) or (None, exception)
+    clock_offset: float | None = None  # node clock minus the local clock when its first line arrived
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    def section(self, name: str) -> Section | None:
+        return self.sections.get(name)
+
+
+def _f(code: str, node: str | None, status: str, summary: str, remedy: str = "", detail: str = "") -> Finding:
+    return Finding(code, node, status, summary, remedy, detail)
+
+
+def _missing(view: NodeView, code: str, what: str, section: str) -> Finding:
+    s = view.section(section)
+    why = s.text.strip().splitlines()[-1] if s and s.text.strip() else "no output"
+    return _f(code, view.name, WARN, f"could not read {what} ({why})",
+              f"Check that {section} works on {view.name} and run the check again.")
+
+
+# ---------------------------------------------------------------- CPU
+
+
+def cpu_facts(view: NodeView) -> p.CpuInfo | None:
+    s = view.section("cpuinfo")
+    if not s or not s.ok:
+        return None
+    info = p.parse_cpuinfo(s.text)
+    if info.rated_mhz is None:
+        freq = view.section("cpufreq")
+        max_mhz = p.parse_cpufreq(freq.text) if freq and freq.ok else None
+        lscpu = view.section("lscpu")
+        if max_mhz is None and lscpu and lscpu.ok:
+            try:
+                value = p.parse_lscpu_json(lscpu.text).get("CPU max MHz")
+                max_mhz = float(value) if value else None
+            except ValueError:
+                pass
+        if max_mhz:
+            info = p.CpuInfo(info.model, info.sockets, info.cores, info.threads, None,
+                             max(max_mhz, info.max_mhz_seen or 0))
+    return info
+
+
+def cpu(view: NodeView) -> list[Finding]:
+    info = cpu_facts(view)
+    if info is None:
+        return [_missing(view, "CPU_UNREADABLE", "/proc/cpuinfo", "cpuinfo")]
+    ghz = f"{info.mhz / 1000:.2f} GHz" if info.mhz else "unknown clock"
+    what = f"{info.model}: {info.cores} cores / {info.threads} threads, {ghz}"
+    problems = []
+    if info.cores < MIN_CORES:
+        problems.append(f"{info.cores} cores (baseline: at least {MIN_CORES})")
+    if info.mhz is not None and info.mhz <= MIN_MHZ:
+        problems.append(f"{ghz} (baseline: more than {MIN_MHZ / 1000:g} GHz)")
+    if problems:
+        return [_f("CPU_BELOW_BASELINE", view.name, FAIL, f"{what}: below the Axigen HA baseline: "
+                   + "; ".join(problems),
+                   "Use a server with at least a quad-core CPU above 2 GHz (Axigen's HA baseline), or accept "
+                   "lower mail throughput after a failover knowingly.")]
+    if info.mhz is None:
+        return [_f("CPU_CLOCK_UNKNOWN", view.name, WARN, f"{what}: the clock speed is not readable",
+                   "Check the CPU model against the baseline (quad-core above 2 GHz) by hand.")]
+    return [_f("CPU_OK", view.name, PASS, what)]
+
+
+def cpu_pair(a: NodeView, b: NodeView) -> list[Finding]:
+    x, y = cpu_facts(a), cpu_facts(b)
+    if x is None or y is None:
+        return []
+    if (x.model, x.cores, x.threads) != (y.model, y.cores, y.threads):
+        return [_f("CPU_MISMATCH", None, WARN,
+                   f"the nodes differ: {a.name} {x.model} {x.cores}c/{x.threads}t, "
+                   f"{b.name} {y.model} {y.cores}c/{y.threads}t",
+                   "After a failover the weaker node carries the whole load: size it for that, or use "
+                   "identical servers.")]
+    return [_f("CPU_SAME", None, PASS, f"both nodes: {x.model}, {x.cores} cores / {x.threads} threads")]
+
+
+# ---------------------------------------------------------------- memory
+
+
+def _mem(view: NodeView) -> int | None:
+    s = view.section("meminfo")
+    if not s or not s.ok:
+        return None
+    try:
+        return p.parse_meminfo(s.text)
+    except ValueError:
+        return None
+
+
+def _gb(kb: int) -> str:
+    return f"{kb / 1024 / 1024:.1f} GiB"
+
+
+def memory(view: NodeView) -> list[Finding]:
+    kb = _mem(view)
+    if kb is None:
+        return [_missing(view, "RAM_UNREADABLE", "/proc/meminfo", "meminfo")]
+    if kb < MIN_RAM_KB * 0.95:  # the kernel keeps a little for itself: 8 GB of modules shows ~7.6-7.8 GiB
+        return [_f("RAM_BELOW_BASELINE", view.name, FAIL, f"{_gb(kb)} of RAM, below the 8 GB baseline",
+                   f"Add memory to {view.name} (Axigen HA baseline: 8 GB) before installing.")]
+    return [_f("RAM_OK", view.name, PASS, f"{_gb(kb)} of RAM")]
+
+
+def memory_pair(a: NodeView, b: NodeView) -> list[Finding]:
+    x, y = _mem(a), _mem(b)
+    if x is None or y is None:
+        return []
+    if abs(x - y) > 0.1 * max(x, y):
+        return [_f("RAM_MISMATCH", None, WARN, f"the nodes differ: {a.name} {_gb(x)}, {b.name} {_gb(y)}",
+                   "After a failover the smaller node carries the whole load: give both the same memory.")]
+    return [_f("RAM_SAME", None, PASS, f"{a.name} {_gb(x)}, {b.name} {_gb(y)}")]
+
+
+# ---------------------------------------------------------------- RAID
+
+VD_OK = {"optl", "optimal", "ok"}
+VD_REBUILD = {"rec", "rbld", "recovering", "rebuilding", "ready for rebuild", "transforming"}
+PD_OK = {"onln", "online", "online, spun up", "ok", "ghs", "dhs", "ugood", "jbod", "hotspare, spun up",
+         "unconfigured(good), spun up", "unconfigured(good)"}
+PD_REBUILD = {"rbld", "rebuild", "rebuilding", "copyback", "cpybck"}
+BATTERY_OK = {"", "optimal", "ok", "na", "not present"}
+
+
+def _controller_findings(view: NodeView, c: p.Controller) -> list[Finding]:
+    out: list[Finding] = []
+    where = f"{c.tool} {c.id} ({c.model})"
+    for vd in c.virtual_drives:
+        state = vd.state.lower()
+        if state in VD_OK:
+            continue
+        if any(state.startswith(s) for s in VD_REBUILD):
+            out.append(_f("RAID_REBUILDING", view.name, WARN, f"{where}: virtual drive {vd.id} {vd.kind} is "
+                          f"rebuilding ({vd.state})", "Let the rebuild finish before installing, then re-run "
+                          "preflight."))
+        elif state in ("ofln", "offline", "failed"):
+            out.append(_f("RAID_FAILED", view.name, FAIL, f"{where}: virtual drive {vd.id} {vd.kind} is "
+                          f"{vd.state}", "The array has lost data redundancy completely: replace the failed "
+                          "drives and restore the array before using this server."))
+        else:
+            out.append(_f("RAID_DEGRADED", view.name, FAIL, f"{where}: virtual drive {vd.id} {vd.kind} is "
+                          f"{vd.state}", "Replace the failed drive and let the controller rebuild the array, "
+                          "then re-run preflight."))
+    for pd in c.physical_drives:
+        state = pd.state.lower()
+        if state in PD_OK or state.startswith("online"):
+            continue
+        code, status = ("RAID_REBUILDING", WARN) if state in PD_REBUILD or state.startswith("rebuild") \
+            else ("RAID_DRIVE_FAILED", FAIL)
+        out.append(_f(code, view.name, status, f"{where}: drive {pd.id} is {pd.state}",
+                      "Replace this drive (or let its rebuild finish) and re-run preflight."))
+    if c.battery.lower() not in BATTERY_OK:
+        out.append(_f("RAID_BATTERY", view.name, WARN, f"{where}: battery/cache backup is {c.battery}",
+                      "A failed cache battery turns write-back off or risks the cache's content on power loss: "
+                      "replace it."))
+    if c.cache and c.cache.lower() not in ("ok", "not configured"):
+        out.append(_f("RAID_CACHE", view.name, WARN, f"{where}: cache status {c.cache}",
+                      "Check the controller's cache module and battery."))
+    if not out and c.status.lower() not in ("optimal", "ok", "?", ""):
+        out.append(_f("RAID_CONTROLLER_ATTENTION", view.name, WARN, f"{where}: controller status {c.status}",
+                      "Read the controller's event log (storcli64 /c0 show events) and fix what it reports."))
+    return out
+
+
+def _md_findings(view: NodeView, arrays: list[p.MdArray], details: list[p.MdDetail]) -> list[Finding]:
+    out = []
+    by_dev = {d.device.rsplit("/", 1)[-1]: d for d in details}
+    for a in arrays:
+        detail = by_dev.get(a.name)
+        failed = a.failed_members
+        if not a.active:
+            out.append(_f("RAID_FAILED", view.name, FAIL, f"md {a.name} is inactive",
+                          f"Assemble or repair {a.name} (mdadm --detail /dev/{a.name}) before using this server."))
+        elif a.action and a.action.split("=")[0] in ("recovery", "reshape") or (
+                detail and "recovering" in detail.state_words):
+            pct = f" {a.percent:g}%" if a.percent is not None else ""
+            out.append(_f("RAID_REBUILDING", view.name, WARN, f"md {a.name} ({a.level}) is rebuilding: "
+                          f"{a.action}{pct}" + (f", finish in {a.finish}" if a.finish else ""),
+                          "Let the rebuild finish (watch /proc/mdstat), then re-run preflight."))
+        elif a.degraded or failed or (detail and "degraded" in detail.state_words):
+            what = f"{a.working_disks}/{a.raid_disks} members working [{a.status}]" if a.status else "degraded"
+            out.append(_f("RAID_DEGRADED", view.name, FAIL, f"md {a.name} ({a.level}) is degraded: {what}"
+                          + (f", failed: {', '.join(failed)}" if failed else ""),
+                          f"Replace the failed disk and add it back (mdadm /dev/{a.name} --add /dev/sdX), "
+                          "let it resync, then re-run preflight."))
+        elif a.action.startswith("resync") or a.action in ("check", "repair"):
+            out.append(_f("RAID_RESYNCING", view.name, WARN, f"md {a.name} is running {a.action}"
+                          + (f" {a.percent:g}%" if a.percent is not None else ""),
+                          "Wait for it to finish; installing during a resync slows both down."))
+    return out
+
+
+def raid_controllers(view: NodeView) -> tuple[list[p.Controller], list[Finding]]:
+    controllers: list[p.Controller] = []
+    problems: list[Finding] = []
+    for name, parse in (("storcli", lambda t: p.parse_storcli(t, "storcli64")),
+                        ("perccli", lambda t: p.parse_storcli(t, "perccli64")),
+                        ("ssacli", p.parse_ssacli), ("megacli", p.parse_megacli)):
+        s = view.section(name)
+        if not s or s.rc == 127:
+            continue
+        try:
+            controllers.extend(parse(s.text))
+        except (ValueError, KeyError) as exc:
+            problems.append(_f("RAID_TOOL_ERROR", view.name, WARN, f"{name} answered but could not be read: {exc}",
+                               f"Run the {name} command by hand on {view.name} and check the controller."))
+    return controllers, problems
+
+
+def raid(view: NodeView) -> list[Finding]:
+    controllers, out = raid_controllers(view)
+    arrays: list[p.MdArray] = []
+    details: list[p.MdDetail] = []
+    md = view.section("mdstat")
+    if md and md.ok:
+        arrays = p.parse_mdstat(md.text)
+    mdadm = view.section("mdadm")
+    if mdadm and mdadm.ok and mdadm.text.strip():
+        details = p.parse_mdadm_detail(mdadm.text)
+    out += _md_findings(view, arrays, details)
+    for c in controllers:
+        out += _controller_findings(view, c)
+    redundant = [a for a in arrays if a.level not in ("raid0", "linear", "")]
+    found = [f"md {a.name} {a.level}" for a in arrays] + [
+        f"{c.tool} {c.id} {c.model}: " + ", ".join(f"VD {v.id} {v.kind} {v.state}" for v in c.virtual_drives)
+        for c in controllers]
+    if not arrays and not any(c.virtual_drives for c in controllers):
+        out.append(_f("RAID_NOT_FOUND", view.name, WARN,
+                      "no RAID found: no md array in /proc/mdstat and no controller answered "
+                      "(storcli64, perccli64, ssacli, megacli)",
+                      "The Axigen HA baseline wants a RAID array (1, 1+0 or 5) under the mail store. If the "
+                      "disks sit behind a controller whose CLI is not installed, install it (storcli64/perccli64/"
+                      "ssacli) and re-run; if there is truly no RAID, a single disk failure stops this node."))
+    elif arrays and not redundant and not controllers:
+        out.append(_f("RAID_NO_REDUNDANCY", view.name, WARN, "only non-redundant md arrays (raid0/linear): "
+                      + ", ".join(found), "Use RAID 1, 1+0 or 5 so one disk failure does not stop the node."))
+    if not [f for f in out if f.status in (FAIL, WARN)]:
+        out.append(_f("RAID_OK", view.name, PASS, "healthy: " + "; ".join(found)))
+    return out
+
+
+# ---------------------------------------------------------------- network
+
+
+def nics(view: NodeView) -> dict[str, p.Nic]:
+    s, link, addr = view.section("nics"), view.section("ip_link"), view.section("ip_addr")
+    base = p.parse_nics(s.text) if s and s.ok else {}
+    links = p.parse_ip_link(link.text) if link and link.ok else {}
+    addrs = p.parse_ip_addr(addr.text) if addr and addr.ok else {}
+    return p.merge_nics(base, links, addrs)
+
+
+def _is_nic(nic: p.Nic) -> bool:
+    return nic.kind not in VIRTUAL_KINDS and not nic.master
+
+
+def network(view: NodeView) -> list[Finding]:
+    all_nics = nics(view)
+    if not all_nics:
+        return [_missing(view, "NIC_UNREADABLE", "the network interfaces", "nics")]
+    out: list[Finding] = []
+    candidates = {n: x for n, x in all_nics.items() if _is_nic(x)}
+    up = [n for n, x in candidates.items() if x.carrier]
+    describe = ", ".join(f"{n} ({'physical' if x.physical else x.kind or 'virtual'}, "
+                         f"{'carrier' if x.carrier else 'no carrier'}, "
+                         f"{x.speed if x.speed else '?'} Mb/s, mtu {x.mtu})" for n, x in sorted(candidates.items()))
+    if len(up) < 2:
+        out.append(_f("NIC_COUNT_LOW", view.name, FAIL, f"{len(up)} NIC(s) with carrier; at least 2 are needed: "
+                      f"{describe or 'none'}", "Connect two network cards (one per cluster link) with cables "
+                      "to the peer or to separate switches."))
+    for which in ("link0", "link1"):
+        link = getattr(view.node, which)
+        nic = all_nics.get(link.interface)
+        if nic is None:
+            out.append(_f(f"{which.upper()}_INTERFACE_MISSING", view.name, FAIL,
+                          f"{which}: interface {link.interface} does not exist",
+                          f"Fix {which}.interface of {view.name} in the cluster file, or install the NIC."))
+            continue
+        if link.address not in {a for a, _ in nic.addresses}:
+            where = [n for n, x in all_nics.items() if link.address in {a for a, _ in x.addresses}]
+            out.append(_f(f"{which.upper()}_ADDRESS_MISSING", view.name, FAIL,
+                          f"{which}: address {link.address} is not on {link.interface}"
+                          + (f" (it is on {where[0]})" if where else ""),
+                          f"Configure {link.address} on {link.interface} (ifupdown/netplan/NetworkManager), "
+                          "or correct the cluster file."))
+        if nic.carrier is False or nic.operstate not in ("up", "unknown"):
+            out.append(_f(f"{which.upper()}_NO_CARRIER", view.name, FAIL,
+                          f"{which}: {link.interface} is {nic.operstate or 'down'} "
+                          f"({'no carrier' if nic.carrier is False else 'carrier'})",
+                          f"Check the cable of {link.interface} and bring it up (ip link set {link.interface} up)."))
+        elif nic.speed is not None and nic.speed < MIN_SPEED:
+            out.append(_f(f"{which.upper()}_SLOW", view.name, WARN,
+                          f"{which}: {link.interface} runs at {nic.speed} Mb/s (baseline: 1 Gb/s)",
+                          "Check the cable, switch port and duplex; DRBD replication needs at least 1 Gb/s."))
+    if not [f for f in out if f.status != PASS]:
+        out.append(_f("NIC_OK", view.name, PASS, f"{len(up)} NICs with carrier: {describe}"))
+    return out
+
+
+def links(view: NodeView) -> list[Finding]:
+    out = []
+    peer = view.spec.peer(view.name)
+    for which in ("link0", "link1"):
+        s = view.section(f"ping_{which}")
+        if s is None:
+            continue
+        link, peer_link = getattr(view.node, which), getattr(peer, which)
+        ping = p.parse_ping(s.text)
+        if not ping.ok:
+            why = ping.error or f"{ping.received}/{ping.transmitted} replies"
+            out.append(_f(f"{which.upper()}_PEER_UNREACHABLE", view.name, FAIL,
+                          f"{which}: {peer.name} ({peer_link.address}) does not answer over {link.interface}: {why}",
+                          f"Check {link.interface} on {view.name}, {peer_link.interface} on {peer.name}, the cable "
+                          f"or switch between them, and any firewall dropping ICMP on the link."))
+        else:
+            out.append(_f(f"{which.upper()}_OK", view.name, PASS,
+                          f"{which}: {peer.name} {peer_link.address} answers over {link.interface} "
+                          f"({ping.received}/{ping.transmitted}, {ping.rtt_avg_ms} ms)"))
+    return out
+
+
+def links_pair(a: NodeView, b: NodeView) -> list[Finding]:
+    out = []
+    na, nb = nics(a), nics(b)
+    for which in ("link0", "link1"):
+        ia, ib = getattr(a.node, which).interface, getattr(b.node, which).interface
+        x, y = na.get(ia), nb.get(ib)
+        if not x or not y or x.mtu is None or y.mtu is None:
+            continue
+        if x.mtu != y.mtu:
+            out.append(_f(f"{which.upper()}_MTU_MISMATCH", None, FAIL,
+                          f"{which}: MTU {x.mtu} on {a.name} {ia}, {y.mtu} on {b.name} {ib}",
+                          "Set the same MTU at both ends (and on any switch between): mismatched MTUs drop "
+                          "large corosync/DRBD packets."))
+        else:
+            out.append(_f(f"{which.upper()}_MTU_SAME", None, PASS, f"{which}: MTU {x.mtu} at both ends"))
+    return out
+
+
+# ---------------------------------------------------------------- fencing
+
+
+def _bmc_local(view: NodeView) -> list[Finding]:
+    if view.bmc_local is None:
+        return []
+    state, error = view.bmc_local
+    where = f"BMC {view.node.bmc.address}:{view.node.bmc.port}"
+    if error is None:
+        return [_f("BMC_OK", view.name, PASS, f"{where} answers from this machine: power {state}")]
+    kind = type(error).__name__
+    message = str(error)
+    if kind == "BmcAuthError" or "password" in message.lower() and "no bmc password" not in message.lower():
+        code, remedy = "BMC_AUTH_FAILED", ("Check the BMC user in the cluster file and the password in the "
+                                           "secrets file (bmc_passwords) or AXHA_BMC_PASSWORD*.")
+    elif kind == "BmcUnreachable" and "within" in message:
+        code, remedy = "BMC_TIMEOUT", ("No answer in time: check the BMC address and port, that IPMI over LAN is "
+                                       "enabled, and that UDP 623 is not filtered between here and the BMC.")
+    elif kind == "BmcUnreachable":
+        code, remedy = "BMC_UNREACHABLE", "Check the BMC address and the network path to it."
+    elif kind == "BmcCipherError":
+        code, remedy = "BMC_CIPHER_REFUSED", getattr(error, "remedy", "") or "Enable cipher suite 3 on the BMC."
+    elif kind == "InputError":
+        code, remedy = "BMC_NO_PASSWORD", getattr(error, "remedy", "")
+    else:
+        code, remedy = "BMC_ERROR", getattr(error, "remedy", "") or "Check the BMC."
+    return [_f(code, view.name, FAIL, f"{where} from this machine: {message}", remedy)]
+
+
+def _bmc_from_peer(view: NodeView) -> list[Finding]:
+    s = view.peer_sections.get("fence_peer")
+    peer = view.spec.peer(view.name).name
+    if s is None:
+        return []
+    if s.text.strip() == "not requested":
+        return [_f("FENCE_AGENT_NOT_TRIED", view.name, SKIP, f"fence_ipmilan from {peer} not tried: no BMC password "
+                   f"for {view.name}", f"Give the BMC password (secrets file bmc_passwords.{view.name} or "
+                   "AXHA_BMC_PASSWORD*) to check the fencing path from the peer.")]
+    result = p.parse_fence_status(s.text, s.rc)
+    where = f"BMC {view.node.bmc.address}"
+    if result.power:
+        return [_f("FENCE_AGENT_OK", view.name, PASS,
+                   f"{peer} reaches {where} with fence_ipmilan: power {result.power}")]
+    codes = {"auth": ("FENCE_AGENT_AUTH_FAILED", "The BMC refused the user or password fence_ipmilan sent from "
+                      f"{peer}: check bmc.user and the BMC password; check the BMC allows IPMI over LAN (lanplus)."),
+             "timeout": ("FENCE_AGENT_TIMEOUT", f"{peer} gets no answer from {where}: route {peer} to the BMC "
+                         "network and open UDP 623 (the survivor must be able to fence)."),
+             "unreachable": ("FENCE_AGENT_UNREACHABLE", f"{peer} has no path to {where}: fix routing/VLANs."),
+             "missing": ("FENCE_AGENT_MISSING", f"Install fence-agents on {peer} (apt-get install fence-agents)."),
+             "failed": ("FENCE_AGENT_FAILED", f"Run fence_ipmilan -o status by hand on {peer} to see why.")}
+    code, remedy = codes[result.problem]
+    return [_f(code, view.name, FAIL, f"from {peer}, fence_ipmilan -o status on {where} failed: {result.message}",
+               remedy)]
+
+
+def _bmc_subnet(view: NodeView) -> list[Finding]:
+    try:
+        bmc = ipaddress.ip_address(view.node.bmc.address)
+    except ValueError:
+        return []
+    prefixes = {a: n for nic in nics(view).values() for a, n in nic.addresses}
+    out = []
+    for which in ("link0", "link1"):
+        link = getattr(view.node, which)
+        prefix = prefixes.get(link.address, 24)
+        net = ipaddress.ip_network(f"{link.address}/{prefix}", strict=False)
+        if bmc.version == net.version and bmc in net:
+            out.append(_f("BMC_ON_CLUSTER_SUBNET", view.name, WARN,
+                          f"BMC {bmc} is on {which}'s subnet {net}",
+                          "Put the BMCs on a separate management network: when a cluster link fails, the "
+                          "fencing path must not fail with it."))
+    return out
+
+
+def fencing(view: NodeView) -> list[Finding]:
+    return _bmc_local(view) + _bmc_from_peer(view) + _bmc_subnet(view)
+
+
+# ---------------------------------------------------------------- storage
+
+
+@dataclass(frozen=True)
+class DiskFacts:
+    device: str
+    lsblk: p.BlockDevice | None
+    signatures: tuple[str, ...]
+    holders: tuple[str, ...]
+    swap: bool
+    mounts: tuple[str, ...]
+    ids: dict
+    head: str | None
+    error: str = ""
+
+
+ZERO_1M_SHA256 = "30e14955ebf1352266dc2ff8067e68104607e750abb9d3b36582b8af909fcb58"
+
+
+def disk_facts(view: NodeView) -> DiskFacts:
+    device = view.spec.storage.device if view.spec.storage.mode == "shared" else view.node.backing_disk
+    s = view.section("disk_lsblk")
+    if not s or not s.ok:
+        why = s.text.strip().splitlines()[-1] if s and s.text.strip() else "lsblk failed"
+        return DiskFacts(device, None, (), (), False, (), {}, None, why)
+    dev = p.parse_lsblk(s.text)
+    sigs: list[str] = []
+    blkid = view.section("disk_blkid")
+    if blkid:
+        found = p.parse_blkid_export(blkid.text, blkid.rc)
+        for key in ("TYPE", "PTTYPE"):
+            if found.get(key):
+                sigs.append(found[key] + (" partition table" if key == "PTTYPE" else ""))
+    wipefs = view.section("disk_wipefs")
+    if wipefs and wipefs.ok:
+        for sig in p.parse_wipefs_json(wipefs.text):
+            text = f"{sig.get('type')} at {sig.get('offset')}"
+            if not any(sig.get("type", "") in x for x in sigs):
+                sigs.append(text)
+    if dev.fstype and not any(dev.fstype in x for x in sigs):
+        sigs.append(dev.fstype)
+    if dev.pttype and not any(dev.pttype in x for x in sigs):
+        sigs.append(f"{dev.pttype} partition table")
+    holders = view.section("disk_holders")
+    swaps = view.section("disk_swaps")
+    mounts = view.section("disk_mounts")
+    ids = view.section("disk_ids")
+    head = view.section("disk_head")
+    swap_list = p.parse_swaps(swaps.text) if swaps and swaps.ok else []
+    return DiskFacts(device, dev, tuple(sigs), tuple(p.parse_holders(holders.text)) if holders and holders.ok else (),
+                     device in swap_list or dev.path in swap_list or f"/dev/{dev.kname}" in swap_list,
+                     tuple(p.parse_mountinfo(mounts.text)) if mounts and mounts.ok else dev.mountpoints,
+                     p.key_values(ids.text, "=") if ids and ids.ok else {},
+                     p.parse_head_checksum(head.text) if head and head.ok else None)
+
+
+def storage(view: NodeView) -> list[Finding]:
+    d = disk_facts(view)
+    role = "shared array device" if view.spec.storage.mode == "shared" else "DRBD backing disk"
+    if d.lsblk is None:
+        return [_f("DISK_MISSING", view.name, FAIL, f"{role} {d.device} not found: {d.error}",
+                   f"Check backing_disk of {view.name} in the cluster file (lsblk lists the disks).")]
+    out = []
+    size = f"{d.lsblk.size / 2**30:.1f} GiB"
+    if d.mounts:
+        out.append(_f("DISK_MOUNTED", view.name, FAIL, f"{d.device} is mounted on {', '.join(d.mounts)}",
+                      f"Pick an unused disk, or unmount it and remove it from /etc/fstab if its data is not needed."))
+    used = []
+    if d.holders:
+        used.append(f"held by {', '.join(d.holders)}")
+    if d.swap:
+        used.append("used as swap")
+    members = [c for c in d.lsblk.children if " raid" in c or " lvm" in c or " crypt" in c]
+    if members:
+        used.append(f"part of {', '.join(members)}")
+    if used:
+        out.append(_f("DISK_IN_USE", view.name, FAIL, f"{d.device} is in use: {'; '.join(used)}",
+                      "Pick a disk nothing uses (not in an md array, LVM, dm-crypt or swap)."))
+    if d.signatures:
+        sig = ", ".join(d.signatures)
+        low = sig.lower()
+        if "raid" in low or "linux_raid_member" in low:
+            code = "DISK_HAS_RAID_SIGNATURE"
+        elif "lvm" in low:
+            code = "DISK_HAS_LVM"
+        elif "partition table" in low or d.lsblk.pttype:
+            code = "DISK_HAS_PARTITIONS"
+        elif "drbd" in low:
+            code = "DISK_HAS_DRBD_METADATA"
+        else:
+            code = "DISK_HAS_FILESYSTEM"
+        out.append(_f(code, view.name, FAIL, f"{d.device} is not empty: {sig}",
+                      f"axha never wipes a disk on its own. If the data on {d.device} is not needed, wipe it "
+                      f"yourself (wipefs -a {d.device}) and re-run preflight; otherwise pick another disk.",
+                      detail="; ".join(d.lsblk.children)))
+    if not out:
+        out.append(_f("DISK_OK", view.name, PASS, f"{d.device}: {size}, empty, not mounted, not in use"))
+    return out
+
+
+def _identity(d: DiskFacts) -> tuple[str, str] | None:
+    for key in ("wwid", "loop_backing_file", "serial"):
+        if d.ids.get(key):
+            return key, d.ids[key]
+    if d.lsblk and d.lsblk.wwn:
+        return "wwn", d.lsblk.wwn
+    if d.lsblk and d.lsblk.serial:
+        return "serial", d.lsblk.serial
+    return None
+
+
+def storage_pair(a: NodeView, b: NodeView) -> list[Finding]:
+    x, y = disk_facts(a), disk_facts(b)
+    if x.lsblk is None or y.lsblk is None:
+        return []
+    out = []
+    if a.spec.storage.mode == "shared":
+        ix, iy = _identity(x), _identity(y)
+        if ix and iy and ix[0] == iy[0]:
+            same = ix[1] == iy[1]
+            out.append(_f("SHARED_DEVICE_SAME" if same else "SHARED_DEVICE_DIFFERENT", None, PASS if same else FAIL,
+                          f"{x.device}: {ix[0]} {ix[1]} on {a.name}, {iy[1]} on {b.name}",
+                          "" if same else "Both nodes must see the same external array LUN: fix the device path "
+                                          "or the array's host mapping."))
+        elif x.head and y.head and x.head != ZERO_1M_SHA256:
+            same = x.head == y.head
+            out.append(_f("SHARED_DEVICE_SAME" if same else "SHARED_DEVICE_DIFFERENT", None, PASS if same else FAIL,
+                          f"{x.device}: the first MiB reads {'the same' if same else 'differently'} on both nodes",
+                          "" if same else "Both nodes must see the same LUN: fix the device path or mapping."))
+        else:
+            out.append(_f("SHARED_DEVICE_UNPROVEN", None, WARN,
+                          f"{x.device}: no WWN/serial to compare and the first MiB is blank on both nodes",
+                          "Check in the array's management that both hosts map the same LUN."))
+        return out
+    small, large = sorted((x.lsblk.size, y.lsblk.size))
+    if small != large:
+        status = FAIL if small < 0.9 * large else WARN
+        out.append(_f("DISK_SIZE_MISMATCH", None, status,
+                      f"backing disks differ: {a.name} {x.lsblk.size / 2**30:.1f} GiB, "
+                      f"{b.name} {y.lsblk.size / 2**30:.1f} GiB",
+                      "DRBD uses the smaller size; give both nodes disks of the same size."))
+    else:
+        out.append(_f("DISK_SIZE_SAME", None, PASS, f"backing disks: {small / 2**30:.1f} GiB on both nodes"))
+    return out
+
+
+# ---------------------------------------------------------------- software
+
+
+def _os(view: NodeView) -> dict[str, str]:
+    s = view.section("os_release")
+    return p.parse_os_release(s.text) if s and s.ok else {}
+
+
+def software(view: NodeView) -> list[Finding]:
+    out = []
+    osr = _os(view)
+    name = osr.get("PRETTY_NAME", "unknown OS")
+    os_id, version = osr.get("ID", ""), osr.get("VERSION_ID", "")
+    if version in SUPPORTED_OS.get(os_id, ()):
+        out.append(_f("OS_SUPPORTED", view.name, PASS, name))
+    else:
+        out.append(_f("OS_UNSUPPORTED", view.name, WARN, f"{name} is not a release axha was tested on",
+                      "Supported: Debian 11/12, Ubuntu 20.04-24.04, RHEL/Rocky/Alma 8-9."))
+    pk = view.section("packages")
+    installed = p.parse_dpkg_query(pk.text) if pk else {}
+    ap = view.section("apt_policy")
+    policy = p.parse_apt_policy(ap.text) if ap and ap.ok else {}
+    missing, not_installable = [], []
+    from checks.script import PACKAGES
+    for pkg in PACKAGES:
+        if pkg in installed and installed[pkg].installed:
+            continue
+        (not_installable if not (policy.get(pkg) or (None, None))[1] else missing).append(pkg)
+    if not_installable:
+        out.append(_f("PACKAGE_UNAVAILABLE", view.name, FAIL,
+                      f"not installed and not installable from the configured repositories: "
+                      f"{', '.join(not_installable)}",
+                      "Enable the repository that carries them (Debian main / RHEL HighAvailability), apt-get "
+                      "update, then re-run."))
+    if missing:
+        out.append(_f("PACKAGE_MISSING", view.name, WARN, f"not installed yet (installable): {', '.join(missing)}",
+                      "Let `axha install` install them (packages step), or apt-get install them."))
+    have = [f"{x} {installed[x].version}" for x in PACKAGES if x in installed and installed[x].installed]
+    module = view.section("drbd_module")
+    drbd = p.parse_drbd_module(module.text, module.rc) if module else None
+    if drbd:
+        have.append(f"DRBD module {drbd}")
+        if not drbd.startswith("9."):
+            out.append(_f("DRBD_MODULE_OLD", view.name, WARN, f"DRBD kernel module {drbd} (axha targets DRBD 9)",
+                          "Install the DRBD 9 kernel module (drbd-dkms from LINBIT) matching drbd-utils."))
+    elif module is not None:
+        out.append(_f("DRBD_MODULE_MISSING", view.name, WARN if view.spec.storage.mode == "drbd" else PASS,
+                      "no DRBD kernel module found (neither /proc/drbd nor modinfo drbd)",
+                      "Install the DRBD 9 kernel module (drbd-dkms) for this kernel."))
+    if not [f for f in out if f.status != PASS]:
+        out.append(_f("SOFTWARE_OK", view.name, PASS, "; ".join(have)))
+    return out
+
+
+def software_pair(a: NodeView, b: NodeView) -> list[Finding]:
+    x, y = _os(a), _os(b)
+    if not x or not y:
+        return []
+    if (x.get("ID"), x.get("VERSION_ID")) != (y.get("ID"), y.get("VERSION_ID")):
+        return [_f("OS_MISMATCH", None, WARN, f"{a.name} runs {x.get('PRETTY_NAME')}, {b.name} "
+                   f"{y.get('PRETTY_NAME')}", "Run the same OS release on both nodes.")]
+    return [_f("OS_SAME", None, PASS, f"both nodes run {x.get('PRETTY_NAME')}")]
+
+
+def _axigen_version(view: NodeView) -> str | None:
+    pk = view.section("packages")
+    pkg = p.parse_dpkg_query(pk.text).get(view.spec.axigen.package) if pk else None
+    return pkg.version if pkg and pkg.installed else None
+
+
+def axigen(view: NodeView) -> list[Finding]:
+    out = []
+    version = _axigen_version(view)
+    if version is None:
+        out.append(_f("AXIGEN_NOT_INSTALLED", view.name, FAIL,
+                      f"the Axigen package ({view.spec.axigen.package}) is not installed",
+                      f"Install the same Axigen .deb/.rpm on both nodes (dpkg -i axigen-*.deb), leave it stopped "
+                      "and disabled at boot, then re-run."))
+    s = view.section("axigen_enabled")
+    if s is not None:
+        enabled = p.parse_is_enabled(s.text, s.rc)
+        if enabled:
+            out.append(_f("AXIGEN_ENABLED_AT_BOOT", view.name, FAIL,
+                          f"service {view.spec.axigen.service} is enabled at boot",
+                          f"The cluster must be the only one starting Axigen: systemctl disable "
+                          f"{view.spec.axigen.service} on {view.name}."))
+    if not out:
+        out.append(_f("AXIGEN_OK", view.name, PASS, f"Axigen {version} installed, not enabled at boot"))
+    return out
+
+
+def axigen_pair(a: NodeView, b: NodeView) -> list[Finding]:
+    x, y = _axigen_version(a), _axigen_version(b)
+    if x is None or y is None:
+        return []
+    if x != y:
+        return [_f("AXIGEN_VERSION_MISMATCH", None, FAIL, f"Axigen {x} on {a.name}, {y} on {b.name}",
+                   "Install the same Axigen version on both nodes before installing the cluster.")]
+    return [_f("AXIGEN_SAME_VERSION", None, PASS, f"Axigen {x} on both nodes")]
+
+
+# ---------------------------------------------------------------- time
+
+
+def time_sync(view: NodeView) -> list[Finding]:
+    results = []
+    s = view.section("timesync")
+    if s is not None and s.rc != 127:
+        results.append(p.parse_ntpq(s.text) if "remote" in s.text and "refid" in s.text
+                       else p.parse_chrony_tracking(s.text, s.rc))
+    t = view.section("timedatectl")
+    if t is not None:
+        results.append(p.parse_timedatectl_show(t.text, t.rc))
+    known = [r for r in results if r.synced is not None]
+    if any(r.synced for r in known):
+        r = next(r for r in known if r.synced)
+        return [_f("TIME_SYNCED", view.name, PASS, f"clock synchronised ({r.source}: {r.detail})")]
+    if known:
+        r = known[0]
+        return [_f("TIME_NOT_SYNCED", view.name, WARN, f"clock not synchronised ({r.source}: {r.detail})",
+                   "Configure NTP (chrony) against the same servers on both nodes and wait for it to sync.")]
+    return [_f("TIME_SYNC_UNKNOWN", view.name, WARN,
+               "no time synchronisation service answers (no chronyc, ntpq or timedatectl)",
+               "Install and enable chrony on both nodes, pointing at the same NTP servers.")]
+
+
+def time_pair(a: NodeView, b: NodeView) -> list[Finding]:
+    if a.clock_offset is None or b.clock_offset is None:
+        return []
+    skew = abs(a.clock_offset - b.clock_offset)
+    if skew >= MAX_SKEW:
+        return [_f("CLOCK_SKEW", None, FAIL, f"the clocks differ by {skew:.2f} s (limit {MAX_SKEW:g} s)",
+                   "Synchronise both nodes with NTP (chrony) before installing: corosync, DRBD and Axigen logs "
+                   "and certificates need agreeing clocks.")]
+    return [_f("CLOCK_OK", None, PASS, f"clock difference between the nodes: {skew * 1000:.0f} ms")]
+
+
+# ---------------------------------------------------------------- names
+
+
+def names(view: NodeView) -> list[Finding]:
+    out = []
+    s = view.section("hostname")
+    hostname = s.text.strip() if s and s.ok else ""
+    if hostname and hostname.split(".")[0] != view.name:
+        out.append(_f("HOSTNAME_MISMATCH", view.name, FAIL,
+                      f"the node calls itself {hostname!r}, the cluster file names it {view.name!r}",
+                      f"Pacemaker and DRBD use the node's own name: set it (hostnamectl set-hostname {view.name}) "
+                      "or correct nodes[].name in the cluster file."))
+    g = view.section("getent")
+    resolved = p.parse_getent_hosts(g.text) if g else {}
+    missing = [n.name for n in view.spec.nodes if n.name not in resolved]
+    if missing:
+        out.append(_f("NAME_NOT_RESOLVED", view.name, FAIL, f"cannot resolve {', '.join(missing)}",
+                      "Add both nodes to /etc/hosts on both nodes (same addresses everywhere), so the cluster "
+                      "does not depend on DNS."))
+    if not out:
+        out.append(_f("NAMES_OK", view.name, PASS, "; ".join(f"{n} -> {a}" for n, a in sorted(resolved.items())
+                                                          if n in view.spec.node_names)))
+    return out
+
+
+def names_pair(a: NodeView, b: NodeView) -> list[Finding]:
+    ga, gb = a.section("getent"), b.section("getent")
+    if not ga or not gb:
+        return []
+    ra, rb = p.parse_getent_hosts(ga.text), p.parse_getent_hosts(gb.text)
+    diff = [n for n in a.spec.node_names if n in ra and n in rb and ra[n] != rb[n]]
+    if diff:
+        return [_f("NAMES_DIFFER", None, FAIL, "; ".join(f"{n}: {ra[n]} on {a.name}, {rb[n]} on {b.name}"
+                                                           for n in diff),
+                   "Make /etc/hosts (or DNS) give the same address for each node on both nodes.")]
+    return [_f("NAMES_SAME", None, PASS, "both nodes resolve the node names the same way")]
+
+
+# ---------------------------------------------------------------- firewall
+
+
+def firewall_facts(view: NodeView) -> p.Firewall | None:
+    nft = view.section("nft")
+    if nft and nft.ok and nft.text.strip():
+        try:
+            fw = p.parse_nft_json(nft.text)
+            if fw.filtering:
+                return fw
+        except ValueError:
+            pass
+    ipt = view.section("iptables")
+    if ipt and ipt.ok and ipt.text.strip():
+        return p.parse_iptables_save(ipt.text)
+    if nft and nft.ok:
+        return p.Firewall("nft", False)
+    return None
+
+
+def firewall(view: NodeView) -> list[Finding]:
+    fw = firewall_facts(view)
+    if fw is None:
+        return [_f("FIREWALL_UNKNOWN", view.name, WARN, "could not read the firewall (no nft or iptables-save)",
+                   "Check by hand that UDP 5405-5406, the DRBD port and the Axigen ports are open between the "
+                   "nodes.")]
+    if not fw.filtering:
+        return [_f("FIREWALL_OPEN", view.name, PASS, f"no input filtering ({fw.tool}): cluster and mail ports open")]
+    drbd_port = view.spec.storage.drbd.port
+    wanted = [("udp", port, view.node.link0.interface, "corosync") for port in COROSYNC_PORTS]
+    if view.spec.storage.mode == "drbd":
+        wanted.append(("tcp", drbd_port, view.node.link0.interface, "DRBD"))
+    wanted += [("tcp", port, None, "Axigen") for port in AXIGEN_PORTS]
+    blocked = [f"{proto}/{port} ({what})" for proto, port, iface, what in wanted
+               if not fw.allows(proto, port, iface)]
+    if blocked:
+        return [_f("FIREWALL_BLOCKS", view.name, FAIL, f"the {fw.tool} input policy drops {', '.join(blocked)}",
+                   "Allow them in the firewall, e.g. nft add rule inet filter input udp dport 5405-5406 accept; "
+                   f"tcp dport {drbd_port} accept (from the peer); tcp dport {{25,110,143}} accept.")]
+    return [_f("FIREWALL_ALLOWS", view.name, PASS, f"{fw.tool} filters input but allows corosync, DRBD and Axigen")]
+
+
+Verdict = Callable[[NodeView], list[Finding]]
+PairVerdict = Callable[[NodeView, NodeView], list[Finding]]
+SKIPPED = SKIP
