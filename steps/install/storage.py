@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass
 
 from steps import drbd
@@ -307,13 +308,16 @@ class DrbdUp(Step):
         self.wait_connected(ctx, float(ctx.options.get("drbd_connect_timeout", 60)))
 
     def wait_connected(self, ctx: Context, timeout: float) -> None:
-        deadline = _monotonic() + timeout
+        deadline = time.monotonic() + timeout
         while True:
             states = read_all(ctx)
             if all(s is not None and s.connected for s in states.values()):
                 return
-            if _monotonic() >= deadline:
+            if time.monotonic() >= deadline:
                 seen = ", ".join(f"{n}: {_conn_state(s)}" for n, s in states.items())
+                signs = drbd.split_brain_signs(states)
+                if signs:
+                    seen += "; split brain? " + "; ".join(signs)
                 raise CommandTimeout(f"DRBD did not connect within {timeout:g} s ({seen})",
                                      remedy="Check the replication links (link0/link1) and port "
                                             f"{ctx.spec.storage.drbd.port} between the nodes, then run again.")
@@ -332,11 +336,6 @@ def _conn_state(state: drbd.Resource | None) -> str:
         return "resource down"
     conn = state.connection()
     return f"disk {state.disk}, connection {conn.connection if conn else 'none'}"
-
-
-def _monotonic() -> float:
-    import time
-    return time.monotonic()
 
 
 FOLLOW = "follow"
@@ -365,7 +364,7 @@ class InitialSync(Step):
     @staticmethod
     def started(states: dict) -> bool:
         return all(s is not None and s.in_sync for s in states.values()) or \
-            any(s is not None and (s.syncing or GOOD_ANYWHERE(s)) for s in states.values())
+            any(s is not None and (s.syncing or sync_due(s)) for s in states.values())
 
     @staticmethod
     def new_disks_only(ctx: Context) -> list[Finding]:
@@ -469,7 +468,7 @@ class InitialSync(Step):
                 for node, s in read_all(ctx).items()]
 
 
-def GOOD_ANYWHERE(state: drbd.Resource) -> bool:
+def sync_due(state: drbd.Resource) -> bool:
     """One side already UpToDate while connected: a sync is due or running (no force needed)."""
     return state.connected and (state.disk == drbd.GOOD_DISK or state.peer_disk == drbd.GOOD_DISK)
 
@@ -510,10 +509,14 @@ def data_node(ctx: Context, states: dict | None = None) -> str:
 
 
 def promote_demote(ctx: Context, node: str, states: dict) -> tuple[list[Action], list[Action]]:
-    if not drbd_mode(ctx) or (states.get(node) is not None and states[node].role == "Primary"):
+    """Promote node for the work if it is not Primary yet, and always demote after it: these steps only have work
+    before Pacemaker owns the resource (a finished install plans nothing here)."""
+    if not drbd_mode(ctx):
         return [], []
-    return ([adm(ctx, node, "primary", f"open the DRBD device on {node} for writing")],
-            [adm(ctx, node, "secondary", "demote again: Pacemaker will own promotion")])
+    state = states.get(node)
+    up = [] if state is not None and state.role == "Primary" else \
+        [adm(ctx, node, "primary", f"open the DRBD device on {node} for writing")]
+    return up, [adm(ctx, node, "secondary", "demote again: Pacemaker will own promotion")]
 
 
 class Filesystem(Step):

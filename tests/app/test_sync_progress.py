@@ -1,7 +1,6 @@
 """The sync progress widget, fed with Progress events made from a real recorded lab sync (events2 streams)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from textual.app import App, ComposeResult
@@ -12,16 +11,14 @@ from steps.framework import Progress
 from steps.install.storage import progress_event
 from tui.widgets.sync_progress import SyncProgress, format_eta
 
-LAB = Path(__file__).resolve().parents[1] / "fixtures" / "drbd-real" / "lab"
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "drbd-real"
 
 
 def recorded_progress(node: str) -> list[Progress]:
     """Replay node's recorded `drbdsetup events2 --statistics` stream. It replays in far less than the tracker's
     2 s window, so rate and ETA come from DRBD's own dbdt figure, as at the start of a real sync."""
-    data = json.loads((LAB / f"first-run-{node}.json").read_text())
-    stream = next(c for c in data["commands"] if c["argv"][:2] == ["drbdsetup", "events2"])
     state, tracker, out = drbd.Events2State(), drbd.SyncTracker(), []
-    for line in stream["stdout"].splitlines():
+    for line in (FIX / f"events2-lab-sync-{node}.txt").read_text().splitlines():
         state.feed(line)
         res = state.resource("axigen")
         if res is not None and state.initial_done:

@@ -168,3 +168,18 @@ def test_shared_storage_mode_formats_the_array_and_moves_the_data(fresh_lab, lab
     again = run_steps(ctx2, steps(), lambda e: None)
     record(ctx2, "shared-second-run")
     assert again.ok and not again.changed
+
+
+def test_killed_during_the_data_move_then_rerun_finishes(fresh_lab, lab_exec):
+    seed_mail(lab_exec)
+    first = lab_context(fresh_lab["instance"], fresh_lab["cluster_file"])
+    assert run_steps(first, steps()[:5], lambda e: None).ok  # up to the filesystem
+    # what a kill right after the temporary mount leaves behind: node1 Primary, the new filesystem mounted
+    script = "drbdadm primary axigen && mkdir -p /run/axha-data && mount /dev/drbd0 /run/axha-data"
+    assert lab_exec("node1", ["sh", "-c", script]).returncode == 0
+    ctx, report, events = run(fresh_lab)
+    record(ctx, "resume-data")
+    assert report.ok, [f.message for f in report.finished]
+    assert lab_exec("node1", ["findmnt", "-S", "/dev/drbd0"]).returncode != 0
+    assert drbd_state(lab_exec, "node1").role == "Secondary"
+    assert lab_exec("node1", ["cat", "/var/opt/axigen.pre-axha/domains/example.com/msg1"]).returncode == 0

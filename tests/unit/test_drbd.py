@@ -196,3 +196,21 @@ def test_broken_file_is_refused_by_real_drbdadm(tmp_path):
     res_file.write_text(drbd.render_resource(spec).replace("protocol C;", "protocol C"))
     out = _drbdadm(["-c", str(res_file), "dump", "all"], None, tmp_path)
     assert out.returncode != 0 and "axigen.res:" in out.stderr
+
+
+# ---------------------------------------------------------------- the lab's stand-in stream (drbdsetup 9.22 format)
+
+
+@pytest.mark.parametrize("node, role", [("node1", "SyncSource"), ("node2", "SyncTarget")])
+def test_lab_sync_stream_runs_to_uptodate(node, role):
+    state, done = drbd.Events2State(), []
+    for line in (FIX / f"events2-lab-sync-{node}.txt").read_text().splitlines():
+        state.feed(line)
+        conn = state.resource("axigen").connection()
+        pd = conn.peer_device(0) if conn else None
+        if pd is not None and pd.done is not None:
+            done.append(pd.done)
+            assert pd.replication == role
+    res = state.resource("axigen")
+    assert done == sorted(done) and 0 <= done[0] < 10 and done[-1] > 90
+    assert res.in_sync and len(res.connection().paths) == 2 and all(p.established for p in res.connection().paths)

@@ -96,6 +96,19 @@ def test_rerun_after_a_killed_sync_only_follows_it():
         runner.assert_done()
 
 
+def test_rerun_after_a_kill_during_the_data_move_finishes_and_demotes():
+    ctx = replay("resume-data")
+    report, events, _ = run(ctx)
+    assert report.ok
+    plan = next(e for e in events if isinstance(e, PlanReady) and e.step_id == "axigen-data")
+    argvs = [a.argv for a in plan.actions]
+    assert ("drbdadm", "primary", "axigen") not in argvs  # still Primary from the killed run
+    assert not any(a[0] == "mount" for a in argvs)  # still mounted on the temporary mount point
+    assert argvs[-1] == ("drbdadm", "secondary", "axigen")
+    for runner in ctx.runners.values():
+        runner.assert_done()
+
+
 def test_backing_disk_holding_a_filesystem_is_refused():
     ctx = replay("refused-disk")
     report, events, questions = run(ctx)
