@@ -89,6 +89,14 @@ class LabServerSession(serversession.ServerSession):
             return open_session_refusal(bytes(request))
         return super().create_open_session_response(request)
 
+    def close_server_session(self):
+        # pyghmi keeps every session forever; forget this one once the client closed it (Close Session)
+        handlers = ipmisession.Session.bmc_handlers.get(self.sockaddr)
+        if handlers is not None and handlers.get(self.bmc.port) is self:
+            del handlers[self.bmc.port]
+            if not handlers:
+                del ipmisession.Session.bmc_handlers[self.sockaddr]
+
     def _got_rakp1(self, data):
         if data[27] == 0 or self.authdata.get(bytes(data[28:]).decode("utf-8", "replace")) is None:
             # pyghmi stays silent on an unknown user, leaving the client to time out; a real BMC
@@ -214,6 +222,7 @@ def serve(bmc: LabBmc, *, ready: Callable[[], None] | None = None) -> int:
         while True:
             ipmisession.Session.wait_for_rsp(timeout=1)
     except Stop:
+        bmc.log("stopping (signal)")
         return 0
     finally:
         for sig, handler in previous.items():
