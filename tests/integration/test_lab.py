@@ -385,3 +385,37 @@ def test_lab_down_leaves_nothing_behind(lab, tmp_path):
         core.down(scratch)
     assert _traces(scratch) == []
     assert not (tmp_path / "scratch.yaml").exists() and not (tmp_path / "scratch.secrets.yaml").exists()
+
+
+def test_bmc_stopped_then_started(lab, lab_exec):
+    node1 = lab["nodes"][0]
+    inst = lab["instance"]
+    opts = (f"ip={node1['bmc_address']}\nusername={node1['bmc_user']}\npassword={node1['bmc_password']}\n"
+            "lanplus=1\naction=status\npower_timeout=5\n").encode()
+    core.bmc_stop(inst, "node1")
+    try:
+        assert core.status(inst)["nodes"][0]["bmc"] == "stopped"
+        assert lab_exec("node2", ["fence_ipmilan"], stdin=opts, timeout=60).returncode != 0
+    finally:
+        core.bmc_start(inst, "node1")
+    r = lab_exec("node2", ["fence_ipmilan"], stdin=opts)
+    assert r.returncode == 0 and b"Status: ON" in r.stdout, r.stderr
+
+
+def test_link_down_inside_a_node_is_seen_by_the_peer(lab, lab_exec):
+    lab_exec("node2", ["ip", "link", "set", "link1", "down"])
+    try:
+        carrier = lab_exec("node1", ["cat", "/sys/class/net/link1/carrier"]).stdout.decode().strip()
+        assert carrier == "0"
+    finally:
+        lab_exec("node2", ["ip", "link", "set", "link1", "up"])
+    assert lab_exec("node1", ["cat", "/sys/class/net/link1/carrier"]).stdout.decode().strip() == "1"
+
+
+def test_lab_up_powers_on_a_node_that_is_off(lab):
+    inst = lab["instance"]
+    nodes.power_off(inst, "node2")
+    assert core.status(inst)["nodes"][1]["power"] == "off"
+    core.up(inst, None, lab["cluster_file"])
+    assert core.status(inst)["nodes"][1]["power"] == "on"
+    wait_ssh(lab, "node2")
