@@ -254,6 +254,7 @@ def test_password_not_in_argv_and_sigterm_stops_cleanly(server):
     started = time.monotonic()
     assert server.stop() == 0
     assert time.monotonic() - started < 3
+    assert server.log().endswith("stopping (signal)\n")
     # the UDP port is free again: nothing is left answering
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind((server.address, server.port))
