@@ -81,7 +81,8 @@ class AxhaApp(App):
         self.show("inventory")
         if self.cluster_path:
             self.sub_title = f"{self.cluster_path} (loading)"
-            self._load_startup(self.cluster_path, self.secrets_path)
+            # after the first paint: the screen shows at once, the file (and yaml) load right after
+            self.call_after_refresh(self._load_startup, self.cluster_path, self.secrets_path)
         else:
             self.write_log("No cluster file given: fill in the inventory and save it (Ctrl+S).")
 

@@ -10,6 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.lazy import Lazy
 from textual.screen import Screen
 from textual.widgets import Checkbox, Footer, Header, Input, Label, Select, Static, TabbedContent, TabPane
 
@@ -125,8 +126,7 @@ class InventoryScreen(Screen):
     InventoryScreen .row Select { width: 1fr; margin: 0 1 0 0; }
     InventoryScreen .row .colhead { width: 1fr; text-style: bold; color: $accent; padding: 0 0 0 1; }
     InventoryScreen Input.-error { background: $error 30%; color: $text; }
-    InventoryScreen .error-line { display: none; color: $error; padding: 0 1 0 21; height: auto; }
-    InventoryScreen .error-line.-shown { display: block; }
+    InventoryScreen .error-line { color: $error; padding: 0 1 0 21; height: auto; }
     InventoryScreen .hint { color: $text-muted; padding: 0 1; height: auto; }
     InventoryScreen Checkbox { margin: 1 0 0 1; }
     InventoryScreen #status { height: 1; padding: 0 1; background: $boost; }
@@ -157,7 +157,7 @@ class InventoryScreen(Screen):
                         yield Input(placeholder="path to save, e.g. axha.yaml", id="f-file", compact=True)
                     yield from self._rows(CLUSTER_FIELDS)
             with TabPane("Nodes", id="tab-nodes"):
-                with VerticalScroll():
+                with Lazy(VerticalScroll()):  # hidden tabs are built after the first paint
                     with Horizontal(classes="row head"):
                         yield Label("")
                         yield Static("node 1", classes="colhead", id="head-0")
@@ -167,12 +167,11 @@ class InventoryScreen(Screen):
                             yield Label(f.label)
                             for i in (0, 1):
                                 yield Input(placeholder=f.placeholder, id=field_id(node_key(i, f)), compact=True)
-                        yield Static("", classes="error-line", id="err-" + field_id(("nodes",) + f.key))
             with TabPane("Storage", id="tab-storage"):
-                with VerticalScroll():
+                with Lazy(VerticalScroll()):
                     yield from self._rows(STORAGE_FIELDS)
             with TabPane("Secrets", id="tab-secrets"):
-                with VerticalScroll():
+                with Lazy(VerticalScroll()):
                     yield Static("Never written to the cluster file. Kept in memory unless you tick the box; "
                                  "then saved to the secrets file with mode 0600.", classes="hint")
                     for ident, label in (("s-ssh_password", "SSH password"),
@@ -195,7 +194,6 @@ class InventoryScreen(Screen):
                                  id=field_id(f.key), compact=True)
                 else:
                     yield Input(placeholder=f.placeholder, id=field_id(f.key), compact=True)
-            yield Static("", classes="error-line", id="err-" + field_id(f.key))
 
     def on_mount(self) -> None:
         self.set_status("Fill in the cluster, then Ctrl+S to check and save.", "")
@@ -207,6 +205,9 @@ class InventoryScreen(Screen):
 
     def fill(self, data: dict | None, secrets=None, path: str | None = None) -> None:
         """Put a (possibly invalid) parsed cluster file and secrets into the inputs."""
+        if not self.built:
+            self.set_timer(0.05, lambda: self.fill(data, secrets, path))
+            return
         self._filling = True
         try:
             if path:
@@ -229,6 +230,11 @@ class InventoryScreen(Screen):
         finally:
             self._filling = False
         self._update_node_heads()
+
+    @property
+    def built(self) -> bool:
+        """True once the lazily built tabs are mounted (a moment after the first paint)."""
+        return all(self.query(sel) for sel in ("#f-nodes-1-backing_disk", "#f-storage-mount_point", "#s-bmc-1"))
 
     def form_data(self) -> dict:
         """The cluster file structure from the inputs (empty inputs left out, so defaults apply)."""
@@ -269,6 +275,9 @@ class InventoryScreen(Screen):
 
         from steps.spec import SpecError, parse_cluster
 
+        if not self.built:
+            self.set_status("Still building the form; try again in a moment.", "")
+            return None
         self.clear_error()
         text = yaml.safe_dump(self.form_data(), sort_keys=False)
         try:
@@ -281,34 +290,25 @@ class InventoryScreen(Screen):
         return spec
 
     def clear_error(self) -> None:
-        if self._error_id:
-            for widget in self.query("." + "-error"):
-                widget.remove_class("-error")
-            for line in self.query(".error-line.-shown"):
-                line.remove_class("-shown")
-                line.update("")
+        for widget in self.query(".-error"):
+            widget.remove_class("-error")
+        for line in self.query(".error-line"):
+            line.remove()
         self._error_id = None
 
     def show_error(self, dotted: str, message: str) -> None:
+        """Mark the input named by a SpecError key, put the message on a line under its row and in the status."""
         ident = key_to_id(dotted)
-        label = dotted
-        widget = None
-        try:
-            widget = self.query_one("#" + ident)
-        except Exception:  # the error is about a section, not one input
-            widget = None
-        if widget is not None:
+        matches = self.query("#" + ident)
+        if matches:
+            widget = matches.first()
             widget.add_class("-error")
-            line_id = "err-" + (re.sub(r"^f-nodes-\d-", "f-nodes-", ident) if ident.startswith("f-nodes-") else ident)
             node = f"node {int(ident.split('-')[2]) + 1}: " if ident.startswith("f-nodes-") else ""
-            try:
-                line = self.query_one("#" + line_id, Static)
-                line.update(f"^ {node}{message}")
-                line.add_class("-shown")
-            except Exception:
-                pass
+            row = widget.parent
+            if row is not None and row.parent is not None:
+                row.parent.mount(Static(f"^ {node}{message}", classes="error-line"), after=row)
         self._error_id = ident
-        self.set_status(f"{label}: {message}", "-error")
+        self.set_status(f"{dotted}: {message}", "-error")
 
     def focus_error(self) -> None:
         if not self._error_id:
