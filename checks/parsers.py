@@ -348,6 +348,7 @@ class Nic:
     kind: str = ""  # ip -d link's info_kind: veth, bridge, bond, vlan ... ("" for a plain NIC)
     master: str = ""
     addresses: tuple[tuple[str, int], ...] = ()  # (address, prefix length)
+    admin_up: bool | None = None  # the UP flag (ip link set X up)
 
 
 def parse_nics(text: str) -> dict[str, Nic]:
@@ -392,7 +393,7 @@ def merge_nics(nics: dict[str, Nic], links: dict[str, dict], addrs: dict[str, tu
         info = links.get(name, {})
         merged[name] = Nic(nic.name, nic.carrier, nic.speed, nic.mtu if nic.mtu is not None else info.get("mtu"),
                            nic.operstate, nic.physical, info.get("kind", ""), info.get("master", ""),
-                           addrs.get(name, ()))
+                           addrs.get(name, ()), ("UP" in info["flags"]) if "flags" in info else None)
     return merged
 
 

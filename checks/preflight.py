@@ -48,6 +48,11 @@ CHECKS: tuple[Check, ...] = (
 CHECK_IDS = tuple(c.id for c in CHECKS)
 
 
+def sections_for(checks) -> str:
+    """The script's section list for these checks (the clock always: its arrival time measures clock skew)."""
+    return ",".join(sorted({s for c in checks for s in c.sections} | {"clock"}))
+
+
 def check_by_id(check_id: str) -> Check:
     for check in CHECKS:
         if check.id == check_id:
@@ -172,7 +177,6 @@ class _Run:
         self.done: set[tuple[str, str]] = set()
         self.started = time.monotonic()
         self.lock = threading.Lock()
-        self.wanted = sorted({s for c in checks for s in c.sections})
 
     # -- inputs
     def node_script(self, name: str) -> None:
@@ -180,7 +184,7 @@ class _Run:
         device = self.spec.storage.device if self.spec.storage.mode == "shared" else node.backing_disk
         fence = any(c.id == "fencing" for c in self.checks)
         stdin = fence_options(self.spec, self.ctx.secrets, peer) if fence else None
-        argv = script_argv(",".join(self.wanted + (["clock"] if "clock" not in self.wanted else [])), device,
+        argv = script_argv(sections_for(self.checks), device,
                            node.link0.interface, peer.link0.address, node.link1.interface, peer.link1.address,
                            self.spec.axigen.package, self.spec.axigen.service, stdin is not None,
                            self.spec.node_names)

@@ -320,11 +320,16 @@ def network(view: NodeView) -> list[Finding]:
                           + (f" (it is on {where[0]})" if where else ""),
                           f"Configure {link.address} on {link.interface} (ifupdown/netplan/NetworkManager), "
                           "or correct the cluster file."))
-        if nic.carrier is False or nic.operstate not in ("up", "unknown"):
+        if nic.admin_up is False:
+            out.append(_f(f"{which.upper()}_DOWN", view.name, FAIL,
+                          f"{which}: {link.interface} is administratively down",
+                          f"Bring it up (ip link set {link.interface} up) and make that permanent in the network "
+                          "configuration."))
+        elif nic.carrier is False or nic.operstate not in ("up", "unknown"):
             out.append(_f(f"{which.upper()}_NO_CARRIER", view.name, FAIL,
-                          f"{which}: {link.interface} is {nic.operstate or 'down'} "
-                          f"({'no carrier' if nic.carrier is False else 'carrier'})",
-                          f"Check the cable of {link.interface} and bring it up (ip link set {link.interface} up)."))
+                          f"{which}: {link.interface} has no carrier (state {nic.operstate or 'down'})",
+                          f"Check the cable of {link.interface}, the switch port, and that the other end "
+                          f"(the peer's {which}) is up."))
         elif nic.speed is not None and nic.speed < MIN_SPEED:
             out.append(_f(f"{which.upper()}_SLOW", view.name, WARN,
                           f"{which}: {link.interface} runs at {nic.speed} Mb/s (baseline: 1 Gb/s)",
