@@ -124,7 +124,7 @@ class InventoryScreen(Screen):
     InventoryScreen .row.head Label { color: $text; text-style: bold; }
     InventoryScreen .row Input { width: 1fr; margin: 0 1 0 0; }
     InventoryScreen .row Select { width: 1fr; margin: 0 1 0 0; }
-    InventoryScreen .row .colhead { width: 1fr; text-style: bold; color: $accent; padding: 0 0 0 1; }
+    InventoryScreen .row .colhead { width: 1fr; text-style: bold underline; color: $text; padding: 0 0 0 1; }
     InventoryScreen Input.-error { background: $error 30%; color: $text; }
     InventoryScreen .error-line { color: $error; padding: 0 1 0 21; height: auto; }
     InventoryScreen .hint { color: $text-muted; padding: 0 1; height: auto; }

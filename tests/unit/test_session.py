@@ -1,0 +1,100 @@
+"""open_context against a real throwaway sshd (both nodes on 127.0.0.1), state paths, and the CLI event printer."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from steps.framework import Action, Finding, OutputLine, PlanReady, Progress, StepFinished, StepStarted
+from steps.secrets import Secrets
+from steps.session import close_context, journal_path, open_context, state_paths
+from steps.spec import parse_cluster
+from tests.sshd_server import start_sshd, stop_sshd
+from tui.clihelp import format_event, print_event
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def state(monkeypatch, tmp_path):
+    monkeypatch.setenv("AXHA_STATE_DIR", str(tmp_path / "state"))
+
+
+def local_spec(server, tmp_path):
+    text = f"""
+cluster: local
+ssh: {{key_file: {server.client_key}, known_hosts: {server.known_hosts}}}
+nodes:
+  - name: node1
+    ssh_address: 127.0.0.1
+    ssh_port: {server.port}
+    link0: {{address: 10.0.0.1, interface: l0}}
+    link1: {{address: 10.0.1.1, interface: l1}}
+    bmc: {{address: 127.0.0.71, user: admin}}
+    backing_disk: /dev/vdb
+  - name: node2
+    ssh_address: localhost
+    ssh_port: {server.port}
+    link0: {{address: 10.0.0.2, interface: l0}}
+    link1: {{address: 10.0.1.2, interface: l1}}
+    bmc: {{address: 127.0.0.72, user: admin}}
+    backing_disk: /dev/vdb
+vip: {{address: 10.0.0.100, cidr: 24, interface: l0}}
+"""
+    return parse_cluster(text, str(tmp_path / "local.yaml"))
+
+
+def test_state_paths(tmp_path):
+    spec = parse_cluster((REPO / "tests/fixtures/cluster-example.yaml").read_text(), "x.yaml")
+    audit, journal_dir = state_paths(spec)
+    assert audit == tmp_path / "state" / "axigen" / "audit.jsonl"
+    assert journal_dir == tmp_path / "state" / "axigen" / "journal"
+    assert journal_path(spec, "install") == journal_dir / "install.json"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for sshd")
+def test_open_context_runs_on_both_nodes_and_redacts(tmp_path):
+    server = start_sshd(tmp_path / "sshd")
+    try:
+        spec = local_spec(server, tmp_path)
+        known = server.known_hosts.read_text()
+        server.known_hosts.write_text(known + known.replace("[127.0.0.1]", "[localhost]"))
+        secrets = Secrets(bmc_passwords={"node1": "Bmc-Pw-One", "node2": "Bmc-Pw-Two"})
+        ctx = open_context(spec, secrets, journal="install")
+        try:
+            outs = {name: ctx.runner(name).run(["echo", "Bmc-Pw-One"]).stdout for name in spec.node_names}
+            assert outs == {"node1": "Bmc-Pw-One\n", "node2": "Bmc-Pw-One\n"}
+            assert ctx.local.run(["echo", "hi"]).stdout == "hi\n"
+            client = ctx.bmc("node2")
+            assert (client.address, client.user) == ("127.0.0.72", "admin") and ctx.bmc("node2") is client
+            ctx.journal.mark("access", "done")
+        finally:
+            close_context(ctx)
+            close_context(ctx)  # twice is fine
+        audit_text = state_paths(spec)[0].read_text()
+        assert "Bmc-Pw-One" not in audit_text and audit_text.count('"node": "node') >= 2
+        assert json.loads(journal_path(spec, "install").read_text())["steps"]["access"]["state"] == "done"
+    finally:
+        stop_sshd(server)
+
+
+def test_format_event_lines():
+    action = Action("node1", ("drbdadm", "create-md", "axigen"), "DRBD metadata", destructive=True)
+    assert format_event(StepStarted("storage", "Storage")) == "== Storage"
+    assert format_event(PlanReady("storage", (action,))) == "   [node1] $ drbdadm create-md axigen    # DRBD metadata"
+    assert format_event(OutputLine("s", "node2", "hello")) == "   [node2] hello"
+    line = format_event(Progress("s", "node1", 512, 1024, rate=40.0, eta=75, label="sync", unit="MiB"))
+    assert line == "   [node1] sync  50.0%, 40.0 MiB/s, ETA 1m15s"
+    assert format_event(StepFinished("storage", "done", "applied")) == "-> storage: done (applied)"
+    finding = Finding("RAM_BELOW_BASELINE", "node1", "FAIL", "2 GiB RAM", "add memory")
+    assert format_event(finding) == "FAIL  [node1] RAM_BELOW_BASELINE: 2 GiB RAM\n      -> add memory"
+
+
+def test_print_event_json(capsys):
+    print_event(StepFinished("x", "failed", "boom"), json_mode=True)
+    print_event(Finding("A_B", None, "PASS", "ok"), json_mode=True)
+    first, second = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert first == {"event": "StepFinished", "step_id": "x", "status": "failed", "message": "boom", "findings": []}
+    assert second["code"] == "A_B" and second["status"] == "PASS"
