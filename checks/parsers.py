@@ -283,10 +283,13 @@ def parse_ssacli(text: str) -> list[Controller]:
             controllers.append({"id": f"slot {ctrl.group(2)}", "model": ctrl.group(1).strip(), "status": "",
                                 "lds": [], "pds": [], "battery": "", "cache": ""})
             continue
-        if not controllers:
-            continue
-        c = controllers[-1]
         stripped = line.strip()
+        if not controllers:
+            if not stripped.startswith(("logicaldrive", "physicaldrive")):
+                continue
+            controllers.append({"id": "?", "model": "Smart Array", "status": "", "lds": [], "pds": [],
+                                "battery": "", "cache": ""})
+        c = controllers[-1]
         ld, pd = _SSA_LD.search(stripped), _SSA_PD.search(stripped)
         if ld:
             c["lds"].append(Drive(ld.group(1), ld.group(4).strip(), ld.group(3)))
