@@ -241,7 +241,8 @@ def test_peer_loss_while_primary_calls_fence_peer_like_the_kernel_and_resyncs_ba
     pair.adm("node2", "up", "axigen")
     st = pair.wait("node2", lambda st: peer(st)["cstate"] == "Connected" and disk(st) == "UpToDate"
                    and peer(st)["replication-state"] == "Established")
-    assert "handshake with node1: -1 (peer's bitmap UUID is my current)" in (tmp_path / "node2/run/axigen.log").read_text()
+    log = (tmp_path / "node2/run/axigen.log").read_text()
+    assert "handshake with node1: -1 (peer's bitmap UUID is my current)" in log
 
 
 def test_test_hooks_outdated_resync_and_split_brain_recovery(pair, tmp_path):

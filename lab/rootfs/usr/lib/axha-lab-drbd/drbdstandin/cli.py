@@ -133,7 +133,8 @@ def drbdsetup(argv: list[str]) -> int:
         print("USAGE: drbdsetup command {arguments} [options]  (axha lab DRBD stand-in)")
         return 20
     if argv[0] in ("--version", "-V"):
-        print(f"DRBDADM_BUILDTAG=axha-lab-standin\nDRBD_KERNEL_VERSION_CODE=0x090202\nDRBD_KERNEL_VERSION={MODULE_VERSION}")
+        print("DRBDADM_BUILDTAG=axha-lab-standin\nDRBD_KERNEL_VERSION_CODE=0x090202\n"
+              f"DRBD_KERNEL_VERSION={MODULE_VERSION}")
         return 0
     cmd, rest = argv[0], argv[1:]
     pos, opts = split_opts(rest)
@@ -508,7 +509,8 @@ def modprobe(argv: list[str]) -> int:
             load_module(cfg())
         return 0
     if "-s" not in argv and mods:
-        sys.stderr.write(f"modprobe: FATAL: Module {mods[0]} not found in directory /lib/modules/{os.uname().release}\n")
+        sys.stderr.write(f"modprobe: FATAL: Module {mods[0]} not found in directory "
+                         f"/lib/modules/{os.uname().release}\n")
     return 1
 
 

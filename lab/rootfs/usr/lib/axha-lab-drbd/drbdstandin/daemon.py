@@ -197,7 +197,8 @@ class ResourceDaemon:
         elif peer.repl == "Off":
             pd["out_of_sync"] = md.get("out_of_sync", 0)
         else:
-            pd["out_of_sync"] = md.get("out_of_sync", 0) if peer.peer_disk != "UpToDate" or dev["disk"] != "UpToDate" else 0
+            in_sync = peer.peer_disk == "UpToDate" and dev["disk"] == "UpToDate"
+            pd["out_of_sync"] = 0 if in_sync else md.get("out_of_sync", 0)
         return pd
 
     # ------------------------------------------------------------------ control requests

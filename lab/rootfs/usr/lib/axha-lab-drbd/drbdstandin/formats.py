@@ -1,4 +1,6 @@
-"""Pure printers for drbdsetup status / status --json / events2, ported from drbd-utils 9.22 (drbdsetup.c, drbdsetup_events2.c).
+"""Pure printers for drbdsetup status, status --json and events2, ported from drbd-utils 9.22 C sources.
+
+Sources: drbdsetup.c (status, JSON), drbdsetup_events2.c (print_changes), shared/wrap_printf.c.
 
 Input is a resource snapshot (a dict, see snapshot() in daemon.py). Sizes and counters are in 512-byte sectors,
 like the kernel's netlink attributes; the printers divide by two exactly where drbdsetup does.
@@ -532,7 +534,8 @@ def _path_changes(out, prefix, action, name, conn: dict, new: dict, old: dict | 
 def _connection_changes(out, prefix, action, name, new: dict, old: dict | None, opts: Opts) -> None:
     cs_changed = old is None or old["cstate"] != new["cstate"]
     role_changed = old is None or old["role"] != new["role"]
-    stats_changed = opts.statistics and (old is None or _stats_of(old, CONN_STAT_KEYS) != _stats_of(new, CONN_STAT_KEYS))
+    stats_changed = opts.statistics and (old is None
+                                         or _stats_of(old, CONN_STAT_KEYS) != _stats_of(new, CONN_STAT_KEYS))
     if not (cs_changed or role_changed or stats_changed):
         return
     line = [f"{prefix}{action if old is None else 'change'} connection name:{name} "
