@@ -419,3 +419,58 @@ def test_lab_up_powers_on_a_node_that_is_off(lab):
     core.up(inst, None, lab["cluster_file"])
     assert core.status(inst)["nodes"][1]["power"] == "on"
     wait_ssh(lab, "node2")
+
+
+COROSYNC_CONF = """totem {{
+    version: 2
+    cluster_name: labtest
+    transport: knet
+    crypto_cipher: aes256
+    crypto_hash: sha256
+}}
+nodelist {{
+{nodes}}}
+quorum {{
+    provider: corosync_votequorum
+    two_node: 1
+}}
+logging {{
+    to_logfile: yes
+    logfile: /var/log/corosync/corosync.log
+    to_syslog: no
+}}
+"""
+
+
+def test_enabled_corosync_and_pacemaker_start_at_boot_and_the_cluster_forms(fresh_lab, lab_exec):
+    inst = fresh_lab["instance"]
+    layout = Layout(inst)
+    conf = COROSYNC_CONF.format(nodes="".join(
+        f"    node {{\n        name: {n.name}\n        nodeid: {n.index}\n"
+        f"        ring0_addr: {n.address('link0')}\n        ring1_addr: {n.address('link1')}\n    }}\n"
+        for n in layout.nodes)).encode()
+    authkey = os.urandom(256)
+    try:
+        for node in ("node1", "node2"):
+            lab_exec(node, ["sh", "-c", "cat > /etc/corosync/corosync.conf"], stdin=conf)
+            lab_exec(node, ["sh", "-c", "cat > /etc/corosync/authkey && chmod 400 /etc/corosync/authkey"], stdin=authkey)
+            assert lab_exec(node, ["systemctl", "enable", "corosync", "pacemaker"]).returncode == 0
+        for node in ("node1", "node2"):
+            nodes.power_off(inst, node)
+            nodes.power_on(inst, node)
+        for node in ("node1", "node2"):
+            nodes.wait_booted(inst, node, timeout=90)
+        log = layout.node("node1").console_log.read_text().splitlines()
+        boot = log[max(i for i, line in enumerate(log) if line.endswith("booting")):]
+        started = [line.split()[-1] for line in boot if " started " in line]
+        assert started.index("corosync") < started.index("pacemaker"), started
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 60:
+            mon = lab_exec("node1", ["crm_mon", "-1", "--output-as=xml"]).stdout.decode()
+            if mon.count('online="true"') == 2:
+                break
+            time.sleep(1)
+        else:
+            raise AssertionError("both nodes not online in crm_mon after 60 s")
+    finally:
+        core.reset(inst)
