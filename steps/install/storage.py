@@ -155,8 +155,17 @@ def read_status(ctx: Context, node: str) -> drbd.Resource | None:
     return drbd.find_resource(drbd.parse_status_json(result.stdout), res_name(ctx))
 
 
+def per_node(ctx: Context, fn) -> dict:
+    """fn(node) on both nodes at once (one SSH round trip of wall time instead of two), in the spec's order."""
+    results = run_all([ctx.runner(n) for n in ctx.spec.node_names], lambda runner: fn(runner.node))
+    for value in results.values():
+        if isinstance(value, Exception):
+            raise value
+    return {node: results[node] for node in ctx.spec.node_names}
+
+
 def read_all(ctx: Context) -> dict[str, drbd.Resource | None]:
-    return {node: read_status(ctx, node) for node in ctx.spec.node_names}
+    return per_node(ctx, lambda node: read_status(ctx, node))
 
 
 def adm(ctx: Context, node: str, command: str, why: str, *options: str, destructive: bool = False,
@@ -183,8 +192,9 @@ class DrbdConfig(Step):
         if not drbd_mode(ctx):
             return []
         findings = []
+        versions = per_node(ctx, lambda node: ctx.runner(node).run(("drbdadm", "--version"), timeout=30))
         for node in ctx.spec.node_names:
-            if ctx.runner(node).run(("drbdadm", "--version"), timeout=30).rc == 127:
+            if versions[node].rc == 127:
                 findings.append(Finding("DRBD_UTILS_MISSING", node, FAIL, f"drbdadm is not installed on {node}",
                                         "Install drbd-utils on the node (or run the install with packages)."))
         return findings
@@ -195,9 +205,9 @@ class DrbdConfig(Step):
         wanted = drbd.render_resource(ctx.spec)
         target, temp = drbd.resource_path(res_name(ctx)), self.temp_path(ctx)
         actions = []
+        current = per_node(ctx, lambda node: ctx.runner(node).run(("cat", target), timeout=30))
         for node in ctx.spec.node_names:
-            current = ctx.runner(node).run(("cat", target), timeout=30)
-            if current.rc == 0 and current.stdout == wanted:
+            if current[node].rc == 0 and current[node].stdout == wanted:
                 continue
             actions += [
                 Action(node, drbd.drbdadm_argv("dump", res_name(ctx), config=temp),
@@ -216,8 +226,8 @@ class DrbdConfig(Step):
         if not drbd_mode(ctx):
             return []
         findings = []
-        for node in ctx.spec.node_names:
-            result = ctx.runner(node).run(drbd.drbdadm_argv("dump", res_name(ctx)), timeout=30)
+        dumps = per_node(ctx, lambda node: ctx.runner(node).run(drbd.drbdadm_argv("dump", res_name(ctx)), timeout=30))
+        for node, result in dumps.items():
             ok = result.rc == 0
             findings.append(Finding("DRBD_CONFIG_VALID", node, PASS if ok else FAIL,
                                     f"drbdadm reads resource {res_name(ctx)} on {node}" if ok else
@@ -240,14 +250,19 @@ class DrbdMetadata(Step):
             return True  # attached: the metadata is there and in use
         return ctx.runner(node).run(drbd.drbdadm_argv("dump-md", res_name(ctx)), timeout=120).rc == 0
 
+    def disks_without_metadata(self, ctx: Context) -> dict[str, DiskReport]:
+        """What each backing disk holds, for the nodes that have no DRBD metadata yet."""
+        def probe(node: str) -> DiskReport | None:
+            if self.has_metadata(ctx, node):
+                return None
+            return read_disk(ctx, node, ctx.spec.node(node).backing_disk)
+        return {node: report for node, report in per_node(ctx, probe).items() if report is not None}
+
     def check(self, ctx: Context) -> list[Finding]:
         if not drbd_mode(ctx):
             return []
         findings = []
-        for node in ctx.spec.node_names:
-            if self.has_metadata(ctx, node):
-                continue
-            report = read_disk(ctx, node, ctx.spec.node(node).backing_disk)
+        for node, report in self.disks_without_metadata(ctx).items():
             if report.mountpoints:
                 findings.append(Finding("BACKING_DISK_MOUNTED", node, FAIL, f"{report.path} on {node} is in use: "
                                         f"{report.describe()}", "Unmount it and remove it from /etc/fstab first, "
@@ -259,11 +274,8 @@ class DrbdMetadata(Step):
         if not drbd_mode(ctx):
             return []
         actions = []
-        for node in ctx.spec.node_names:
-            if self.has_metadata(ctx, node):
-                continue
-            disk = ctx.spec.node(node).backing_disk
-            report = read_disk(ctx, node, disk)
+        for node, report in self.disks_without_metadata(ctx).items():
+            disk = report.path
             if report.blank:
                 actions.append(adm(ctx, node, "create-md", f"write DRBD metadata on the empty disk {disk}"))
                 continue
@@ -282,9 +294,9 @@ class DrbdMetadata(Step):
     def verify(self, ctx: Context) -> list[Finding]:
         if not drbd_mode(ctx):
             return []
+        present = per_node(ctx, lambda node: self.has_metadata(ctx, node))
         return [Finding("DRBD_METADATA", node, PASS if ok else FAIL,
-                        f"DRBD metadata {'present' if ok else 'missing'} on {node}")
-                for node in ctx.spec.node_names for ok in [self.has_metadata(ctx, node)]]
+                        f"DRBD metadata {'present' if ok else 'missing'} on {node}") for node, ok in present.items()]
 
 
 class DrbdUp(Step):
@@ -632,7 +644,7 @@ class AxigenData(Step):
     @classmethod
     def done(cls, ctx: Context) -> bool:
         """The original directory was moved aside, which happens only after a verified copy."""
-        return any(cls.done_on(ctx, n) for n in ctx.spec.node_names)
+        return any(per_node(ctx, lambda node: cls.done_on(ctx, node)).values())
 
     def plan(self, ctx: Context) -> list[Action]:
         mount, aside = ctx.spec.storage.mount_point, self.aside(ctx)
