@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -78,6 +79,9 @@ def _run(args: argparse.Namespace) -> int:
         cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
         if not cmd:
             raise LabError("give a command: axha lab exec node1 -- hostname")
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            # the host's terminal has no name in the node's private /dev: give the command a node-side pty
+            cmd = ["script", "-qefc", shlex.join(cmd), "/dev/null"]
         argv = nodes.exec_argv(instance, Layout(instance).node(args.node).name, cmd)
         return subprocess.run(argv).returncode
     elif args.command == "power":
