@@ -34,7 +34,7 @@ def find_pid1(node: NodeLayout) -> int | None:
         try:
             with open(f"/proc/{entry}/status") as f:
                 nspid = next((line.split()[1:] for line in f if line.startswith("NSpid:")), [])
-            if len(nspid) < 2 or nspid[-1] != "1":
+            if len(nspid) != 2 or nspid[-1] != "1":  # PID 1 of a namespace one level below the host
                 continue
             if _ns_inode(f"/proc/{entry}/ns/net") == target:
                 return int(entry)
