@@ -1,0 +1,111 @@
+"""The maintenance dashboard on recorded cluster states (lab probes + Pacemaker 2.1.5 output), at 80x24."""
+from __future__ import annotations
+
+import pytest
+from textual.app import App
+
+from steps.maint.status import NodeProbe, ServiceAnswer, build_state
+from tests.unit.test_maint_status import SPEC, crm_mon, probes, state
+from tui.screens.maintenance import MaintenanceScreen, render_attention
+
+SMTP = ServiceAnswer("smtp", 25, True, "220 node1 Axigen-10.5.0 ESMTP ready")
+IMAP = ServiceAnswer("imap", 143, True, "* OK Axigen-10.5.0 IMAP4rev1 service is ready")
+
+
+def recorded_state(kind: str):
+    """The six dashboard states, each from real recordings (see tests/fixtures/*/SOURCES.md)."""
+    if kind == "healthy":
+        return state("installed-healthy", answers=(SMTP, IMAP))
+    if kind == "link-down":
+        link_down = probes("link1-down")
+        corosync = {p.node: p.corosync for p in link_down}
+        healthy = probes("installed-healthy")
+        from dataclasses import replace
+        return build_state(SPEC, tuple(replace(p, corosync=corosync[p.node]) for p in healthy), (SMTP, IMAP), 0)
+    if kind == "node-offline":
+        node1 = probes("installed-healthy", crm_mon=crm_mon("node2-offline"))[0]
+        return build_state(SPEC, (node1, NodeProbe("node2", False, error="timed out")), (SMTP, IMAP), 0)
+    if kind == "syncing":
+        return state("drbd-syncing-no-cluster", answers=(SMTP, IMAP), crm_mon=crm_mon("healthy"))
+    if kind == "failed-action":
+        return state("failed-actions", answers=(ServiceAnswer("smtp", 25, False, error="Connection refused"),
+                                                ServiceAnswer("imap", 143, False, error="Connection refused")))
+    if kind == "split-brain":
+        return state("split-brain", answers=(SMTP, IMAP))
+    raise KeyError(kind)
+
+
+class DashApp(App):
+    def __init__(self, cluster_state):
+        super().__init__()
+        self.cluster_state = cluster_state
+
+    def on_mount(self) -> None:
+        self.push_screen(MaintenanceScreen(None, auto_refresh=False, state=self.cluster_state))
+
+
+def text_of(app) -> str:
+    """The text on the 80x24 screen (from the screenshot SVG, markup stripped)."""
+    import html
+    import re
+    svg = app.export_screenshot()
+    return html.unescape(re.sub(r"<[^>]+>", "", svg)).replace("\xa0", " ")
+
+
+@pytest.mark.parametrize("kind,must_show", [
+    ("healthy", ["Service on node", "All healthy", "UpToDate"]),
+    ("link-down", ["redundancy lost", "link1"]),
+    ("node-offline", ["node2 did not answer", "offline"]),
+    ("syncing", ["SyncTarget", "%"]),
+    ("failed-action", ["failed: drbd-axigen_start_0", "DOWN"]),
+    ("split-brain", ["split brain", "StandAlone"]),
+])
+async def test_dashboard_states(kind, must_show):
+    app = DashApp(recorded_state(kind))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        shown = text_of(app)
+        for text in must_show:
+            assert text in shown, f"{kind}: {text!r} not on screen"
+
+
+def test_healthy_has_no_warning_and_link_down_is_loud():
+    assert "All healthy" in str(render_attention(recorded_state("healthy")))
+    loud = [w for w in recorded_state("link-down").warnings if w.code == "LINK_DOWN"]
+    assert loud and all(w.loud for w in loud)
+
+
+def test_snapshot_healthy(snap_compare):
+    """Healthy lab cluster after install: service on node1 (marked *), DC, quorum, SMTP/IMAP ok with 10.5.0; both
+    nodes online with axigen 10.5.0, DRBD Prim/UpToDate on node1 and Seco/UpToDate on node2, Connected, both links
+    up; fence devices Started; the group's three members Started on node1; a green all-healthy line."""
+    assert snap_compare(DashApp(recorded_state("healthy")), terminal_size=(80, 24))
+
+
+def test_snapshot_link_down(snap_compare):
+    """Same healthy cluster but corosync link1 disconnected on both nodes: link1 column shows DISCONNE on a red
+    background for both nodes and the attention list has two loud red 'redundancy lost' lines."""
+    assert snap_compare(DashApp(recorded_state("link-down")), terminal_size=(80, 24))
+
+
+def test_snapshot_node_offline(snap_compare):
+    """node2 is offline for Pacemaker and unreachable over SSH: node2's state is red 'offline', its DRBD 'down',
+    links '?', and the attention list says node2 did not answer."""
+    assert snap_compare(DashApp(recorded_state("node-offline")), terminal_size=(80, 24))
+
+
+def test_snapshot_syncing(snap_compare):
+    """Initial sync in progress: node1 SyncSource and node2 SyncTarget with their percent in yellow, node2's disk
+    Inconsistent in red, DRBD_SYNCING lines in the attention list."""
+    assert snap_compare(DashApp(recorded_state("syncing")), terminal_size=(80, 24))
+
+
+def test_snapshot_failed_action(snap_compare):
+    """Failed starts: 'Service on NO NODE' in red, SMTP/IMAP DOWN, the group Stopped, failed actions listed."""
+    assert snap_compare(DashApp(recorded_state("failed-action")), terminal_size=(80, 24))
+
+
+def test_snapshot_split_brain(snap_compare):
+    """DRBD split brain: both nodes StandAlone in red, the loud split-brain line with each side's evidence (role,
+    disk, connection, out-of-sync, data generation), the drbd-fence constraint, maintenance mode."""
+    assert snap_compare(DashApp(recorded_state("split-brain")), terminal_size=(80, 24))
