@@ -23,18 +23,25 @@ def _ns_inode(path: str) -> int | None:
         return None
 
 
+def _nspid_depth() -> int:
+    """How many PID namespaces this process is nested in (1 on a plain host)."""
+    with open("/proc/self/status") as f:
+        return next(len(line.split()) - 1 for line in f if line.startswith("NSpid:"))
+
+
 def find_pid1(node: NodeLayout) -> int | None:
     """Host PID of the node's PID 1 (tini), found by its network namespace and its PID-namespace pid 1."""
     target = _ns_inode(str(net.netns_path(node)))
     if target is None:
         return None
+    depth = _nspid_depth()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/status") as f:
                 nspid = next((line.split()[1:] for line in f if line.startswith("NSpid:")), [])
-            if len(nspid) != 2 or nspid[-1] != "1":  # PID 1 of a namespace one level below the host
+            if len(nspid) != depth + 1 or nspid[-1] != "1":  # PID 1 of a namespace one level below ours
                 continue
             if _ns_inode(f"/proc/{entry}/ns/net") == target:
                 return int(entry)
