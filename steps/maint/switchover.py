@@ -224,8 +224,9 @@ class Switchover:
             return SwitchoverReport(True, source, target, tuple(findings), preview=preview,
                                     message="plan only: nothing changed", duration=time.monotonic() - started)
         if confirm:
+            gates = "\n".join(f"{f.status} {f.summary}" for f in findings)
             question = Confirmation("switchover", f"Switch Axigen over from {source} to {target}?",
-                                    "Pacemaker will do:\n" + "\n".join(preview) +
+                                    f"Gates:\n{gates}\nPacemaker will do:\n" + "\n".join(preview) +
                                     "\nMail service pauses for the move (a few seconds).")
             if not self.ctx.confirm(question):
                 return SwitchoverReport(False, source, target, tuple(findings), preview=preview,

@@ -1,0 +1,211 @@
+"""Maintenance on the lab after a real `axha install --yes`: switchover (twice, no cli-* left, VIP answers),
+switchover refused with the reason and NO configuration change for each gate, and the rolling upgrade to the lab's
+10.5.1 package (mail kept; killed in the middle and re-run, it finishes)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import smtplib
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from steps import names
+from steps.maint.status import banner_version, service_answer
+from steps.pacemaker import leftover_constraints, parse_cib_version, parse_constraints, parse_crm_mon
+
+pytestmark = pytest.mark.lab
+REPO = Path(__file__).resolve().parents[2]
+
+
+def axha(lab, state_dir, *args, timeout=300):
+    env = {**os.environ, "AXHA_STATE_DIR": str(state_dir)}
+    return subprocess.run([sys.executable, "-m", "tui.cli", *args, "--cluster", lab["cluster_file"]], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def run(lab_exec, node, *argv, check=True):
+    out = lab_exec(node, list(argv))
+    if check:
+        assert out.returncode == 0, (argv, out.stdout, out.stderr)
+    return out.stdout.decode()
+
+
+def crm(lab_exec):
+    for node in ("node1", "node2"):
+        out = lab_exec(node, ["crm_mon", "--output-as=xml", "--inactive"])
+        if out.returncode == 0:
+            return parse_crm_mon(out.stdout.decode())
+    raise AssertionError("crm_mon answered on no node")
+
+
+def config_version(lab_exec):
+    """(admin_epoch, epoch): they move with every configuration change, not with status updates."""
+    return parse_cib_version(run(lab_exec, "node1", "cibadmin", "--query", "--no-children")).config
+
+
+def leftovers(lab_exec):
+    return leftover_constraints(parse_constraints(run(lab_exec, "node1", "cibadmin", "--query", "--scope",
+                                                      "constraints")))
+
+
+def wait_for(what, probe, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def settled(lab_exec):
+    """Group fully started, DRBD in sync both sides, no failed action, no leftover."""
+    status = crm(lab_exec)
+    active = status.where(names.GROUP)
+    if active is None or status.failed_actions:
+        return None
+    for node in ("node1", "node2"):
+        res = json.loads(run(lab_exec, node, "drbdsetup", "status", "axigen", "--json"))[0]
+        if res["devices"][0]["disk-state"] != "UpToDate" or \
+                res["connections"][0]["peer_devices"][0]["replication-state"] != "Established":
+            return None
+    return active
+
+
+@pytest.fixture(scope="module")
+def installed(lab, lab_exec, tmp_path_factory):
+    """The lab reset and installed once for this module by D2's steps through `axha install --yes`."""
+    from lab import core
+    core.reset(lab["instance"])
+    state_dir = tmp_path_factory.mktemp("axha-state")
+    for node in ("node1", "node2"):
+        lab_exec(node, ["rm", "-f", "/root/.pyenv/shims/.pyenv-shim"])  # see test_install.unstick
+    result = axha(lab, state_dir, "install", "--yes", timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    wait_for("a settled cluster", lambda: settled(lab_exec))
+    return {"lab": lab, "state_dir": state_dir}
+
+
+def switchover(installed, *extra):
+    out = axha(installed["lab"], installed["state_dir"], "switchover", "--yes", "--json", *extra)
+    assert out.stdout.strip(), out.stderr
+    return out.returncode, json.loads(out.stdout)
+
+
+def test_switchover_moves_the_service_and_twice_returns_it(installed, lab_exec):
+    lab = installed["lab"]
+    first = settled(lab_exec)
+    rc, report = switchover(installed)
+    assert rc == 0, report
+    assert report["source"] == first and report["target"] != first and report["cleared"]
+    assert crm(lab_exec).where(names.GROUP) == report["target"]
+    assert [c.id for c in leftovers(lab_exec)] == []
+    answer = service_answer(lab["vip"], "smtp", 25)
+    assert answer.ok and report["target"] in answer.banner
+    assert report["service_gap"]["longest_gap_s"] > 0
+    rc, back = switchover(installed)
+    assert rc == 0, back
+    assert crm(lab_exec).where(names.GROUP) == first
+    assert [c.id for c in leftovers(lab_exec)] == []
+
+
+def _standby(lab_exec, passive):
+    run(lab_exec, "node1", "crm_attribute", "--node", passive, "--name", "standby", "--update", "on")
+    return lambda: run(lab_exec, "node1", "crm_attribute", "--node", passive, "--name", "standby", "--delete")
+
+
+def _ban(lab_exec, passive):
+    run(lab_exec, "node1", "crm_resource", "--ban", "-r", names.GROUP, "-N", passive)
+    return lambda: run(lab_exec, "node1", "crm_resource", "--clear", "-r", names.GROUP)
+
+
+def _failed_action(lab_exec, passive):
+    run(lab_exec, "node1", "crm_resource", "--fail", "-r", names.SERVICE, "-N", crm(lab_exec).where(names.GROUP))
+    wait_for("the failure to show", lambda: crm(lab_exec).failed_actions, 30)
+    return lambda: run(lab_exec, "node1", "crm_resource", "--cleanup")
+
+
+def _fence_stopped(lab_exec, passive):
+    device = names.fence_device(passive)
+    run(lab_exec, "node1", "crm_resource", "-r", device, "--meta", "-p", "target-role", "-v", "Stopped")
+    wait_for("the fence device to stop", lambda: not any(r.active for r in crm(lab_exec).resource(device)), 60)
+    return lambda: run(lab_exec, "node1", "crm_resource", "-r", device, "--meta", "-d", "target-role")
+
+
+def _target_syncing(lab_exec, passive):
+    active = crm(lab_exec).where(names.GROUP)
+    run(lab_exec, active, "drbd-standin-ctl", "axigen", "resync")
+    return lambda: None
+
+
+@pytest.mark.parametrize("make,code", [
+    (_target_syncing, "TARGET_DRBD_SYNCING"),
+    (_failed_action, "FAILED_ACTIONS"),
+    (_standby, "NODE_STANDBY"),
+    (_ban, "LEFTOVER_CONSTRAINT"),
+    (_fence_stopped, "FENCING_STOPPED"),
+])
+def test_switchover_refused_without_any_change(installed, lab_exec, make, code):
+    active = wait_for("a settled cluster", lambda: settled(lab_exec))
+    passive = "node2" if active == "node1" else "node1"
+    undo = make(lab_exec, passive)
+    try:
+        before = config_version(lab_exec)
+        rc, report = switchover(installed)
+        after = config_version(lab_exec)
+        assert rc == 1 and report["refused"], report
+        assert code in [g["code"] for g in report["gates"] if g["status"] == "FAIL"], report["gates"]
+        assert after == before, "a refused switchover changed the CIB configuration"
+        assert crm(lab_exec).where(names.GROUP) == active
+    finally:
+        undo()
+    wait_for("the cluster to settle again", lambda: settled(lab_exec), 180)
+
+
+def send_mail(address: str, subject: str) -> None:
+    with smtplib.SMTP(address, 25, timeout=10) as smtp:
+        smtp.sendmail("ops@example.org", ["alice@example.com"], f"Subject: {subject}\r\n\r\nkept\r\n")
+
+
+def read_subjects(address: str) -> list[str]:
+    import imaplib
+    imap = imaplib.IMAP4(address, 143, timeout=10)
+    imap.login("alice@example.com", "any")
+    _, data = imap.select("INBOX")
+    out = [imap.fetch(str(n), "(BODY[])")[1][0][1].decode() for n in range(1, int(data[0]) + 1)]
+    imap.logout()
+    return out
+
+
+def test_upgrade_killed_midway_then_rerun_finishes(installed, lab_exec):
+    lab = installed["lab"]
+    wait_for("a settled cluster", lambda: settled(lab_exec))
+    send_mail(lab["vip"], "before the upgrade")
+    package = lab["packages"]["10.5.1"]
+    env = {**os.environ, "AXHA_STATE_DIR": str(installed["state_dir"])}
+    proc = subprocess.Popen([sys.executable, "-m", "tui.cli", "upgrade", "--package", package, "--yes",
+                             "--cluster", lab["cluster_file"]], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "Following the transition" in line:  # in the middle of the switchover: the worst moment
+            os.killpg(proc.pid, signal.SIGKILL)
+            break
+    proc.wait(timeout=30)
+    assert any("Following the transition" in line for line in seen), "".join(seen)[-2000:]
+    out = axha(lab, installed["state_dir"], "upgrade", "--package", package, "--yes", timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-1000:]
+    for node in ("node1", "node2"):
+        assert run(lab_exec, node, "dpkg-query", "-W", "-f", "${Version}", "axigen") == "10.5.1"
+    answer = service_answer(lab["vip"], "smtp", 25)
+    assert answer.ok and banner_version(answer.banner) == "10.5.1", answer
+    assert [c.id for c in leftovers(lab_exec)] == []
+    assert any("before the upgrade" in m for m in read_subjects(lab["vip"]))
+    active = crm(lab_exec).where(names.GROUP)
+    assert run(lab_exec, active, "cat", "/var/opt/axigen/run/version").strip() == "10.5.1"
