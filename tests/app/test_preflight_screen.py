@@ -1,0 +1,119 @@
+"""The preflight screen driven with Textual's Pilot over recorded lab runs (ReplayRunner), plus an SVG snapshot."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from textual.app import App
+from textual.widgets import DataTable, Static
+
+from tests.fixtures.preflight import replay
+from tui.screens.preflight import PreflightScreen
+
+
+class Host(App):
+    """A bare app showing only the preflight screen, fed by a recorded scenario."""
+
+    def __init__(self, scenario: str, export_dir: Path | str = "."):
+        super().__init__()
+        self.scenario, self.export_dir = scenario, export_dir
+        self.messages: list = []
+        self.contexts: list = []
+
+    def make_context(self):
+        ctx = replay.context(self.scenario)
+        self.contexts.append(ctx)
+        return ctx
+
+    def on_mount(self) -> None:
+        self.push_screen(PreflightScreen(self.make_context, export_dir=self.export_dir))
+
+
+def cell_text(app, check: str, subject: str) -> str:
+    table = app.screen.query_one("#matrix", DataTable)
+    return str(table.get_cell(check, subject)).strip()
+
+
+async def wait_done(pilot) -> PreflightScreen:
+    screen = pilot.app.screen
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    assert isinstance(screen, PreflightScreen) and not screen.running
+    return screen
+
+
+async def test_results_arrive_fail_selected_remedy_shown_and_rerun(tmp_path):
+    app = Host("disk2-ext4", tmp_path)
+    arrived = []
+    async with app.run_test(size=(80, 24), message_hook=lambda m: arrived.append(m)) as pilot:
+        screen = await wait_done(pilot)
+        # (the hook may see a message more than once: once posted, once handled; count each message once)
+        results = {id(m): m.result for m in arrived if isinstance(m, PreflightScreen.ResultArrived)}
+        assert len(results) == len(screen.report.results) == 32
+        assert cell_text(app, "storage", "node2") == "FAIL"
+        assert cell_text(app, "storage", "node1") == "PASS"
+        # the first FAIL is selected by itself, and its remedy shows
+        assert screen.selected() == ("storage", "node2")
+        detail = str(screen.query_one("#detail", Static).render())
+        assert "DISK_HAS_FILESYSTEM" in detail and "What to do:" in detail and "wipefs -a /dev/vdb" in detail
+        assert "# disk_wipefs" in detail  # the command output is there too
+        assert "NOT ready" in str(screen.query_one("#status", Static).render())
+        # move to another cell with the keyboard: the detail follows
+        await pilot.press("left")
+        assert screen.selected() == ("storage", "node1")
+        assert "DISK_OK" in str(screen.query_one("#detail", Static).render())
+        # re-run the selected check: one more round trip per node, its cells refreshed, nothing else
+        calls = len(app.contexts[0].runners["node2"].calls)
+        arrived.clear()
+        await pilot.press("r")
+        await wait_done(pilot)
+        again = {id(m): (m.result.check, m.result.node) for m in arrived
+                 if isinstance(m, PreflightScreen.ResultArrived)}
+        assert sorted(again.values()) == [("storage", "cluster"), ("storage", "node1"), ("storage", "node2")]
+        assert len(app.contexts[0].runners["node2"].calls) == calls + 1
+        assert cell_text(app, "storage", "node2") == "FAIL"
+        # export both formats
+        await pilot.press("j", "m")
+        data = json.loads((tmp_path / "preflight-axigen.json").read_text())
+        assert data["ok"] is False and data["counts"]["FAIL"] == 1
+        assert "`DISK_HAS_FILESYSTEM` (node2)" in (tmp_path / "preflight-axigen.md").read_text()
+
+
+async def test_run_all_again_reuses_the_context():
+    app = Host("baseline")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await wait_done(pilot)
+        assert screen.report.ok and cell_text(app, "fencing", "node1") == "PASS"
+        await pilot.press("a")
+        await wait_done(pilot)
+        assert len(app.contexts) == 1 and len(app.contexts[0].runners["node1"].calls) == 2
+        assert "ready" in str(screen.query_one("#status", Static).render())
+
+
+async def test_unreachable_node_shows_on_its_column():
+    class Broken(Host):
+        def make_context(self):
+            ctx = super().make_context()
+            ctx.runners["node2"].recordings.clear()
+            return ctx
+
+    app = Broken("baseline")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await wait_done(pilot)
+        assert cell_text(app, "cpu", "node2") == "FAIL" and cell_text(app, "cpu", "node1") == "PASS"
+        assert "NODE_UNREACHABLE" in str(screen.query_one("#detail", Static).render())
+
+
+def test_snapshot_mixed_result_80x24(snap_compare):
+    """The picture must show, at 80x24: the matrix with columns Check | node1 | node2 | cluster and the twelve
+    checks from CPU to Firewall; node1's RAID cell a red FAIL (degraded-raid profile), every other hardware cell a
+    green PASS, the two Time cells yellow WARN (no time sync service in the lab); the status line 'Preflight: NOT
+    ready - 2 FAIL, 2 WARN, 36 PASS'; the detail pane for RAID on node1 with RAID_DEGRADED (virtual drive 0/0 RAID1 is
+    Dgrd) and RAID_DRIVE_FAILED (drive 8:1 is Offln), each with a 'What to do:' line; the footer with Re-run check,
+    Run all, JSON, Markdown."""
+
+    async def run_before(pilot):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(Host("profile-degraded-raid"), terminal_size=(80, 24), run_before=run_before)
