@@ -1,6 +1,8 @@
 """Install step 6: one fence_ipmilan device per node, kept off the node it fences, a delay against fence races,
 the BMC password outside the CIB; verified through each device from the peer; an opt-in fence drill.
 
+A fenced node is powered OFF, not rebooted (stonith-action=off, see CLUSTER_FENCING).
+
 The BMC password never enters the CIB (which every node replicates and `cibadmin --query` prints): each node
 holds `/etc/axha/fence/<node>.pw` for both BMCs, mode 0600 in a 0700 root directory, written over stdin; the
 device's `password_script` is `cat <that file>` (fence-agents run it and read its first output line).
@@ -15,6 +17,10 @@ from steps.framework import FAIL, PASS, Action, Confirmation, Context, Emit, Fin
 from steps.install.common import (any_status, apply_with_push, cib_plan, finding, read, stdin_action, wait_for)
 
 FENCE_AGENT = "/usr/sbin/fence_ipmilan"
+# stonith-action=off: a node the cluster fences stays powered off until the admin powers it on (BMC or
+# `axha lab power`), so a node that keeps failing cannot come back by itself and pull the service back and
+# forth; the survivor runs the service meanwhile. The fence drill still asks for an explicit reboot.
+CLUSTER_FENCING = (("stonith-enabled", "true"), ("stonith-action", "off"))
 DELAY = "10s"           # on the device that fences the first node: in a fence race the first node survives
 MONITOR = "60s"
 START_TIMEOUT = 90.0
@@ -44,7 +50,7 @@ def fencing_change(spec) -> cib.CibChange:
         device, lid = names.fence_device(node.name), names.fence_location(node.name)
         objects.append(cib.CibObject("constraints", lid,
                                      f'<rsc_location id="{lid}" rsc="{device}" node="{node.name}" score="-INFINITY"/>'))
-    return cib.CibChange(objects=tuple(objects), properties=(("stonith-enabled", "true"),))
+    return cib.CibChange(objects=tuple(objects), properties=CLUSTER_FENCING)
 
 
 def status_argv(node) -> tuple[str, ...]:
