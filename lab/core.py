@@ -263,44 +263,39 @@ def write_cluster_files(layout: Layout, cluster_file: Path) -> Path:
 
 # ---------------------------------------------------------------- up / down / status
 
-def up(instance: int, profile: str | None, cluster_file: str | None) -> dict:
-    """Bring the lab up, or bring a running lab in line with the request (safe to repeat)."""
-    from lab.packages import ensure_packages
-    t0 = time.monotonic()
-    ensure_packages()
-    layout = Layout(instance)
-    old = json.loads(layout.lab_json.read_text()) if layout.lab_json.exists() else {}
-    if profile is None and old.get("profile_dir"):
-        profile = old["profile_dir"]
-    pname, pdir, settings = resolve_profile(profile)
-    cfile = Path(cluster_file or old.get("cluster_file") or "axha-lab.yaml").resolve()
+def _attach_disks(layout: Layout) -> tuple[dict, dict]:
+    """Sparse images on loop devices: ({name: /dev/loopN}, {name: 'major:minor'}) for shared and each node."""
+    images = {"shared": (layout.shared_image, SHARED_DISK_MIB)}
+    images.update({n.name: (n.backing_image, BACKING_DISK_MIB) for n in layout.nodes})
+    loops = {}
+    for name, (image, size) in images.items():
+        disks.ensure_image(image, size)
+        loops[name] = disks.attach(image)
+    return loops, {name: disks.dev_numbers(dev) for name, dev in loops.items()}
+
+
+def _prepare_state(layout: Layout, settings: dict) -> None:
+    """State dir (0700), the lab's root key, each node's disk files, BMC passwords."""
     layout.state_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(layout.state_dir, 0o700)
     if not layout.ssh_key.exists():
-        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"axha-lab-{instance}", "-f", str(layout.ssh_key)])
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"axha-lab-{layout.instance}",
+             "-f", str(layout.ssh_key)])
     pubkey = Path(f"{layout.ssh_key}.pub").read_text()
-
-    disks.ensure_image(layout.shared_image, SHARED_DISK_MIB)
-    devices = {"shared": disks.dev_numbers(disks.attach(layout.shared_image))}
-    loops = {"shared": disks.attach(layout.shared_image)}
-    for n in layout.nodes:
-        disks.ensure_image(n.backing_image, BACKING_DISK_MIB)
-        loops[n.name] = disks.attach(n.backing_image)
-        devices[n.name] = disks.dev_numbers(loops[n.name])
-    net.ensure_network(layout)
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(lambda n: provision_node(layout, n, pubkey, settings), layout.nodes))
     for n in layout.nodes:
         if not n.bmc_password_file.exists():
             write_private(n.bmc_password_file, secrets.token_urlsafe(12) + "\n")
 
-    lab = {"instance": instance, "profile": pname, "profile_dir": pdir, "profile_settings": settings,
-           "cluster_file": str(cfile), "devices": devices, "loops": loops,
-           "packages": old.get("packages", {})}
-    write_private(layout.lab_json, json.dumps(lab, indent=2) + "\n", 0o644)
+
+def _boot(layout: Layout, old_profile_dir: str | None, lab: dict) -> None:
+    """Power the nodes on (rebooting them into a changed profile), start the BMCs, wait for the boots."""
+    instance = layout.instance
     for n in layout.nodes:
-        if old and old.get("profile_dir") != pdir and nodes.power_state(instance, n.name) == "on":
-            say(f"profile changed to {pname}: rebooting {n.name}")
+        if old_profile_dir is not None and old_profile_dir != lab["profile_dir"] \
+                and nodes.power_state(instance, n.name) == "on":
+            say(f"profile changed to {lab['profile']}: rebooting {n.name}")
             nodes.power_off(instance, n.name)
         nodes.power_on(instance, n.name)
     write_private(layout.known_hosts, "\n".join(host_key_lines(layout)) + "\n", 0o644)
@@ -311,21 +306,49 @@ def up(instance: int, profile: str | None, cluster_file: str | None) -> dict:
         say("lab/bmc.py is not in this tree yet: no BMCs started")
     for n in layout.nodes:
         nodes.wait_booted(instance, n.name)
-    pkgs = build_axigen(layout)
-    lab["packages"] = pkgs
+
+
+def _install_axigen_everywhere(layout: Layout, pkgs: dict) -> list[bool]:
+    if AXIGEN_INSTALLED not in pkgs:
+        return [False for _ in layout.nodes]
+    with ThreadPoolExecutor(2) as pool:
+        return list(pool.map(lambda n: install_axigen(layout.instance, n.name, pkgs[AXIGEN_INSTALLED]),
+                             layout.nodes))
+
+
+def _snapshot(node: NodeLayout, refresh: bool) -> None:
+    """The node's disk right after `lab up` (what `lab reset` restores); refreshed when lab up changed it."""
+    pristine, tmp = node.state_dir / "pristine", node.state_dir / "pristine.tmp"
+    if refresh:
+        shutil.rmtree(pristine, ignore_errors=True)
+    if not pristine.exists():
+        shutil.rmtree(tmp, ignore_errors=True)
+        run(["cp", "-a", str(node.upper_dir), str(tmp)], timeout=120)
+        os.replace(tmp, pristine)
+
+
+def up(instance: int, profile: str | None, cluster_file: str | None) -> dict:
+    """Bring the lab up, or bring a running lab in line with the request (safe to repeat)."""
+    from lab.packages import ensure_packages
+    t0 = time.monotonic()
+    ensure_packages()
+    layout = Layout(instance)
+    old = json.loads(layout.lab_json.read_text()) if layout.lab_json.exists() else {}
+    pname, pdir, settings = resolve_profile(profile or old.get("profile_dir") or None)
+    cfile = Path(cluster_file or old.get("cluster_file") or "axha-lab.yaml").resolve()
+    _prepare_state(layout, settings)
+    loops, devices = _attach_disks(layout)
+    net.ensure_network(layout)
+    lab = {"instance": instance, "profile": pname, "profile_dir": pdir, "profile_settings": settings,
+           "cluster_file": str(cfile), "devices": devices, "loops": loops, "packages": old.get("packages", {})}
     write_private(layout.lab_json, json.dumps(lab, indent=2) + "\n", 0o644)
-    installed = []
-    if AXIGEN_INSTALLED in pkgs:
-        with ThreadPoolExecutor(2) as pool:
-            installed = list(pool.map(lambda n: install_axigen(instance, n.name, pkgs[AXIGEN_INSTALLED]),
-                                      layout.nodes))
+    _boot(layout, old.get("profile_dir") if old else None, lab)
+    lab["packages"] = build_axigen(layout)
+    write_private(layout.lab_json, json.dumps(lab, indent=2) + "\n", 0o644)
+    installed = _install_axigen_everywhere(layout, lab["packages"])
     write_cluster_files(layout, cfile)
-    for n, fresh in zip(layout.nodes, installed or [False, False]):
-        if fresh:  # the pristine copy must hold what `lab up` installs
-            shutil.rmtree(n.state_dir / "pristine", ignore_errors=True)
-        if not (n.state_dir / "pristine").exists():
-            run(["cp", "-a", str(n.upper_dir), str(n.state_dir / "pristine.tmp")], timeout=120)
-            os.replace(n.state_dir / "pristine.tmp", n.state_dir / "pristine")
+    for n, fresh in zip(layout.nodes, installed):
+        _snapshot(n, refresh=fresh)
     say(f"instance {instance} up in {time.monotonic() - t0:.1f} s (profile {pname}); cluster file {cfile}")
     return status(instance)
 
