@@ -44,3 +44,24 @@ def lab_exec(lab):
         return nodes.node_run(lab["instance"], node, argv, stdin=stdin, timeout=timeout, check=False)
 
     return run
+
+
+@pytest.fixture
+def lab_profile(lab):
+    """Switch the session lab to another hardware profile for one test: `lab_profile("low-ram")` -> status dict.
+    The nodes reboot into it (their disks are kept); the session's profile is restored afterwards."""
+    from lab import core, nodes
+
+    instance = lab["instance"]
+    original = core.status(instance)["profile"]
+    switched = []
+
+    def switch(name: str) -> dict:
+        switched.append(name)
+        return core.up(instance, name, lab["cluster_file"])
+
+    yield switch
+    if switched:
+        core.up(instance, None if original == "none" else original, lab["cluster_file"])
+        for node in ("node1", "node2"):
+            nodes.wait_booted(instance, node)
