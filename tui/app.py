@@ -107,8 +107,13 @@ class AxhaApp(App):
             error = exc
         self.call_from_thread(self._loaded, path, raw, spec, secrets, error)
         if spec is not None and self.startup_checks and self._installed(spec):
-            self.call_from_thread(self.write_log, "The cluster is installed: opening maintenance.")
-            self.call_from_thread(self.show, "maintenance")
+            self.call_from_thread(self._open_maintenance_if_idle)
+
+    def _open_maintenance_if_idle(self) -> None:
+        """Go to maintenance unless the admin already went somewhere else meanwhile."""
+        if self.current == "inventory" and not self.screen.is_modal:
+            self.write_log("The cluster is installed: opening maintenance.")
+            self.show("maintenance")
 
     def _loaded(self, path: str, raw, spec, secrets, error) -> None:
         inventory = self._screens.get("inventory")

@@ -121,7 +121,8 @@ def test_secret_in_output_is_redacted_in_audit(sshd, tmp_path):
 def test_timeout_raises_and_kills_the_remote_process(runner, audit):
     start = time.monotonic()
     with pytest.raises(CommandTimeout) as info:
-        runner.run(["sleep", "41.7"], timeout=1)
+        runner.run(["sh", "-c", "read -r x; sleep 41.7"], stdin="Stdin-Secret-77\n", timeout=1)
+    assert "Stdin-Secret-77" not in info.value.explain()
     assert time.monotonic() - start < 6
     assert "did not finish within 1 s" in str(info.value)
     time.sleep(0.3)
