@@ -78,9 +78,13 @@ def settled(lab_exec):
 
 
 @pytest.fixture(scope="module")
-def installed(lab, lab_exec, tmp_path_factory):
+def installed(lab, tmp_path_factory):
     """The lab reset and installed once for this module by D2's steps through `axha install --yes`."""
-    from lab import core
+    from lab import core, nodes
+
+    def lab_exec(node, argv):
+        return nodes.node_run(lab["instance"], node, argv, check=False, timeout=120)
+
     core.reset(lab["instance"])
     state_dir = tmp_path_factory.mktemp("axha-state")
     for node in ("node1", "node2"):
