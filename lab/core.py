@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import secrets
@@ -17,8 +19,8 @@ import yaml
 
 from lab import disks, net, nodes
 from lab.host import clean_env, out, run, write_private
-from lab.layout import (BACKING_DISK_MIB, BMC_PORT, BMC_USER, PROFILES_DIR, REPO_DIR, SHARED_DISK_MIB, SYNC_SECONDS,
-                        Layout, LabError, NodeLayout)
+from lab.layout import (BACKING_DISK_MIB, BMC_PORT, BMC_USER, PROFILES_DIR, REPO_DIR, SHARED_DISK_MIB, STATE_ROOT,
+                        SYNC_SECONDS, Layout, LabError, NodeLayout)
 
 AXIGEN_INSTALLED = "10.5.0"
 DRBD_STATE_DIR = "/var/lib/axha-lab-drbd"
@@ -327,8 +329,22 @@ def _snapshot(node: NodeLayout, refresh: bool) -> None:
         os.replace(tmp, pristine)
 
 
+@contextlib.contextmanager
+def _locked(instance: int):
+    """One lab-changing operation per instance at a time (lab up from a test and from a shell, say)."""
+    STATE_ROOT.mkdir(parents=True, exist_ok=True)
+    with open(STATE_ROOT / f".{instance}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def up(instance: int, profile: str | None, cluster_file: str | None) -> dict:
     """Bring the lab up, or bring a running lab in line with the request (safe to repeat)."""
+    with _locked(instance):
+        return _up(instance, profile, cluster_file)
+
+
+def _up(instance: int, profile: str | None, cluster_file: str | None) -> dict:
     from lab.packages import ensure_packages
     t0 = time.monotonic()
     ensure_packages()
@@ -355,6 +371,11 @@ def up(instance: int, profile: str | None, cluster_file: str | None) -> dict:
 
 def reset(instance: int) -> dict:
     """Put both nodes back to the state right after the first `lab up` (disks, services), zero the disks."""
+    with _locked(instance):
+        return _reset(instance)
+
+
+def _reset(instance: int) -> dict:
     layout = Layout(instance)
     lab = nodes.read_lab(layout)
     for n in layout.nodes:
@@ -381,6 +402,11 @@ def reset(instance: int) -> dict:
 
 def down(instance: int) -> None:
     """Stop BMCs and nodes, delete namespaces, bridge, loop devices, state and the files lab up wrote."""
+    with _locked(instance):
+        _down(instance)
+
+
+def _down(instance: int) -> None:
     layout = Layout(instance)
     lab = json.loads(layout.lab_json.read_text()) if layout.lab_json.exists() else {}
     for n in layout.nodes:
