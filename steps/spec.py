@@ -279,8 +279,8 @@ def _parse_ssh(r: _Reader, raw: Any, kp: tuple, path: str) -> SshSpec:
     raw = r.mapping(raw, kp, ("key_file", "known_hosts"))
     key_file = r.get(raw, "key_file", kp, str, None)
     known_hosts = r.get(raw, "known_hosts", kp, str, None)
-    return SshSpec(key_file=_relative_to(path, key_file) if key_file else None,
-                   known_hosts=_relative_to(path, known_hosts) if known_hosts else None)
+    return SshSpec(key_file=_relative_to(path, os.path.expanduser(key_file)) if key_file else None,
+                   known_hosts=_relative_to(path, os.path.expanduser(known_hosts)) if known_hosts else None)
 
 
 def _parse_node(r: _Reader, raw: Any, kp: tuple) -> NodeSpec:

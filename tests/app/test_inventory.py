@@ -194,3 +194,19 @@ def test_snapshot_inventory_nodes_tab_with_inline_error(snap_compare):
         await pilot.pause(0.1)
 
     assert snap_compare(AxhaApp(EXAMPLE, startup_checks=False), terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_invalid_file_is_loaded_into_the_form_with_its_error(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((REPO / EXAMPLE).read_text().replace("interface: mgmt0", "interface: 'not valid!'"))
+    app = AxhaApp(str(bad), startup_checks=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        inv = inventory(app)
+        for _ in range(60):
+            await pilot.pause(0.05)
+            if inv.query(".error-line"):
+                break
+        assert app.spec is None and "(not valid)" in app.sub_title
+        assert inv.query_one("#f-nodes-0-ssh_address").value == "192.168.77.11"  # the rest is still filled in
+        assert inv.query_one("#f-vip-interface").has_class("-error")
+        assert "vip.interface" in str(inv.query_one("#status").content)
