@@ -138,5 +138,5 @@ def test_failing_profiles_fail_on_the_right_node(lab):
             if got != expected:
                 problems[profile] = got
     finally:
-        core.up(lab["instance"], os.environ.get("AXHA_LAB_PROFILE"), lab["cluster_file"])
+        core.up(lab["instance"], os.environ.get("AXHA_LAB_PROFILE") or "baseline", lab["cluster_file"])
     assert problems == {}
