@@ -50,16 +50,18 @@ def common_parser() -> argparse.ArgumentParser:
     """The options every command accepts (pass as parents=[common] to add_parser)."""
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("common options")
-    group.add_argument("--cluster", metavar="FILE",
+    # SUPPRESS: a value given before the command (axha --cluster F status) is not reset by the subparser
+    group.add_argument("--cluster", metavar="FILE", default=argparse.SUPPRESS,
                        help="the cluster file (default: $AXHA_CLUSTER, ./axha.yaml or ./axha-lab.yaml)")
-    group.add_argument("--secrets", metavar="FILE",
+    group.add_argument("--secrets", metavar="FILE", default=argparse.SUPPRESS,
                        help="the secrets file (default: secrets_file in the cluster file, else "
                             "<cluster>.secrets.yaml beside it); must be mode 0600")
     group.add_argument("--json", action="store_true", help="machine-readable output: one JSON object per line")
     group.add_argument("--yes", action="store_true",
                        help="non-interactive: confirm questions without asking (unknown SSH host keys are still "
                             "refused: put them in known_hosts first)")
-    group.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    group.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show tracebacks of unexpected errors")
     return common
 
 

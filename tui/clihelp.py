@@ -150,6 +150,12 @@ def print_plan(actions: Iterable, json_mode: bool = False) -> None:
 def fail(exc: BaseException, debug: bool = False) -> int:
     """Report an exception on stderr and return the exit code: AxhaError -> its message, remedy and code;
     anything else -> one line and a hint to run with --debug (the traceback only with --debug)."""
+    if isinstance(exc, BrokenPipeError):  # `axha status | head`: the reader left; not an error
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except OSError:
+            pass
+        return 0
     if isinstance(exc, KeyboardInterrupt):
         print("axha: interrupted", file=sys.stderr)
         return 130

@@ -115,3 +115,4 @@ def test_register_plugin_scheme(monkeypatch, tmp_path):
     monkeypatch.setattr(cli, "COMMAND_MODULES", ("tui.cmd_does_not_exist", "axha_fake_cmd"))
     assert cli.main(["fake", "--plan", "--yes", "--cluster", "c.yaml"]) == 0
     assert cli.main(["fake", "--cluster", "c.yaml"]) == 1
+    assert cli.main(["--cluster", "c.yaml", "fake", "--plan", "--yes"]) == 0  # option before the command kept
