@@ -310,6 +310,23 @@ def _boot(layout: Layout, old_profile_dir: str | None, lab: dict) -> None:
         nodes.wait_booted(instance, n.name)
 
 
+SUDO_USER = "labadmin"
+
+
+def ensure_sudo_user(instance: int, node: str, pubkey: str) -> bool:
+    """A non-root admin (`labadmin`, lab key, passwordless sudo) to try the product's sudo path; True if new."""
+    if nodes.node_run(instance, node, ["id", "-u", SUDO_USER], check=False).returncode == 0:
+        return False
+    script = (f"useradd -m -s /bin/bash {SUDO_USER} && install -d -m 700 -o {SUDO_USER} -g {SUDO_USER} "
+              f"/home/{SUDO_USER}/.ssh && cat > /home/{SUDO_USER}/.ssh/authorized_keys && "
+              f"chown {SUDO_USER}: /home/{SUDO_USER}/.ssh/authorized_keys && "
+              f"chmod 600 /home/{SUDO_USER}/.ssh/authorized_keys && "
+              f"echo '{SUDO_USER} ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/{SUDO_USER} && "
+              f"chmod 440 /etc/sudoers.d/{SUDO_USER}")
+    nodes.node_run(instance, node, ["sh", "-c", script], stdin=pubkey.encode())
+    return True
+
+
 def _install_axigen_everywhere(layout: Layout, pkgs: dict) -> list[bool]:
     if AXIGEN_INSTALLED not in pkgs:
         return [False for _ in layout.nodes]
@@ -362,9 +379,11 @@ def _up(instance: int, profile: str | None, cluster_file: str | None) -> dict:
     lab["packages"] = build_axigen(layout)
     write_private(layout.lab_json, json.dumps(lab, indent=2) + "\n", 0o644)
     installed = _install_axigen_everywhere(layout, lab["packages"])
+    pubkey = Path(f"{layout.ssh_key}.pub").read_text()
+    users = [ensure_sudo_user(instance, n.name, pubkey) for n in layout.nodes]
     write_cluster_files(layout, cfile)
-    for n, fresh in zip(layout.nodes, installed):
-        _snapshot(n, refresh=fresh)
+    for n, fresh, user in zip(layout.nodes, installed, users):
+        _snapshot(n, refresh=fresh or user)
     say(f"instance {instance} up in {time.monotonic() - t0:.1f} s (profile {pname}); cluster file {cfile}")
     return status(instance)
 
@@ -439,4 +458,5 @@ def status(instance: int) -> dict:
     return {"instance": instance, "nodes": node_list, "vip": layout.vip, "ssh_key": str(layout.ssh_key),
             "known_hosts": str(layout.known_hosts), "packages": lab.get("packages", {}),
             "cluster_file": str(cfile), "secrets_file": str(cfile.with_name(f"{cfile.stem}.secrets.yaml")),
-            "shared_device": "/dev/vdc", "state_dir": str(layout.state_dir), "profile": lab.get("profile")}
+            "shared_device": "/dev/vdc", "state_dir": str(layout.state_dir), "profile": lab.get("profile"),
+            "sudo_user": SUDO_USER}

@@ -469,3 +469,20 @@ def test_enabled_corosync_and_pacemaker_start_at_boot_and_the_cluster_forms(fres
             raise AssertionError("both nodes not online in crm_mon after 60 s")
     finally:
         core.reset(inst)
+
+
+def test_non_root_admin_reaches_root_through_sudo(lab, tmp_path):
+    import yaml
+
+    doc = yaml.safe_load(Path(lab["cluster_file"]).read_text())
+    for node in doc["nodes"]:
+        node["ssh_user"] = lab["sudo_user"]
+    other = tmp_path / "sudo.yaml"
+    other.write_text(yaml.safe_dump(doc, sort_keys=False))
+    runner = ssh_runner({**lab, "cluster_file": str(other)}, "node2")
+    try:
+        assert runner.sudo
+        result = runner.run(["id", "-u"], timeout=20)
+        assert (result.rc, result.stdout.strip()) == (0, "0")
+    finally:
+        runner.close()
