@@ -1,6 +1,7 @@
 """Modal dialogs: accept/refuse an unknown SSH host key, and a typed confirmation before a destructive action."""
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -79,8 +80,8 @@ class TypedConfirm(ModalScreen[bool]):
         with Vertical():
             yield Label(c.title, classes="title")
             yield Static(c.details, classes="detail")
-            yield Static(f"Type [b]{_escape(self.expected)}[/b] to continue:", classes="detail")
-            yield Input(placeholder=self.expected, id="typed")
+            yield Static(Text.assemble("Type ", (self.expected, "bold"), " exactly to continue:"), classes="detail")
+            yield Input(placeholder="type it here", id="typed")
             with Horizontal():
                 yield Button("Cancel", id="cancel")
                 yield Button("Confirm", id="confirm", variant="error", disabled=True)
@@ -101,7 +102,3 @@ class TypedConfirm(ModalScreen[bool]):
 
     def action_refuse(self) -> None:
         self.dismiss(False)
-
-
-def _escape(text: str) -> str:
-    return text.replace("[", r"\[")
