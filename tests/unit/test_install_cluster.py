@@ -129,3 +129,11 @@ def test_role_group_order_and_promoted_colocation(tmp_path):
                     "clone-node-max": "1", "notify": "true"}
     ops = root.findall(".//primitive[@id='drbd-axigen']/operations/op[@name='monitor']")
     assert sorted((o.get("role"), o.get("interval")) for o in ops) == [("Promoted", "29s"), ("Unpromoted", "31s")]
+
+
+def test_package_versions_parse_dpkg_and_rpm_lines():
+    from steps.install.packages import parse_versions
+    # dpkg-query -W -f '${Package}\t${Version}\t${db:Status-Abbrev}\n' as recorded in a lab node (Debian 12)
+    dpkg = "corosync\t3.1.7-1+deb12u2\tii \npacemaker\t2.1.5-1+deb12u1\tii \nold\t1.0\trc \n"
+    assert parse_versions(dpkg) == {"corosync": "3.1.7-1+deb12u2", "pacemaker": "2.1.5-1+deb12u1"}
+    assert parse_versions("pacemaker\t2.1.7-5.el9\n") == {"pacemaker": "2.1.7-5.el9"}

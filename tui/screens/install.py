@@ -130,6 +130,9 @@ class InstallScreen(Screen):
         self._cancel: threading.Event | None = None
 
     def compose(self) -> ComposeResult:
+        spec = getattr(self.app, "spec", None)
+        if spec is not None:
+            self.nodes = tuple(spec.node_names)
         yield Header()
         with Horizontal(id="top"):
             yield OptionList(id="steps")
