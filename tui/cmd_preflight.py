@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 
 EPILOG = """\
 checks: cpu memory raid network links fencing storage software axigen time names firewall
@@ -42,12 +43,17 @@ def handle(args) -> int:
     spec, secrets = load_for_cli(args, need_bmc=True)
     ctx = context_for_cli(args, spec, secrets)
     try:
-        if args.json:
-            emit = lambda r: print(json.dumps({"event": "CheckResult", **r.to_dict()}), flush=True)  # noqa: E731
-        else:
+        if not args.json:
             print(f"preflight of cluster {spec.name}: {spec.nodes[0].name} and {spec.nodes[1].name} "
                   f"(read-only)", flush=True)
-            emit = lambda r: print("\n".join(_line(r)), flush=True)  # noqa: E731
+        lock = threading.Lock()  # results come from both nodes' threads: one whole line block at a time
+
+        def emit(result) -> None:
+            text = json.dumps({"event": "CheckResult", **result.to_dict()}) if args.json else "\n".join(_line(result))
+            with lock:
+                sys.stdout.write(text + "\n")
+                sys.stdout.flush()
+
         report = run_preflight(ctx, emit, only=tuple(args.only) if args.only else None)
     finally:
         close_context(ctx)
