@@ -318,8 +318,11 @@ class SshRunner:
         try:
             channel.exec_command(remote_command(argv, timeout, self.sudo))
             if stdin is not None:
-                channel.sendall(stdin.encode() if isinstance(stdin, str) else stdin)
-            channel.shutdown_write()
+                # fed from a thread: a command that writes much output before reading all its stdin must not
+                # deadlock against us
+                threading.Thread(target=_feed, args=(channel, stdin), daemon=True).start()
+            else:
+                channel.shutdown_write()
             while True:
                 got = False
                 while channel.recv_ready():
@@ -494,6 +497,16 @@ class SshRunner:
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise ConnectError(f"cannot open SFTP to {self.where}: {_plain(exc)}", node=self.node,
                                remedy="Enable the sftp subsystem in the node's sshd_config.") from None
+
+
+def _feed(channel, data: str | bytes) -> None:
+    try:
+        channel.sendall(data.encode() if isinstance(data, str) else data)
+        channel.shutdown_write()
+    except (OSError, EOFError):  # the command ended or was stopped before reading all of it
+        pass
+    except Exception:  # paramiko raises SSHException when the channel closed meanwhile
+        pass
 
 
 def _short_type(key_type: str) -> str:

@@ -107,6 +107,12 @@ def test_stdin_reaches_the_command_and_never_argv_audit_or_ps(sshd, tmp_path):
     assert secret not in (tmp_path / "a.jsonl").read_text()
 
 
+def test_large_stdin_and_output_do_not_deadlock(runner):
+    data = b"x" * (8 * 1024 * 1024) + b"\n"
+    result = runner.run(["cat"], stdin=data, timeout=60)
+    assert result.rc == 0 and len(result.stdout) == len(data)
+
+
 def test_secret_in_output_is_redacted_in_audit(sshd, tmp_path):
     secret = "Another-Secret-99"
     audit = AuditLog(tmp_path / "a.jsonl", Redactor([secret]))
