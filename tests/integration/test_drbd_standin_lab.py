@@ -49,11 +49,16 @@ class Nodes:
         return json.loads(self.sh(node, "drbdsetup status --json axigen").stdout)[0]
 
     def wait(self, node: str, pred, timeout: float = 60.0) -> dict:
+        """Poll `drbdsetup status --json` until pred holds (a resource not up yet is just not ready)."""
         deadline = time.monotonic() + timeout
         while True:
-            st = self.status(node)
-            if pred(st):
-                return st
+            proc = self.sh(node, "drbdsetup status --json axigen", ok=False)
+            st = json.loads(proc.stdout)[0] if proc.returncode == 0 else None
+            try:
+                if st is not None and pred(st):
+                    return st
+            except (IndexError, KeyError):  # being configured: no device or connection yet
+                pass
             assert time.monotonic() < deadline, json.dumps(st, indent=1)
             time.sleep(0.3)
 

@@ -297,6 +297,11 @@ def test_adjust_is_a_no_op_on_a_running_resource_and_brings_up_a_down_one(pair):
     both_connected(pair)
     proc = pair.adm("node1", "-d", "adjust", "axigen")
     assert proc.stdout.strip() == "", proc.stdout
+    pair.adm("node2", "disconnect", "axigen")
+    pair.wait("node2", lambda st: peer(st)["cstate"] == "StandAlone")
+    assert pair.adm("node2", "-d", "adjust", "axigen").stdout.strip() == "drbdsetup connect axigen 0"
+    pair.adm("node2", "adjust", "axigen")
+    pair.wait("node2", lambda st: peer(st)["cstate"] == "Connected")
     pair.adm("node1", "down", "axigen")
     assert pair.run("node1", "drbdsetup", "status", "axigen", check=False).returncode == 10
     pair.adm("node1", "adjust", "axigen")

@@ -1204,6 +1204,8 @@ class ResourceDaemon:
                 lines.append(f"            _this_host {path.local.split(':')[0]} {path.local.split(':', 1)[1]};")
                 lines.append(f"            _remote_host {path.peer.split(':')[0]} {path.peer.split(':', 1)[1]};")
                 lines.append("        }")
+            if peer.cstate == "StandAlone":
+                lines.append("        _is_standalone;")  # makes `drbdadm adjust` reconnect, as with drbdsetup
             net = {k: v for k, v in peer.opts.items() if k != "_name"}
             lines.append("        net {")
             for key, value in net.items():
