@@ -172,3 +172,12 @@ def test_audit_log_redacts_known_secrets_and_key_value_pairs(tmp_path):
     entry = audit.entries()[0]
     assert entry["argv"] == ["fence_ipmilan", f"--password={MASK}", "-o", "status"]
     assert (os.stat(tmp_path / "audit.jsonl").st_mode & 0o777) == 0o600
+
+
+def test_secrets_file_key_is_a_path_not_a_secret(tmp_path):
+    """`secrets_file:` names where secrets live; it is not itself refused as a secret (relative to the file)."""
+    text = EXAMPLE + "secrets_file: lab.secrets.yaml\n"
+    spec = parse_cluster(text, str(tmp_path / "c.yaml"))
+    assert spec.secrets_file == str(tmp_path / "lab.secrets.yaml")
+    with pytest.raises(SpecError, match="secrets never belong"):
+        parse_cluster(text.replace("secrets_file:", "secret_key:"), str(tmp_path / "c.yaml"))
