@@ -375,6 +375,7 @@ def parse_ip_link(text: str) -> dict[str, dict]:
     out = {}
     for link in extract_json(text):
         out[link["ifname"]] = {"kind": (link.get("linkinfo") or {}).get("info_kind", ""),
+                               "parent": link.get("link", "") if "link_netnsid" not in link else "",
                                "master": link.get("master", ""), "mtu": link.get("mtu"),
                                "operstate": link.get("operstate", ""), "flags": tuple(link.get("flags", ()))}
     return out
@@ -481,7 +482,8 @@ def parse_lsblk(text: str) -> BlockDevice:
     def walk(node: dict) -> list[str]:
         out = []
         for child in node.get("children", []) or []:
-            out.append(f"{child.get('name')} {child.get('type')}" + (f" {child['fstype']}" if child.get("fstype") else ""))
+            fstype = f" {child['fstype']}" if child.get("fstype") else ""
+            out.append(f"{child.get('name')} {child.get('type')}{fstype}")
             out.extend(walk(child))
         return out
 

@@ -127,8 +127,9 @@ class PreflightReport:
 
     def to_markdown(self) -> str:
         subjects = (*self.nodes, CLUSTER)
+        counts = ", ".join(f"{n} {s}" for s, n in self.counts().items())
         lines = [f"# axha preflight: cluster {self.cluster}", "",
-                 f"Result: **{'ready' if self.ok else 'NOT ready'}** ({', '.join(f'{n} {s}' for s, n in self.counts().items())})",
+                 f"Result: **{'ready' if self.ok else 'NOT ready'}** ({counts})",
                  "", "| check | " + " | ".join(subjects) + " |", "|---|" + "---|" * len(subjects)]
         for c in CHECKS:
             cells = [self.results[(c.id, s)].status if (c.id, s) in self.results else "" for s in subjects]

@@ -334,9 +334,32 @@ def network(view: NodeView) -> list[Finding]:
             out.append(_f(f"{which.upper()}_SLOW", view.name, WARN,
                           f"{which}: {link.interface} runs at {nic.speed} Mb/s (baseline: 1 Gb/s)",
                           "Check the cable, switch port and duplex; DRBD replication needs at least 1 Gb/s."))
+    out += _same_nic(view)
     if not [f for f in out if f.status != PASS]:
         out.append(_f("NIC_OK", view.name, PASS, f"{len(up)} NICs with carrier: {describe}"))
     return out
+
+
+def _same_nic(view: NodeView) -> list[Finding]:
+    """link0 and link1 as VLANs (or macvlans) of one physical NIC are not redundant: one cable cuts both."""
+    s = view.section("ip_link")
+    if not s or not s.ok:
+        return []
+    links = p.parse_ip_link(s.text)
+
+    def root(name: str) -> str:
+        seen = set()
+        while links.get(name, {}).get("parent") and name not in seen:
+            seen.add(name)
+            name = links[name]["parent"]
+        return name
+
+    a, b = view.node.link0.interface, view.node.link1.interface
+    if a in links and b in links and root(a) == root(b):
+        return [_f("LINKS_SAME_NIC", view.name, FAIL, f"link0 ({a}) and link1 ({b}) both sit on {root(a)}",
+                   "Put the two cluster links on two different physical NICs (ideally two switches): one cable "
+                   "or card failure must not cut both.")]
+    return []
 
 
 def links(view: NodeView) -> list[Finding]:

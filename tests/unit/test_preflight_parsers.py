@@ -368,3 +368,4 @@ def test_firewall_open_allowing_and_blocking():
         == {"FIREWALL_ALLOWS": "PASS"}
     blocked = v.firewall(view("baseline", "node1", nft=Section("nft", 0, up("nft-drop-policy-ssh-only.json"))))
     assert codes(blocked) == {"FIREWALL_BLOCKS": "FAIL"} and "udp/5405" in blocked[0].summary
+

@@ -145,7 +145,8 @@ class PreflightScreen(Screen):
         if self.selected() == (result.check, result.node):
             self.show_detail(result.check, result.node)
         done = sum(1 for _ in self.report.results)
-        self.query_one("#status", Static).update(f"Preflight: {done} results in {time.monotonic() - self.started:.1f} s...")
+        elapsed = time.monotonic() - self.started
+        self.query_one("#status", Static).update(f"Preflight: {done} results in {elapsed:.1f} s...")
 
     def on_preflight_screen_run_finished(self, message: RunFinished) -> None:
         self.running = False
@@ -156,7 +157,8 @@ class PreflightScreen(Screen):
         self.report = message.report
         counts = self.report.counts()
         verdict = "ready" if self.report.ok else "NOT ready"
-        status.update(Text.assemble(("Preflight: ", ""), (verdict, "bold green" if self.report.ok else "bold red"), " -",
+        style = "bold green" if self.report.ok else "bold red"
+        status.update(Text.assemble(("Preflight: ", ""), (verdict, style), " -",
                                     f" {counts['FAIL']} FAIL, {counts['WARN']} WARN, {counts['PASS']} PASS"
                                     "  (r re-run, a all, j/m export)"))
         write_log = getattr(self.app, "write_log", None)  # AxhaApp's log pane; absent in a bare host app
