@@ -203,6 +203,7 @@ class Upgrade:
             node = state.active_node or state.node_names[0]
             self.say("gates", node, f"clearing the move constraint an interrupted switchover left: {ours[0].id}")
             self.ctx.runner(node).run(clear_argv(), timeout=30, mutating=True).check("crm_resource --clear")
+            self.settle("gates")
 
     def stage_backup(self, target: str, plan_only: bool) -> str:
         local = self.local_backup_dir
@@ -270,7 +271,20 @@ class Upgrade:
     def stage_upgrade_first(self, target: str, plan_only: bool) -> str:
         return self.install_on(self.data()["first"], target, "upgrade-first")
 
+    def settle(self, stage: str) -> None:
+        """Wait until Pacemaker has nothing left to do (a resumed run may find a transition still going)."""
+        from steps.maint.actions import settle_argv
+        for node in self.spec.node_names:
+            try:
+                result = self.ctx.runner(node).run(settle_argv(), timeout=150)
+            except AxhaError:
+                continue
+            if result.rc == 0:
+                return
+            self.say(stage, node, f"cluster did not settle: {(result.stderr or result.stdout).strip()[-200:]}")
+
     def _switch(self, to: str, stage: str) -> str:
+        self.settle(stage)
         state = read_state(self.ctx)
         if state.active_node == to:
             return f"the service already runs on {to}"

@@ -109,3 +109,21 @@ def test_snapshot_split_brain(snap_compare):
     """DRBD split brain: both nodes StandAlone in red, the loud split-brain line with each side's evidence (role,
     disk, connection, out-of-sync, data generation), the drbd-fence constraint, maintenance mode."""
     assert snap_compare(DashApp(recorded_state("split-brain")), terminal_size=(80, 24))
+
+
+async def test_in_the_app_without_a_cluster_the_worker_reports_and_nothing_freezes():
+    """Through AxhaApp: F5 opens the maintenance screen; with no cluster loaded the refresh worker's failure is shown
+    on the summary line and the screen stays responsive (the palette lists the maintenance actions)."""
+    from tui.app import AxhaApp
+    app = AxhaApp(startup_checks=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f5")
+        for _ in range(50):  # the refresh worker keeps running (it retries): wait for its first report
+            await pilot.pause(0.05)
+            if "Cannot read the cluster" in text_of(app):
+                break
+        screen = app.screen
+        assert isinstance(screen, MaintenanceScreen)
+        assert "Cannot read the cluster" in text_of(app)
+        from tui.screens.maintenance import MaintenanceCommands
+        assert MaintenanceCommands in screen.COMMANDS
