@@ -135,6 +135,11 @@ class Upgrade:
                 done.append((stage, "done", self.journal.entry(stage).get("message", "")))
                 continue
             self.emit(StepStarted(f"upgrade.{stage}", stage.replace("-", " ").capitalize()))
+            question = None if plan_only else self.confirmation(stage, target)
+            if question is not None and not self.ctx.confirm(question):
+                done.append((stage, "pending", "not confirmed"))
+                return UpgradeReport(False, f"stopped before '{stage}' (not confirmed); run again to continue",
+                                     tuple(done), self.versions())
             self.journal.mark(stage, "running")
             try:
                 message = getattr(self, "stage_" + stage.replace("-", "_"))(target, plan_only)
@@ -153,6 +158,25 @@ class Upgrade:
                                      tuple(f"then: {s}" for s in stages[1:]))
         versions = self.versions()
         return UpgradeReport(True, f"both nodes run {target}; " + done[-1][2], tuple(done), versions)
+
+    def confirmation(self, stage: str, target: str):
+        """The question before each stage that changes a node or moves the service (None: no question)."""
+        from steps.framework import Confirmation
+        d = self.data()
+        texts = {
+            "upgrade-first": (f"Install {self.pkg_name} {target} on {d.get('first')} (passive)?",
+                              "The service keeps running on the other node."),
+            "switchover": (f"Switch the service over to {d.get('first')} (now on {target})?",
+                           "Mail pauses for the move (a few seconds)."),
+            "upgrade-second": (f"Install {self.pkg_name} {target} on {d.get('second')} (now passive)?",
+                               "The service keeps running on the upgraded node."),
+            "switch-back": (f"Switch the service back to {d.get('original_active')}?",
+                            "Mail pauses for the move (a few seconds)."),
+        }
+        if stage not in texts:
+            return None
+        title, details = texts[stage]
+        return Confirmation(f"upgrade-{stage}", title, details)
 
     def versions(self) -> tuple[tuple[str, str | None], ...]:
         try:
