@@ -29,6 +29,7 @@ PACKAGES = ("pacemaker", "corosync", "drbd-utils", "fence-agents", "resource-age
 # $6 peer link1 address, $7 Axigen package, $8 Axigen service, $9 1 = run fence_ipmilan with stdin's options;
 # the rest: host names to resolve. Read-only: nothing here writes a file, loads a module or changes a setting.
 SCRIPT = r"""
+PKGS="pacemaker corosync drbd-utils fence-agents resource-agents"
 S=",$1,"; DISK=$2; IF0=$3; PEER0=$4; IF1=$5; PEER1=$6; AXPKG=$7; AXSVC=$8; FENCE=$9
 shift 9
 want() { case "$S" in *",$1,"*|*",all,"*) return 0;; esac; return 1; }
@@ -60,7 +61,13 @@ ids() { k=$(kname); [ -n "$k" ] || return 1
   return 0; }
 head1m() { [ -b "$DISK" ] || { echo "$DISK: not a block device"; return 1; }
   t 20 dd if="$DISK" bs=65536 count=16 iflag=direct status=none | sha256sum; }
-policy() { m=; for x in pacemaker corosync drbd-utils fence-agents resource-agents; do
+pkgs() { if have dpkg-query; then
+    dpkg-query -W -f '${Package}\t${Version}\t${db:Status-Abbrev}\n' $PKGS "$AXPKG"
+  else rpm -q --qf '%{NAME}\t%{VERSION}-%{RELEASE}\tii \n' $PKGS "$AXPKG"; fi; }
+axen() { if have systemctl; then t 10 systemctl is-enabled "$AXSVC"; return; fi
+  for f in /etc/rc2.d/S*"$AXSVC" /etc/rc3.d/S*"$AXSVC"; do [ -e "$f" ] && { echo enabled; return 0; }; done
+  echo disabled; return 1; }
+policy() { have apt-cache || { echo "apt-cache: not installed"; return 127; }; m=; for x in pacemaker corosync drbd-utils fence-agents resource-agents; do
   dpkg-query -W -f '${db:Status-Abbrev}' "$x" 2>/dev/null | grep -q '^ii' || m="$m $x"; done
   [ -n "$m" ] || { echo "all installed"; return 0; }; t 30 apt-cache policy $m; }
 timesync() { if have chronyc; then t 5 chronyc -n tracking; elif have ntpq; then t 5 ntpq -pn; else echo "no chronyc or ntpq"; return 127; fi; }
@@ -92,10 +99,10 @@ want disk_mounts && sec disk_mounts mounts
 want disk_ids && sec disk_ids ids
 want disk_head && sec disk_head head1m
 want os_release && sec os_release cat /etc/os-release
-want packages && sec packages dpkg-query -W -f '${Package}\t${Version}\t${db:Status-Abbrev}\n' pacemaker corosync drbd-utils fence-agents resource-agents "$AXPKG"
+want packages && sec packages pkgs
 want apt_policy && sec apt_policy policy
 want drbd_module && sec drbd_module sh -c 'cat /proc/drbd 2>/dev/null || modinfo -F version drbd'
-want axigen_enabled && sec axigen_enabled t 10 systemctl is-enabled "$AXSVC"
+want axigen_enabled && sec axigen_enabled axen
 want timesync && sec timesync timesync
 want timedatectl && sec timedatectl t 5 timedatectl show
 want getent && sec getent getent hosts "$@"

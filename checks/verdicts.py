@@ -648,12 +648,13 @@ def software(view: NodeView) -> list[Finding]:
     installed = p.parse_dpkg_query(pk.text) if pk else {}
     ap = view.section("apt_policy")
     policy = p.parse_apt_policy(ap.text) if ap and ap.ok else {}
+    can_tell = ap is not None and ap.ok  # without apt (rpm systems) installability is not checked here
     missing, not_installable = [], []
     from checks.script import PACKAGES
     for pkg in PACKAGES:
         if pkg in installed and installed[pkg].installed:
             continue
-        (not_installable if not (policy.get(pkg) or (None, None))[1] else missing).append(pkg)
+        (not_installable if can_tell and not (policy.get(pkg) or (None, None))[1] else missing).append(pkg)
     if not_installable:
         out.append(_f("PACKAGE_UNAVAILABLE", view.name, FAIL,
                       f"not installed and not installable from the configured repositories: "

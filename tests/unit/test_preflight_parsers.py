@@ -369,3 +369,16 @@ def test_firewall_open_allowing_and_blocking():
     blocked = v.firewall(view("baseline", "node1", nft=Section("nft", 0, up("nft-drop-policy-ssh-only.json"))))
     assert codes(blocked) == {"FIREWALL_BLOCKS": "FAIL"} and "udp/5405" in blocked[0].summary
 
+
+
+def test_missing_but_installable_package_warns_on_that_node():
+    s = sections("node2-no-resource-agents", "node2")
+    assert not p.parse_dpkg_query(s["packages"].text)["resource-agents"].installed  # "rc": removed, config kept
+    assert p.parse_apt_policy(s["apt_policy"].text)["resource-agents"][0] is None
+    assert codes(v.software(view("node2-no-resource-agents", "node2"))) == {
+        "OS_SUPPORTED": "PASS", "PACKAGE_MISSING": "WARN"}
+    assert codes(v.software(view("node2-no-resource-agents", "node1")))["SOFTWARE_OK"] == "PASS"
+    # the same node with no repository offering it: a FAIL (nothing axha could install)
+    none = Section("apt_policy", 0, "")
+    assert codes(v.software(view("node2-no-resource-agents", "node2", apt_policy=none)))["PACKAGE_UNAVAILABLE"] == \
+        "FAIL"
