@@ -596,6 +596,7 @@ class Filesystem(Step):
                 report = read_disk(ctx, action.node, ctx.spec.storage.data_device)  # guard right before writing
                 if any(s.type == fs for s in report.signatures):
                     emit(OutputLine(self.id, action.node, f"{report.path} already holds {fs}: not formatted"))
+                    self.seen_ok = True
                     continue
                 confirmed = any(r.path == report.path for r in self.to_wipe) or \
                     wipe_allowed(ctx, action.node, report.path)

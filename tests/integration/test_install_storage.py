@@ -183,3 +183,22 @@ def test_killed_during_the_data_move_then_rerun_finishes(fresh_lab, lab_exec):
     assert lab_exec("node1", ["findmnt", "-S", "/dev/drbd0"]).returncode != 0
     assert drbd_state(lab_exec, "node1").role == "Secondary"
     assert lab_exec("node1", ["cat", "/var/opt/axigen.pre-axha/domains/example.com/msg1"]).returncode == 0
+
+
+@pytest.mark.parametrize("stop_after", [1, 2, 3, 4, 5])
+def test_stopped_at_a_step_boundary_then_rerun_finishes(fresh_lab, lab_exec, stop_after):
+    seed_mail(lab_exec)
+    first = lab_context(fresh_lab["instance"], fresh_lab["cluster_file"])
+    assert run_steps(first, steps()[:stop_after], lambda e: None).ok
+    ctx, report, _ = run(fresh_lab)
+    assert report.ok, [f.message for f in report.finished]
+    done = [f.step_id for f in report.finished if f.status == "done"]
+    # exactly the steps not yet run did work. One exception: the lab's DRBD stand-in cannot open /dev/drbd0 on a
+    # Secondary (real DRBD 9 can, read-only), so a formatted device is re-checked after promotion, never formatted
+    expected = [s.id for s in steps()[stop_after:]]
+    assert [d for d in done if d not in expected] in ([], ["filesystem"])
+    assert set(expected) <= set(done)
+    if stop_after == 5:
+        assert not any(c["argv"][0].startswith("mkfs") for c in ctx.runners["node1"].commands)
+    assert all(drbd_state(lab_exec, n).in_sync for n in ("node1", "node2"))
+    assert lab_exec("node1", ["cat", "/var/opt/axigen.pre-axha/domains/example.com/msg1"]).returncode == 0
