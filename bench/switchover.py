@@ -60,8 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     ctx = open_context(spec, load_secrets(spec, args.secrets), confirm=lambda q: True)
     runs: list[dict] = []
     try:
-        for _ in range(args.rounds):
-            for kind in ("axha", "raw"):
+        for round_ in range(args.rounds):
+            # alternate which goes first, so each kind moves the service in both directions
+            for kind in (("axha", "raw") if round_ % 2 == 0 else ("raw", "axha")):
                 state = read_state(ctx, with_service=False)
                 target = state.other(state.active_node) if state.active_node else None
                 if target is None:

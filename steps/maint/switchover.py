@@ -17,7 +17,7 @@ from steps.pacemaker import CONSTRAINTS_ARGV, CRM_MON_ARGV
 
 MOVE_TIMEOUT = 120.0
 SERVICE_TIMEOUT = 30.0
-POLL = 0.25
+POLL = 0.5
 
 
 def _f(code: str, node: str | None, ok: bool, summary: str, remedy: str = "", status: str | None = None) -> Finding:
