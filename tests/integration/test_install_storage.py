@@ -202,3 +202,20 @@ def test_stopped_at_a_step_boundary_then_rerun_finishes(fresh_lab, lab_exec, sto
         assert not any(c["argv"][0].startswith("mkfs") for c in ctx.runners["node1"].commands)
     assert all(drbd_state(lab_exec, n).in_sync for n in ("node1", "node2"))
     assert lab_exec("node1", ["cat", "/var/opt/axigen.pre-axha/domains/example.com/msg1"]).returncode == 0
+
+
+def test_confirmed_wipe_erases_and_installs(fresh_lab, lab_exec):
+    script = "mkfs.ext4 -q -L olddata /dev/vdb"
+    assert lab_exec("node2", ["sh", "-c", script]).returncode == 0
+    questions = []
+    ctx = lab_context(fresh_lab["instance"], fresh_lab["cluster_file"], record=True)
+    ctx.confirm = lambda q: questions.append(q) or q.expected == "/dev/vdb"  # the admin typed the path
+    report = run_steps(ctx, steps()[:3], lambda e: None)
+    record(ctx, "confirmed-wipe")
+    assert report.ok, [f.message for f in report.finished]
+    assert [q.key for q in questions] == ["wipe-backing-disk"]
+    node2 = [c["argv"] for c in ctx.runners["node2"].commands]
+    assert node2.index(["wipefs", "-a", "/dev/vdb"]) < node2.index(["drbdadm", "create-md", "--force", "axigen"])
+    assert not any(a[:2] == ["wipefs", "-a"] for a in (c["argv"] for c in ctx.runners["node1"].commands))
+    sigs = lab_exec("node2", ["wipefs", "-n", "-J", "/dev/vdb"]).stdout.decode()
+    assert "olddata" not in sigs

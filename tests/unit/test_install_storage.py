@@ -123,6 +123,19 @@ def test_backing_disk_holding_a_filesystem_is_refused():
                    for c in commands(ctx, n))
 
 
+def test_typed_confirmation_erases_then_creates_metadata():
+    ctx = replay("confirmed-wipe")
+    typed = []
+    ctx.confirm = lambda q: typed.append(q) or q.expected == "/dev/vdb"
+    report = run_steps(ctx, [cls() for cls in STORAGE_STEPS[:3]], lambda e: None)
+    assert report.ok and [q.key for q in typed] == ["wipe-backing-disk"]
+    node2 = commands(ctx, "node2")
+    assert node2.index(("wipefs", "-a", "/dev/vdb")) < node2.index(("drbdadm", "create-md", "--force", "axigen"))
+    assert ("drbdadm", "create-md", "axigen") in commands(ctx, "node1")  # the blank disk needs no force
+    for runner in ctx.runners.values():
+        runner.assert_done()
+
+
 @pytest.mark.parametrize("option", ["wipe_disks", "wipe_disk"])
 def test_cli_wipe_disk_option_is_the_confirmation(option):
     step = storage.DrbdMetadata()
