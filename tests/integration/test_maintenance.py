@@ -213,3 +213,46 @@ def test_upgrade_killed_midway_then_rerun_finishes(installed, lab_exec):
     assert any("before the upgrade" in m for m in read_subjects(lab["vip"]))
     active = crm(lab_exec).where(names.GROUP)
     assert run(lab_exec, active, "cat", "/var/opt/axigen/run/version").strip() == "10.5.1"
+
+
+def test_status_json_contract(installed, lab_exec):
+    out = axha(installed["lab"], installed["state_dir"], "status", "--json", timeout=60)
+    state = json.loads(out.stdout)
+    assert out.returncode == 0, out.stdout[-2000:]
+    assert state["active_node"] == crm(lab_exec).where(names.GROUP)
+    assert [n["name"] for n in state["nodes"]] == ["node1", "node2"]
+    assert all(n["online"] and not n["standby"] and n["axigen_version"] for n in state["nodes"])
+    for node in ("node1", "node2"):
+        assert {"role", "disk", "peer_disk", "connection", "sync_percent"} <= set(state["drbd"][node])
+    assert len(state["links"]) == 4 and all(link["up"] for link in state["links"])
+    assert state["failed_actions"] == [] and state["leftover_constraints"] == []
+    assert state["service_answers"]["smtp"]["ok"] and state["service_answers"]["imap"]["ok"]
+
+
+async def test_dashboard_switchover_with_one_key_and_confirmation(installed, lab_exec, monkeypatch):
+    """The real TUI on the lab: it opens on maintenance, `s` shows the confirmation (gates + preview), typing yes
+    moves the service, and the dashboard follows it."""
+    import re
+
+    from tests.app.test_maintenance import text_of
+    from tui.app import AxhaApp
+    monkeypatch.setenv("AXHA_STATE_DIR", str(installed["state_dir"]))
+    before = wait_for("a settled cluster", lambda: settled(lab_exec))
+    app = AxhaApp(installed["lab"]["cluster_file"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        async def until(predicate, seconds):
+            for _ in range(int(seconds * 10)):
+                await pilot.pause(0.1)
+                if predicate():
+                    return True
+            return False
+        assert await until(lambda: f"Service on {before}" in text_of(app), 30)
+        await pilot.press("s")
+        assert await until(lambda: type(app.screen).__name__ == "TypedConfirm", 30)
+        assert "Gates" in text_of(app)
+        await pilot.press("y", "e", "s", "enter")
+        after = "node2" if before == "node1" else "node1"
+        assert await until(lambda: re.search(rf"Service on {after}", text_of(app)), 90)
+        assert await until(lambda: any("Switchover: OK" in line for line in app.log_lines), 30)
+    assert crm(lab_exec).where(names.GROUP) == after
+    assert [c.id for c in leftovers(lab_exec)] == []
