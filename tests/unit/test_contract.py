@@ -181,3 +181,12 @@ def test_secrets_file_key_is_a_path_not_a_secret(tmp_path):
     assert spec.secrets_file == str(tmp_path / "lab.secrets.yaml")
     with pytest.raises(SpecError, match="secrets never belong"):
         parse_cluster(text.replace("secrets_file:", "secret_key:"), str(tmp_path / "c.yaml"))
+
+
+def test_the_tui_starts_without_loading_ssh_ipmi_or_yaml():
+    """Start-up stays light (bench/startup.py): paramiko, pyghmi and yaml load only when needed."""
+    code = ("import sys, tui.app, tui.screens.inventory, tui.dialogs\n"
+            "heavy = sorted(m for m in ('paramiko', 'pyghmi', 'yaml', 'cryptography') if m in sys.modules)\n"
+            "assert not heavy, heavy\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
