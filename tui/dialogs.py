@@ -47,8 +47,10 @@ class HostKeyDialog(ModalScreen[bool]):
             yield Label(f"Unknown SSH host key: {e.node or ''} ({e.hostname})", classes="title")
             yield Static(f"{e.key_type} key fingerprint:", classes="detail")
             yield Static(e.fingerprint, classes="fingerprint", id="fingerprint")
+            short = {"ssh-ed25519": "ed25519", "ssh-rsa": "rsa", "rsa-sha2-256": "rsa", "rsa-sha2-512": "rsa"}.get(
+                e.key_type, "ecdsa" if e.key_type.startswith("ecdsa") else "*")
             yield Static("Compare it with the node's own key, on its console:\n"
-                         "  ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\n"
+                         f"  ssh-keygen -lf /etc/ssh/ssh_host_{short}_key.pub\n"
                          "Accept only if they match. Accepting adds it to known_hosts.", classes="detail")
             with Horizontal():
                 yield Button("Refuse", id="refuse", variant="default")
