@@ -1,5 +1,6 @@
 """The cluster half of the install: pure parts on recorded lab output, and the CIB objects checked by the real
 Pacemaker tools of this machine (crm_verify, crm_diff) on a CIB file."""
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -137,3 +138,33 @@ def test_package_versions_parse_dpkg_and_rpm_lines():
     dpkg = "corosync\t3.1.7-1+deb12u2\tii \npacemaker\t2.1.5-1+deb12u1\tii \nold\t1.0\trc \n"
     assert parse_versions(dpkg) == {"corosync": "3.1.7-1+deb12u2", "pacemaker": "2.1.5-1+deb12u1"}
     assert parse_versions("pacemaker\t2.1.7-5.el9\n") == {"pacemaker": "2.1.7-5.el9"}
+
+
+REPLAY = [FIX / "rerun-node1.json", FIX / "rerun-node2.json"]
+
+
+@pytest.mark.skipif(not all(p.exists() for p in REPLAY), reason="rerun recordings not present")
+def test_recorded_rerun_of_an_installed_cluster_plans_nothing():
+    """The cluster steps replayed on the recorded real outputs of an installed lab cluster: every plan is empty,
+    and nothing but reads was asked of the nodes."""
+    from steps.framework import Context, run_steps
+    from steps.install.corosync import CorosyncStep
+    from steps.install.fencing import FencingStep
+    from steps.install.pacemaker import PacemakerStep
+    from steps.install.role import AxigenRoleStep
+    from steps.runner import ReplayRunner
+    from steps.secrets import Secrets
+    from steps.spec import load_cluster
+
+    recorded = json.loads(REPLAY[0].read_text())
+    spec = load_cluster(FIX / "lab-instance1.yaml")
+    runners = {p.stem.split("-")[1]: ReplayRunner.from_file(p.stem.split("-")[1], p, ordered=False) for p in REPLAY}
+    ctx = Context(spec, runners, secrets=Secrets(bmc_passwords={"node1": "x" * 8, "node2": "y" * 8}))
+    events = []
+    report = run_steps(ctx, [CorosyncStep(), PacemakerStep(), FencingStep(), AxigenRoleStep()], events.append,
+                       plan_only=True)
+    assert report.ok and not report.changed
+    assert [e.status for e in report.finished] == ["skipped"] * 4
+    plans = [e for e in events if type(e).__name__ == "PlanReady"]
+    assert len(plans) == 4 and all(p.actions == () for p in plans)
+    assert recorded["commands"], "empty recording"
