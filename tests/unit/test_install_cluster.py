@@ -158,7 +158,7 @@ def test_recorded_rerun_of_an_installed_cluster_plans_nothing():
 
     recorded = json.loads(REPLAY[0].read_text())
     spec = load_cluster(FIX / "lab-instance1.yaml")
-    runners = {p.stem.split("-")[1]: ReplayRunner.from_file(p.stem.split("-")[1], p, ordered=False) for p in REPLAY}
+    runners = {p.stem.split("-")[1]: ReplayRunner.from_file(p.stem.split("-")[1], p, ordered=True) for p in REPLAY}
     ctx = Context(spec, runners, secrets=Secrets(bmc_passwords={"node1": "x" * 8, "node2": "y" * 8}))
     events = []
     report = run_steps(ctx, [CorosyncStep(), PacemakerStep(), FencingStep(), AxigenRoleStep()], events.append,
@@ -168,3 +168,5 @@ def test_recorded_rerun_of_an_installed_cluster_plans_nothing():
     plans = [e for e in events if type(e).__name__ == "PlanReady"]
     assert len(plans) == 4 and all(p.actions == () for p in plans)
     assert recorded["commands"], "empty recording"
+    for runner in runners.values():
+        runner.assert_done()   # the same commands, in the same order, as on the real nodes
