@@ -86,7 +86,10 @@ def main() -> int:
             # alternate who goes first, so neither always meets warmer caches
             order = [("axha", axha), ("ansible", ans)] if i % 2 == 0 else [("ansible", ans), ("axha", axha)]
             for name, argv in order:
-                elapsed, out = timed(argv, env, ok_codes=(0, 1) if name == "axha" else (0,))
+                # a fresh ssh ControlPath dir per round: like axha, every Ansible run starts without a
+                # persistent master connection from the round before (within a run Ansible still multiplexes)
+                round_env = dict(env, ANSIBLE_SSH_CONTROL_PATH_DIR=str(work / f"cp{i}"))
+                elapsed, out = timed(argv, round_env, ok_codes=(0, 1) if name == "axha" else (0,))
                 if name == "axha":
                     a_times.append(elapsed)
                     facts_axha = sum(len(json.loads(line).get("findings", [])) for line in out.splitlines()

@@ -48,9 +48,23 @@ CHECKS: tuple[Check, ...] = (
 CHECK_IDS = tuple(c.id for c in CHECKS)
 
 
+PROBES = frozenset({"ping_link0", "ping_link1", "fence_peer"})  # wait on the network, not on the node's CPU
+
+
 def sections_for(checks) -> str:
     """The script's section list for these checks (the clock always: its arrival time measures clock skew)."""
     return ",".join(sorted({s for c in checks for s in c.sections} | {"clock"}))
+
+
+def script_plan(checks) -> list[tuple[str, bool]]:
+    """The script runs per node for these checks: (sections, fence?) each. The network probes (pings to the peer,
+    fence_ipmilan to its BMC) run as a second command on the same SSH connection, alongside the local facts."""
+    wanted = set(sections_for(checks).split(","))
+    fence = any(c.id == "fencing" for c in checks)
+    plan = [(",".join(sorted(wanted - PROBES)), False)]
+    if wanted & PROBES:
+        plan.append((",".join(sorted(wanted & PROBES)), fence))
+    return plan
 
 
 def check_by_id(check_id: str) -> Check:
@@ -181,11 +195,22 @@ class _Run:
 
     # -- inputs
     def node_script(self, name: str) -> None:
+        """Run this node's script(s) (script_plan) at once on its one SSH connection."""
+        threads = [threading.Thread(target=self._one_script, args=(name, sections, fence), daemon=True)
+                   for sections, fence in script_plan(self.checks)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        with self.lock:
+            self.finished[name] = True
+        self.evaluate()
+
+    def _one_script(self, name: str, sections: str, fence: bool) -> None:
         node, peer = self.spec.node(name), self.spec.peer(name)
         device = self.spec.storage.device if self.spec.storage.mode == "shared" else node.backing_disk
-        fence = any(c.id == "fencing" for c in self.checks)
         stdin = fence_options(self.spec, self.ctx.secrets, peer) if fence else None
-        argv = script_argv(sections_for(self.checks), device,
+        argv = script_argv(sections, device,
                            node.link0.interface, peer.link0.address, node.link1.interface, peer.link1.address,
                            self.spec.axigen.package, self.spec.axigen.service, stdin is not None,
                            self.spec.node_names)
@@ -200,15 +225,12 @@ class _Run:
         try:
             result = self.ctx.runner(name).stream(argv, on_line, timeout=SCRIPT_TIMEOUT, stdin=stdin or "")
             self._absorb(name, result.stdout)
-            if not self.sections[name]:
+            if not split_sections(result.stdout):
                 self.errors[name] = (result.stderr or result.stdout).strip()[-300:] or f"exit {result.rc}"
         except AxhaError as exc:
             self.errors[name] = exc.explain()
         except Exception as exc:  # noqa: BLE001 - one node's failure is reported on that node, never a crash
             self.errors[name] = f"{type(exc).__name__}: {exc}"
-        with self.lock:
-            self.finished[name] = True
-        self.evaluate()
 
     def _absorb(self, name: str, text: str) -> None:
         parsed = split_sections(text)

@@ -46,7 +46,7 @@ nics() { for d in /sys/class/net/*; do i=${d##*/}; [ "$i" = lo ] && continue
     "$(cat "$d/speed" 2>/dev/null || echo -)" "$(cat "$d/mtu" 2>/dev/null)" "$(cat "$d/operstate" 2>/dev/null)" "$phys"
   done; }
 pinger() { have ping || { echo "ping: not installed"; return 127; }; [ -n "$2" ] || { echo "no address"; return 2; }
-  ping -n -I "$1" -c 2 -i 0.2 -w 2 "$2"; }
+  ping -n -I "$1" -c 2 -i 0.05 -w 2 "$2"; }
 fence() { [ "$FENCE" = 1 ] || { echo "not requested"; return 0; }
   have fence_ipmilan || { echo "fence_ipmilan: not installed"; return 127; }
   t 30 fence_ipmilan <&4; }

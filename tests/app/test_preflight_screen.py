@@ -86,7 +86,7 @@ async def test_run_all_again_reuses_the_context():
         assert screen.report.ok and cell_text(app, "fencing", "node1") == "PASS"
         await pilot.press("a")
         await wait_done(pilot)
-        assert len(app.contexts) == 1 and len(app.contexts[0].runners["node1"].calls) == 2
+        assert len(app.contexts) == 1 and len(app.contexts[0].runners["node1"].calls) == 4  # 2 per run
         assert "ready" in str(screen.query_one("#status", Static).render())
 
 

@@ -60,9 +60,11 @@ def test_results_arrive_one_by_one_for_every_check_and_node():
     assert len(seen) == len(report.results) and len({(r.check, r.node) for r in seen}) == len(seen)
     assert {r.check for r in seen} == set(CHECK_IDS)
     assert {r.node for r in seen} == {"node1", "node2", CLUSTER}
-    # one script per node: a single round trip each, nothing written
+    # per node: the facts script and the network probes (pings, fence_ipmilan) side by side; nothing written
     for runner in ctx.runners.values():
-        assert len(runner.calls) == 1 and runner.puts == []
+        assert len(runner.calls) == 2 and runner.puts == []
+        lists = sorted(call[4] for call in runner.calls)  # the sections each command was asked for
+        assert "fence_peer,ping_link0,ping_link1" in lists and any("clock" in x and "ping" not in x for x in lists)
 
 
 def test_rerun_one_check_replaces_its_cells_only():
@@ -74,7 +76,7 @@ def test_rerun_one_check_replaces_its_cells_only():
     assert {(r.check, r.node) for r in seen} == {("memory", "node1"), ("memory", "node2"), ("memory", CLUSTER)}
     assert report.results[("memory", "node2")].status == "FAIL"
     assert report.results[("cpu", "node1")] is before[("cpu", "node1")]
-    assert len(ctx.runners["node1"].calls) == 2  # the re-run is one more round trip per node
+    assert len(ctx.runners["node1"].calls) == 3  # the re-run is one more round trip per node
 
 
 def test_bmc_password_travels_on_stdin_never_in_argv():
