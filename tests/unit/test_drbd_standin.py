@@ -240,3 +240,20 @@ def test_uuid_compare_directions():
     c = meta.fresh_md(2)
     c["current"] = meta.new_uuid()
     assert meta.uuid_compare(a, c)[0] == -1000
+
+
+def test_the_engine_parsers_read_the_stand_in_output():
+    """steps/drbd.py (what the wizard reads in the lab) understands what the stand-in prints."""
+    from steps import drbd
+
+    snap = sync_steps()[-1]
+    res = drbd.find_resource(drbd.parse_status_json(formats.status_json([snap])), "some-resource")
+    pd = res.connection().peer_device(0)
+    assert (res.role, res.device(0).disk, pd.replication, pd.peer_disk) == \
+        ("Secondary", "UpToDate", "SyncSource", "Inconsistent")
+    assert pd.out_of_sync_kib == 2500 and pd.done == 37.5
+    events = "\n".join(replay(sync_steps(), formats.Opts(verbose=1, statistics=True)))
+    state = drbd.parse_events2(events).resource("some-resource")
+    conn = state.connection()
+    assert conn.connection == "Connected" and conn.peer_device(0).replication == "SyncSource"
+    assert conn.peer_device(0).done == 37.5 and [p.established for p in conn.paths] == [True]
