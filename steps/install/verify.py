@@ -12,7 +12,7 @@ from steps.install.common import any_status, finding, read, wait_for
 
 PORTS = (("SMTP", 25, "220"), ("IMAP", 143, "* OK"), ("POP3", 110, "+OK"))
 BANNER_TIMEOUT = 5.0
-SETTLE_TIMEOUT = 60.0
+SETTLE_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,11 @@ class VerifyStep(Step):
     def verify(self, ctx: Context) -> list[Finding]:
         spec = ctx.spec
         findings: list[Finding] = []
+        try:   # a transition may still be running (just installed, or a node just rejoined): bounded wait
+            wait_for("the Axigen group started", lambda: (lambda st: st if st is not None and st.where(names.GROUP)
+                                                          else None)(any_status(ctx)), SETTLE_TIMEOUT, ctx, 2.0)
+        except AxhaError:
+            pass   # reported below with the details
         status = any_status(ctx)
         if status is None:
             return [Finding("CLUSTER_ANSWERS", None, FAIL, "crm_mon answers on neither node",

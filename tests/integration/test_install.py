@@ -107,6 +107,14 @@ def test_install_verify_rerun_and_failover(fresh_lab, lab_exec, tmp_path):
                for a in json.loads(line)["actions"]]
     assert actions == []
 
+    # the opt-in fence drill: each node power-cycled through Pacemaker in turn, back, service verified again
+    drill = axha(fresh_lab, tmp_path, "--yes", "--fence-drill")
+    assert drill.returncode == 0, drill.stdout[-3000:] + drill.stderr[-2000:]
+    assert "node1: fenced in" in drill.stdout and "node2: fenced in" in drill.stdout
+    print("\n".join(line for line in drill.stdout.splitlines() if "fenced in" in line))
+    unstick(lab_exec)
+    active = check_cluster(fresh_lab, lab_exec)
+
     # a power cut of the active node through its BMC: the service answers on the other node
     from steps.bmc import BmcClient
     node = next(n for n in fresh_lab["nodes"] if n["name"] == active)
