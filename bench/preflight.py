@@ -76,6 +76,9 @@ def main() -> int:
         env = dict(os.environ, ANSIBLE_HOST_KEY_CHECKING="True", ANSIBLE_SSH_CONTROL_PATH_DIR=str(work / "cp"),
                    ANSIBLE_LOCAL_TEMP=str(work / "tmp"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
                    PYTHONPATH=str(REPO))
+        # an installed axha has its byte-code cached like any pip-installed package (ansible-core's is, in its
+        # venv); this sandbox sets PYTHONDONTWRITEBYTECODE, which would recompile the repo's modules every round
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         axha = [sys.executable, "-m", "tui.cli", "preflight", "--cluster", st["cluster_file"], "--json", "--yes"]
         ans = [str(ansible), "lab", "-i", str(inv), "-m", "setup", "-f", "2"]
         timed(ans, env)  # warm-up: both tools' first run pays for cold caches on the nodes (pyc, apt cache)
