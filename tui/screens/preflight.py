@@ -83,8 +83,9 @@ class PreflightScreen(Screen):
         table.add_column("Check", key="check", width=16)
         for subject in (*nodes, CLUSTER):
             table.add_column(subject, key=subject, width=9)
-        for check in CHECKS:
-            table.add_row(check.title, *[cell("") for _ in (*nodes, CLUSTER)], key=check.id)
+        for check in CHECKS:  # "..." where a result will come; "-" where none can (no comparison of the pair)
+            pending = [cell("...") for _ in nodes] + [cell("..." if check.pair else "")]
+            table.add_row(check.title, *pending, key=check.id)
         self.nodes = nodes
 
     # ------------------------------------------------------------ running
@@ -111,7 +112,7 @@ class PreflightScreen(Screen):
         if self.nodes:
             for subject in (*self.nodes, CLUSTER):
                 for check in CHECKS:
-                    if check_id is None or check.id == check_id:
+                    if (check_id is None or check.id == check_id) and (subject != CLUSTER or check.pair):
                         table.update_cell(check.id, subject, cell("..."))
         what = f"re-running {check_by_id(check_id).title}" if check_id else "running every check on both nodes"
         self.query_one("#status", Static).update(f"Preflight: {what} (read-only)...")
