@@ -119,6 +119,16 @@ def wipe_allowed(ctx: Context, node: str, path: str) -> bool:
     return (node, path) in given
 
 
+def blanket_yes_refusal(ctx: Context, report: DiskReport, code: str) -> list[Finding]:
+    """A headless `--yes` never counts as typing a disk path: erasing a disk that holds something needs the
+    admin's typed confirmation (TUI, terminal) or the explicit `--wipe-disk NODE:PATH`. (--plan still shows it.)"""
+    if not ctx.options.get("yes") or ctx.options.get("plan") or wipe_allowed(ctx, report.node, report.path):
+        return []
+    return [Finding(code, report.node, FAIL, f"{report.describe()}: not erased without an explicit --wipe-disk",
+                    f"If its content may be lost, run again with --wipe-disk {report.node}:{report.path}; "
+                    "otherwise choose another disk in the cluster file.")]
+
+
 def wipe_question(key: str, reports: list[DiskReport], what: str) -> Confirmation | None:
     if not reports:
         return None
@@ -267,6 +277,8 @@ class DrbdMetadata(Step):
                 findings.append(Finding("BACKING_DISK_MOUNTED", node, FAIL, f"{report.path} on {node} is in use: "
                                         f"{report.describe()}", "Unmount it and remove it from /etc/fstab first, "
                                         "or choose another backing_disk."))
+            elif not report.blank:
+                findings += blanket_yes_refusal(ctx, report, "BACKING_DISK_NOT_EMPTY")
         return findings
 
     def plan(self, ctx: Context) -> list[Action]:
@@ -546,11 +558,15 @@ class Filesystem(Step):
         if drbd_mode(ctx):
             return []
         findings = []
+        fs = ctx.spec.storage.filesystem
         for node in ctx.spec.node_names:
             report = read_disk(ctx, node, ctx.spec.storage.data_device)
             if report.mountpoints and report.mountpoints != (ctx.spec.storage.mount_point,):
                 findings.append(Finding("SHARED_DEVICE_MOUNTED", node, FAIL, report.describe(),
                                         "Unmount the shared device first."))
+            elif node == ctx.spec.nodes[0].name and report.signatures and \
+                    not any(sig.type == fs for sig in report.signatures):
+                findings += blanket_yes_refusal(ctx, report, "DATA_DEVICE_NOT_EMPTY")
         return findings
 
     def read(self, ctx: Context, node: str, states: dict) -> DiskReport | None:

@@ -127,6 +127,13 @@ def test_backing_disk_with_a_file_is_refused_and_kept(fresh_lab, lab_exec):
     assert out.stdout.decode() == "precious\n"
     assert not any(c["argv"][:2] in (["wipefs", "-a"], ["drbdadm", "create-md"])
                    for r in ctx.runners.values() for c in r.commands)
+    # `axha install --yes` accepts every question: still no wipe without --wipe-disk node2:/dev/vdb
+    headless = lab_context(fresh_lab["instance"], fresh_lab["cluster_file"], yes=True)
+    headless.confirm = lambda question: True
+    report = run_steps(headless, steps(), lambda e: None)
+    assert not report.ok and report.finished[-1].findings[0].code == "BACKING_DISK_NOT_EMPTY"
+    out = lab_exec("node2", ["sh", "-c", "mount -o ro /dev/vdb /mnt && cat /mnt/keep.txt; umount /mnt"])
+    assert out.stdout.decode() == "precious\n"
 
 
 def test_skip_initial_sync_on_brand_new_disks(fresh_lab, lab_exec):

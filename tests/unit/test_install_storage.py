@@ -136,6 +136,21 @@ def test_typed_confirmation_erases_then_creates_metadata():
         runner.assert_done()
 
 
+def test_headless_yes_never_wipes_a_disk_without_wipe_disk():
+    ctx = replay("refused-disk", ordered=False, yes=True)
+    report, events, questions = run(ctx, confirm=lambda q: True)  # a blanket --yes would accept anything
+    assert not report.ok and questions == []
+    failed = report.finished[-1]
+    assert failed.step_id == "drbd-metadata"
+    (finding,) = [f for f in failed.findings if f.status == "FAIL"]
+    assert finding.code == "BACKING_DISK_NOT_EMPTY" and finding.node == "node2"
+    assert "--wipe-disk node2:/dev/vdb" in finding.remedy
+    assert not any(c[:2] in (("wipefs", "-a"), ("drbdadm", "create-md")) for n in SPEC.node_names
+                   for c in commands(ctx, n))
+    # with --plan the wipe is shown, not refused
+    assert storage.DrbdMetadata().check(replay("refused-disk", ordered=False, yes=True, plan=True)) == []
+
+
 @pytest.mark.parametrize("option", ["wipe_disks", "wipe_disk"])
 def test_cli_wipe_disk_option_is_the_confirmation(option):
     step = storage.DrbdMetadata()
