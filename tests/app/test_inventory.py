@@ -35,6 +35,15 @@ def state_dir(monkeypatch, tmp_path):
     monkeypatch.chdir(REPO)
 
 
+async def wait_for(pilot, condition, timeout: float = 10.0) -> None:
+    """Poll the app until condition() holds (the machine may be busy: no fixed sleeps)."""
+    for _ in range(int(timeout / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    assert condition(), "timed out waiting"
+
+
 def inventory(app) -> InventoryScreen:
     screen = app.screen
     assert isinstance(screen, InventoryScreen)
@@ -58,8 +67,7 @@ async def test_fill_invalid_value_shows_inline_error_then_save(tmp_path):
         field.focus()
         field.value = ""
         await pilot.press(*"10.2.0.300")
-        await pilot.pause(0.6)  # the debounced check runs
-        assert field.has_class("-error")
+        await wait_for(pilot, lambda: field.has_class("-error") and inv._timer is None)  # the debounced check ran
         line = inv.query_one(".error-line")
         assert line.parent is field.parent.parent  # right under the link0 address row
         assert "node 2: '10.2.0.300' is not an IP address" in str(line.content)
@@ -70,16 +78,13 @@ async def test_fill_invalid_value_shows_inline_error_then_save(tmp_path):
         assert not target.exists() and app.focused is field
         # fix it: the error goes away, save writes a file load_cluster reads back
         await pilot.press("backspace", "backspace", "backspace", "1", "2")
-        await pilot.pause(0.6)
-        assert not field.has_class("-error") and not inv.query(".error-line")
+        await wait_for(pilot, lambda: inv._timer is None and not field.has_class("-error"))
+        assert not inv.query(".error-line")
         inv.query_one("#s-bmc-0").value = "bmc-pass-1"
         inv.query_one("#s-bmc-1").value = "bmc-pass-2"
         inv.query_one("#save-secrets").value = True
         await pilot.press("ctrl+s")
-        for _ in range(40):
-            await pilot.pause(0.05)
-            if app.spec is not None:
-                break
+        await wait_for(pilot, lambda: app.spec is not None)
     spec = load_cluster(target)
     assert spec.name == "mail" and spec.nodes[1].link0.address == "10.2.0.12" and spec.nodes[0].ssh_port == 22
     secrets_file = tmp_path / "mail.secrets.yaml"
@@ -91,12 +96,9 @@ async def test_fill_invalid_value_shows_inline_error_then_save(tmp_path):
 async def test_loads_a_cluster_file_into_the_form():
     app = AxhaApp(EXAMPLE, startup_checks=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        for _ in range(40):
-            await pilot.pause(0.05)
-            if app.spec is not None:
-                break
         inv = inventory(app)
-        assert inv.query_one("#f-nodes-1-bmc-address").value == "192.168.77.202"
+        await wait_for(pilot, lambda: inv.query_one("#f-nodes-1-bmc-address").value == "192.168.77.202"
+                       if inv.built else False)
         assert inv.query_one("#f-storage-mode").value == "drbd"
         assert "axigen" in app.sub_title
         assert "audit: /tmp/axha-test-state/axigen/audit.jsonl" in app.log_title
@@ -129,26 +131,23 @@ async def test_confirm_and_host_key_dialogs_from_a_worker():
         question = Confirmation("wipe", "Wipe /dev/vdb on node1?", "All data on it is lost.", expected="/dev/vdb")
         worker = threading.Thread(target=lambda: answers.update(confirm=app.confirm_from_worker(question)))
         worker.start()
-        await pilot.pause(0.3)
-        assert type(app.screen).__name__ == "TypedConfirm"
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "TypedConfirm")
         await pilot.press("y", "e", "s", "enter")  # not the expected text: nothing happens
         await pilot.pause(0.1)
         assert type(app.screen).__name__ == "TypedConfirm"
         app.screen.query_one("Input").value = "/dev/vdb"
         await pilot.press("enter")
-        await pilot.pause(0.3)
-        worker.join(5)
+        await wait_for(pilot, lambda: "confirm" in answers)
         assert answers["confirm"] is True
 
         error = HostKeyError("unknown host key", node="node1", fingerprint="SHA256:abcdefghijklmnop",
                              key_type="ssh-ed25519", hostname="192.168.77.11")
         worker = threading.Thread(target=lambda: answers.update(key=app.accept_host_key_from_worker(error)))
         worker.start()
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "HostKeyDialog")
         assert "SHA256:abcdefghijklmnop" in str(app.screen.query_one("#fingerprint").content)
         await pilot.press("enter")  # focus starts on Refuse
-        await pilot.pause(0.3)
-        worker.join(5)
+        await wait_for(pilot, lambda: "key" in answers)
         assert answers["key"] is False
 
 
@@ -164,11 +163,7 @@ async def test_installed_cluster_opens_maintenance(tmp_path, monkeypatch):
                         ("tui.screens.no_such_maint", "X", "Maintenance", "help"))
     app = AxhaApp(EXAMPLE)
     async with app.run_test(size=(80, 24)) as pilot:
-        for _ in range(60):
-            await pilot.pause(0.05)
-            if app.current == "maintenance":
-                break
-        assert app.current == "maintenance"
+        await wait_for(pilot, lambda: app.current == "maintenance", timeout=20)
 
 
 def test_snapshot_inventory_nodes_tab_with_inline_error(snap_compare):
@@ -182,16 +177,16 @@ def test_snapshot_inventory_nodes_tab_with_inline_error(snap_compare):
 
     async def run_before(pilot):
         app = pilot.app
-        for _ in range(60):
-            await pilot.pause(0.05)
-            if app.spec is not None:
-                break
         inv = app.screen
+        await wait_for(pilot, lambda: app.spec is not None and inv.built
+                       and inv.query_one("#f-nodes-1-bmc-address").value == "192.168.77.202")
+        await wait_for(pilot, lambda: inv._timer is None)  # the check after loading has run
         inv.query_one("#tabs").active = "tab-nodes"
         inv.query_one("#f-nodes-1-link0-address").value = "192.168.78.11"
-        await pilot.pause(0.7)
+        await wait_for(pilot, lambda: inv._timer is not None)
+        await wait_for(pilot, lambda: inv._timer is None and inv.query(".error-line"))
         inv.query_one("#f-nodes-0-name").focus()
-        await pilot.pause(0.1)
+        await pilot.pause(0.2)
 
     assert snap_compare(AxhaApp(EXAMPLE, startup_checks=False), terminal_size=(80, 24), run_before=run_before)
 
@@ -202,10 +197,7 @@ async def test_invalid_file_is_loaded_into_the_form_with_its_error(tmp_path):
     app = AxhaApp(str(bad), startup_checks=False)
     async with app.run_test(size=(80, 24)) as pilot:
         inv = inventory(app)
-        for _ in range(60):
-            await pilot.pause(0.05)
-            if inv.query(".error-line"):
-                break
+        await wait_for(pilot, lambda: bool(inv.query(".error-line")))
         assert app.spec is None and "(not valid)" in app.sub_title
         assert inv.query_one("#f-nodes-0-ssh_address").value == "192.168.77.11"  # the rest is still filled in
         assert inv.query_one("#f-vip-interface").has_class("-error")
