@@ -257,3 +257,20 @@ def test_the_engine_parsers_read_the_stand_in_output():
     conn = state.connection()
     assert conn.connection == "Connected" and conn.peer_device(0).replication == "SyncSource"
     assert conn.peer_device(0).done == 37.5 and [p.established for p in conn.paths] == [True]
+
+
+def test_every_command_drbdadm_passes_is_known_to_the_stand_in():
+    """Each drbdsetup/drbdmeta line of the recorded `drbdadm -d` runs names a command the stand-in implements."""
+    from drbdstandin import cli
+
+    lines = [ln.split() for ln in (FIX / "drbdadm-dry-run.txt").read_text().splitlines()
+             if ln.startswith(("drbdsetup ", "drbdmeta "))]
+    assert len(lines) > 20
+    for words in lines:
+        if words[0] == "drbdsetup":
+            assert words[1] in cli.DRBDSETUP_COMMANDS, words
+        else:
+            command = [w for w in words[1:] if not w.startswith("-")][4]
+            assert command in cli.DRBDMETA_COMMANDS, words
+    assert cli.split_opts(["axigen", "1", "--_name=node2", "--fencing=resource-and-stonith", "--protocol=C"]) == \
+        (["axigen", "1"], {"_name": "node2", "fencing": "resource-and-stonith", "protocol": "C"})

@@ -14,6 +14,17 @@ import time
 from . import formats, meta
 
 MODULE_VERSION = "9.2.2"
+DRBDSETUP_COMMANDS = frozenset((
+    "new-resource", "new-minor", "new-peer", "net-options", "new-path", "del-path", "connect", "disconnect",
+    "del-peer", "primary", "secondary", "down", "attach", "detach", "new-current-uuid", "outdate", "invalidate",
+    "del-minor", "disk-options", "check-resize", "resize", "dstate", "get-gi", "show-gi", "invalidate-remote",
+    "del-resource", "resource-options", "peer-device-options", "pause-sync", "resume-sync", "verify", "suspend-io",
+    "resume-io", "forget-peer", "status", "events2", "show", "role", "cstate", "wait-connect-resource",
+    "wait-connect-volume", "wait-connect-connection", "wait-sync-resource", "wait-sync-volume",
+    "wait-sync-connection"))
+DRBDMETA_COMMANDS = frozenset((
+    "create-md", "apply-al", "check-resize", "outdate", "invalidate", "wipe-md", "set-gi", "get-gi", "show-gi",
+    "dstate", "dump-md", "read-dev-uuid", "write-dev-uuid"))
 
 
 class Fail(Exception):
@@ -147,6 +158,8 @@ def drbdsetup(argv: list[str]) -> int:
 
 
 def _drbdsetup(c: dict, cmd: str, pos: list[str], opts: dict) -> int:
+    if cmd not in DRBDSETUP_COMMANDS:
+        raise Fail(20, f"{cmd}: unknown command (not implemented by the axha lab DRBD stand-in)")
     if cmd == "new-resource":
         need(pos, 2, "drbdsetup new-resource {resource} {node_id}")
         load_module(c)
@@ -200,6 +213,13 @@ def _drbdsetup(c: dict, cmd: str, pos: list[str], opts: dict) -> int:
             return 0
         return forward(c, res, {"cmd": cmd, "minor": minor, "backing_dev": pos[1] if len(pos) > 1 else "",
                                 "clear_bitmap": "clear-bitmap" in opts})
+    if cmd in ("get-gi", "show-gi"):
+        need(pos, 3, f"drbdsetup {cmd} {{resource}} {{peer_node_id}} {{volume}}")
+        md = meta.read_md(c, int(_minor_of(c, pos[0], int(pos[2]))))
+        if md is None:
+            raise Fail(10, f"{pos[0]}: Failure: (138) Device does not have a disk-config")
+        print(meta.gi_string(md))
+        return 0
     if cmd == "invalidate-remote":
         need(pos, 2, "drbdsetup invalidate-remote {resource} {peer_node_id} {volume}")
         return forward(c, pos[0], {"cmd": cmd, "peer_node_id": pos[1]})
@@ -409,6 +429,9 @@ def drbdmeta(argv: list[str]) -> int:
     minor, version, device, _idx, command = args[:5]
     if not minor.isdigit():
         sys.stderr.write(f"{minor}: minor must be a number in the DRBD stand-in\n")
+        return 20
+    if command not in DRBDMETA_COMMANDS:
+        sys.stderr.write(f"{command}: not supported by the DRBD stand-in\n")
         return 20
     m = int(minor)
     md = meta.read_md(c, m)
