@@ -304,15 +304,9 @@ class SshRunner:
 
     def _exec(self, argv: tuple[str, ...], stdin, timeout: float, mutating: bool, on_line, cancel,
               raw: list | None = None) -> Result:
-        transport = self.connect()
         start = time.monotonic()
         deadline = start + timeout
-        try:
-            channel = transport.open_session(timeout=min(timeout, 30.0))
-        except Exception as exc:  # paramiko raises SSHException or ChannelException; connection lost
-            self.close()
-            raise ConnectError(f"cannot open a command channel to {self.where}: {_plain(exc)}", node=self.node,
-                               remedy="The connection dropped; run again.") from None
+        channel = self._channel(min(timeout, 30.0))
         out, err, pending, pid = bytearray(), bytearray(), bytearray(), None
         stopped = timed_out = False
         try:
@@ -384,6 +378,19 @@ class SshRunner:
                                  remedy="Check the node's load and the command's state, then retry.")
         self._audit(result, mutating)
         return result
+
+    def _channel(self, timeout: float):
+        """A new exec channel; when the connection died (node rebooted or fenced), reconnect once."""
+        for attempt in (1, 2):
+            transport = self.connect()
+            try:
+                return transport.open_session(timeout=timeout)
+            except Exception as exc:  # paramiko raises SSHException or ChannelException; connection lost
+                self.close()
+                if attempt == 2:
+                    raise ConnectError(f"cannot open a command channel to {self.where}: {_plain(exc)}",
+                                       node=self.node, remedy="Check that the node is up, then run again.") from None
+        raise AssertionError("unreachable")
 
     @staticmethod
     def _emit_lines(pending: bytearray, on_line: OnLine, final: bool) -> bool:

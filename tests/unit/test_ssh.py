@@ -79,6 +79,13 @@ def test_connection_is_reused_across_threads(runner):
     assert runner.connect() is transport
 
 
+def test_reconnects_when_the_connection_died(runner):
+    assert runner.run(["true"]).rc == 0
+    runner.connect().sock.close()  # the node went away under us (power cut, reboot)
+    time.sleep(0.2)
+    assert runner.run(["echo", "back"]).stdout == "back\n"
+
+
 def test_stdin_reaches_the_command_and_never_argv_audit_or_ps(sshd, tmp_path):
     secret = "Sup3r-Secret-BMC-pw"
     audit = AuditLog(tmp_path / "a.jsonl", Redactor([secret]))
