@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from steps import drbd
 from steps.errors import AxhaError, CommandFailed, CommandTimeout
-from steps.framework import (FAIL, PASS, Action, Confirmation, Context, Emit, Finding, OutputLine, Progress, Step)
+from steps.framework import (FAIL, PASS, WARN, Action, Confirmation, Context, Emit, Finding, OutputLine, Progress, Step)
 from steps.runner import run_all
 
 MARKER = ".axha-data-moved"
@@ -205,7 +205,8 @@ class DrbdConfig(Step):
         versions = per_node(ctx, lambda node: ctx.runner(node).run(("drbdadm", "--version"), timeout=30))
         for node in ctx.spec.node_names:
             if versions[node].rc == 127:
-                findings.append(Finding("DRBD_UTILS_MISSING", node, FAIL, f"drbdadm is not installed on {node}",
+                status = WARN if ctx.options.get("plan") else FAIL  # a plan may come before the packages step
+                findings.append(Finding("DRBD_UTILS_MISSING", node, status, f"drbdadm is not installed on {node}",
                                         "Install drbd-utils on the node (or run the install with packages)."))
         return findings
 
@@ -377,6 +378,8 @@ class InitialSync(Step):
             return []
         findings = []
         states = read_all(ctx)
+        if ctx.options.get("plan") and any(s is None or not s.connected for s in states.values()):
+            return []  # a plan of a fresh install: drbd-up is only planned, so the sync is planned from scratch
         for node, state in states.items():
             if state is None or not state.connected:
                 findings.append(Finding("DRBD_NOT_CONNECTED", node, FAIL, f"{node}: {_conn_state(state)}",
@@ -576,8 +579,8 @@ class Filesystem(Step):
             return read_disk(ctx, node, ctx.spec.storage.data_device)
         except CommandFailed:
             state = states.get(node)
-            if drbd_mode(ctx) and state is not None and state.role != "Primary":
-                return None
+            if drbd_mode(ctx) and (state is None or state.role != "Primary"):
+                return None  # Secondary, or not up yet (a plan of a fresh install)
             raise
 
     def plan(self, ctx: Context) -> list[Action]:
