@@ -12,7 +12,8 @@ from lab.host import clean_env
 from lab.layout import LabError
 
 PACKAGES = ("pacemaker", "pacemaker-cli-utils", "corosync", "pcs", "fence-agents", "resource-agents", "drbd-utils",
-            "openssh-server", "ipmitool", "iproute2", "tini", "libxml2-utils", "nftables", "e2fsprogs", "xfsprogs")
+            "openssh-server", "ipmitool", "iproute2", "tini", "libxml2-utils", "nftables", "e2fsprogs", "xfsprogs",
+            "iputils-ping")  # ping: the preflight proves each cluster link end to end
 POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
 
 
