@@ -306,3 +306,20 @@ def test_adjust_is_a_no_op_on_a_running_resource_and_brings_up_a_down_one(pair):
     assert pair.run("node1", "drbdsetup", "status", "axigen", check=False).returncode == 10
     pair.adm("node1", "adjust", "axigen")
     pair.wait("node1", lambda st: peer(st)["cstate"] == "Connected")
+
+
+def test_an_interrupted_initial_sync_resumes_where_it_stopped(pair, tmp_path):
+    both_connected(pair)
+    pair.adm("node1", "primary", "--force", "axigen")
+    st = pair.wait("node1", lambda st: peer(st)["replication-state"] == "SyncSource"
+                   and peer(st).get("percent-resync-done", 0) > 30, timeout=10)
+    pair.power_cut("node2")
+    pair.wait("node1", lambda st: peer(st)["cstate"] == "Connecting")
+    pair.adm("node2", "up", "axigen")
+    st = pair.wait("node2", lambda st: peer(st)["replication-state"] == "SyncTarget", timeout=10)
+    full = st["devices"][0]["size"] * 2
+    src = pair.wait("node1", lambda st: peer(st)["replication-state"] == "SyncSource", timeout=5)
+    assert 0 < peer(src)["rs-total"] < full * 0.75, (peer(src)["rs-total"], full)
+    pair.wait("node2", lambda st: disk(st) == "UpToDate" and peer(st)["replication-state"] == "Established")
+    log = (tmp_path / "node2/run/axigen.log").read_text()
+    assert "resuming the resync from the peer" in log

@@ -670,6 +670,7 @@ class ResourceDaemon:
             md = dev.get("md")
             vols[str(vol)] = None if md is None else {
                 "disk": dev["disk"], "current": md["current"], "bitmap": md["bitmap"], "history": md["history"],
+                "resync_from": md.get("resync_from", 0),
                 "out_of_sync": md["out_of_sync"], "size": dev["size"]}
         return vols
 
@@ -853,6 +854,7 @@ class ResourceDaemon:
                 dev = self.device(peer.sync["volume"])
                 if dev and dev["md"]:
                     dev["md"]["out_of_sync"] = int(msg["left"])
+                    self.save_md(dev)
         elif kind == "sync-done":
             self.finish_sync_target(peer, msg)
         elif kind == "invalidate-me":
@@ -937,7 +939,13 @@ class ResourceDaemon:
                 md["out_of_sync"] = 0
                 self.save_md(dev)
         if verdict > 0 and dev["disk"] == "UpToDate":
-            amount = dev["size"] if verdict == 2 else max(md["out_of_sync"], pv.get("out_of_sync", 0))
+            if verdict == 2:
+                amount = dev["size"]
+            elif why.startswith("the peer resumes"):
+                # both sides only overestimate what is left (saved at progress events): the smaller is safe
+                amount = min(md["out_of_sync"] or dev["size"], pv.get("out_of_sync") or dev["size"])
+            else:
+                amount = max(md["out_of_sync"], pv.get("out_of_sync", 0))
             self.begin_source(peer, vol, amount)
         elif verdict < 0 and pv["disk"] == "UpToDate":
             dev["disk"] = "Inconsistent"
@@ -984,7 +992,7 @@ class ResourceDaemon:
                      "mark_left": float(amount)}
         self.save_md(dev)
         self.log(f"resync to {peer.name} started: {amount // 2} KiB")
-        self.send(peer, {"t": "sync-start", "volume": vol, "total": amount})
+        self.send(peer, {"t": "sync-start", "volume": vol, "total": amount, "current": dev["md"]["current"]})
 
     def on_sync_start(self, peer: Peer, msg: dict) -> None:
         vol = int(msg["volume"])
@@ -993,7 +1001,7 @@ class ResourceDaemon:
             return
         now = time.monotonic()
         dev["disk"] = "Inconsistent"
-        dev["md"].update(consistent=False, out_of_sync=int(msg["total"]))
+        dev["md"].update(consistent=False, out_of_sync=int(msg["total"]), resync_from=int(msg.get("current", 0)))
         self.save_md(dev)
         peer.repl = "SyncTarget"
         peer.peer_disk = "UpToDate"
@@ -1036,7 +1044,7 @@ class ResourceDaemon:
         peer.peer_disk = "UpToDate"
         if dev and dev["md"]:
             dev["md"].update(current=msg["current"], bitmap=0, history=msg.get("history", []), consistent=True,
-                             was_up_to_date=True, outdated=False, out_of_sync=0)
+                             was_up_to_date=True, outdated=False, out_of_sync=0, resync_from=0)
             dev["disk"] = "UpToDate"
             self.save_md(dev)
         self.log(f"resync from {peer.name} finished")

@@ -73,6 +73,11 @@ def uuid_compare(me: dict, peer: dict) -> tuple[int, str]:
     mc, pc = me["current"] & ~1, peer["current"] & ~1
     if mc == UUID_JUST_CREATED and pc == UUID_JUST_CREATED:
         return 0, "both just created"
+    # an interrupted resync resumes (the source may have started a new generation since: its bitmap UUID)
+    if me.get("resync_from") and (me["resync_from"] & ~1) in (pc, peer["bitmap"] & ~1):
+        return -1, "resuming the resync from the peer"
+    if peer.get("resync_from") and (peer["resync_from"] & ~1) in (mc, me["bitmap"] & ~1):
+        return 1, "the peer resumes its resync from me"
     if mc == UUID_JUST_CREATED:
         return -2, "my data is just created"
     if pc == UUID_JUST_CREATED:
