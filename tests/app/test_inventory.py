@@ -164,6 +164,8 @@ async def test_installed_cluster_opens_maintenance(tmp_path, monkeypatch):
     app = AxhaApp(EXAMPLE)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.current == "maintenance", timeout=20)
+        await wait_for(pilot, lambda: app.screen.is_mounted and bool(app.screen.query("HeaderTitle")))
+        await pilot.pause(0.2)  # let the new screen's header finish mounting before the app exits
 
 
 def test_snapshot_inventory_nodes_tab_with_inline_error(snap_compare):
