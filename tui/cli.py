@@ -65,8 +65,9 @@ def common_parser() -> argparse.ArgumentParser:
     return common
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, list[str]]:
-    """The full parser, and the list of command modules that failed to load (reported, not fatal)."""
+def build_parser(plugins: bool = True) -> tuple[argparse.ArgumentParser, list[str]]:
+    """The full parser, and the list of command modules that failed to load (reported, not fatal).
+    plugins=False: without the tui.cmd_* commands (starting the wizard does not need to import them)."""
     common = common_parser()
     parser = Parser(prog="axha", description=DESCRIPTION, epilog=EPILOG,
                     formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -81,8 +82,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, list[str]]:
     validate.set_defaults(func=cmd_validate)
     sub.add_parser("lab", help="the two-node lab on this machine: axha lab up|down|status|exec|power|... "
                                "(run `axha lab --help`)", add_help=False)
-    broken = []
-    for name in COMMAND_MODULES:
+    broken: list[str] = []
+    for name in COMMAND_MODULES if plugins else ():
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -129,8 +130,8 @@ def run_lab(argv: list[str], debug: bool) -> int:
         return fail(exc, debug)
 
 
-def _split_lab(argv: list[str]) -> tuple[list[str], list[str]] | None:
-    """When the command is `lab`, (options before it, everything after it), else None."""
+def _command_index(argv: list[str]) -> int | None:
+    """Index of the command word in argv (skipping top-level options and their values), None if there is none."""
     skip_next = False
     for i, word in enumerate(argv):
         if skip_next:
@@ -141,8 +142,16 @@ def _split_lab(argv: list[str]) -> tuple[list[str], list[str]] | None:
             continue
         if word.startswith("-"):
             continue
-        return (argv[:i], argv[i + 1:]) if word == "lab" else None
+        return i
     return None
+
+
+def _split_lab(argv: list[str]) -> tuple[list[str], list[str]] | None:
+    """When the command is `lab`, (options before it, everything after it), else None."""
+    i = _command_index(argv)
+    if i is None or argv[i] != "lab":
+        return None
+    return argv[:i], argv[i + 1:]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,8 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     lab = _split_lab(argv)
     if lab is not None:
         return run_lab(lab[1], debug)
+    wizard_only = _command_index(argv) is None and not {"-h", "--help"} & set(argv)
     try:
-        parser, broken = build_parser()
+        parser, broken = build_parser(plugins=not wizard_only)
     except Exception as exc:  # noqa: BLE001
         return fail(exc, debug)
     for problem in broken:
