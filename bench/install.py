@@ -81,6 +81,7 @@ def pcs_script(spec, secrets, hacluster_password: str) -> list[tuple[str, list[s
                   (n.name, ["systemctl", "stop", "axigen"], None),
                   (n.name, ["rm", "-f", "/etc/corosync/corosync.conf"], None),
                   (n.name, ["chpasswd"], f"hacluster:{hacluster_password}\n"),
+                  (n.name, ["systemctl", "start", "pcsd-ruby"], None),
                   (n.name, ["systemctl", "start", "pcsd"], None)]
     pw = hacluster_password
     steps += [
@@ -162,6 +163,11 @@ def pcs_run(status: dict) -> dict:
                 argv = argv[1:] if timed else argv
                 t = time.monotonic()
                 result = runner.run(argv, stdin=stdin, timeout=300, mutating=True)
+                for _ in range(30):   # pcsd (ruby) needs a few seconds before it answers: retry like an admin
+                    if result.rc == 0 or argv[:3] != ["pcs", "host", "auth"]:
+                        break
+                    time.sleep(1.0)
+                    result = runner.run(argv, stdin=stdin, timeout=300, mutating=True)
                 if timed:
                     waits["election_wait_s"] = time.monotonic() - t
                 if result.rc != 0 and argv[:2] != ["systemctl", "stop"]:
@@ -189,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         r = fn(status)
         r["overhead_s"] = r["wall_s"] - r["sync_wait_s"] - r["election_wait_s"]
         results[name] = r
+        print(f"{name}: {json.dumps({k: round(v, 1) for k, v in r.items()})}", file=sys.stderr, flush=True)
     results["overhead_ratio_axha_vs_pcs"] = results["axha"]["overhead_s"] / max(results["pcs"]["overhead_s"], 1e-9)
     if args.json:
         print(json.dumps(results, indent=2))
