@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import os
 import posixpath
 import select
@@ -31,6 +32,10 @@ from typing import Callable, Sequence
 
 from steps.errors import AxhaError, CommandTimeout, ConnectError, HostKeyError
 from steps.runner import DEFAULT_TIMEOUT, OnLine, Result
+
+# paramiko logs transport-thread failures (with tracebacks) that we already turn into ConnectError; without a
+# handler Python's last-resort handler would print them on stderr, right over the TUI
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 PID_MARK = b"AXHA-PID "
 WRAPPER = 'echo "AXHA-PID $$" >&2; exec timeout -k 5 "$0" "$@"'

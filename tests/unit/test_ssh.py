@@ -287,3 +287,36 @@ def test_non_root_user_goes_through_sudo_and_password_auth(sshd, tmp_path):
     with pytest.raises(ConnectError) as info:
         bad.run(["true"])
     assert "password" in str(info.value) and "not-the-password" not in str(info.value)
+
+
+def test_not_an_ssh_server_is_a_clean_error_and_nothing_on_stderr(sshd, tmp_path, capfd):
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)
+    port = listener.getsockname()[1]
+
+    def serve():
+        for _ in range(2):
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n")
+            conn.close()
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    node = node_for(sshd)
+    r = SshRunner(NodeSpec(**{**node.__dict__, "ssh_port": port}), known_hosts=str(tmp_path / "k"),
+                  connect_timeout=3)
+    try:
+        with pytest.raises(ConnectError) as info:
+            r.run(["true"])
+    finally:
+        listener.close()
+    time.sleep(0.3)  # paramiko's transport thread logs its failure asynchronously
+    assert "SSH handshake" in str(info.value)
+    captured = capfd.readouterr()
+    assert "Traceback" not in captured.err and "Exception" not in captured.err, captured.err
