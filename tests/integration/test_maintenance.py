@@ -70,10 +70,13 @@ def settled(lab_exec):
     if active is None or status.failed_actions:
         return None
     for node in ("node1", "node2"):
-        res = json.loads(run(lab_exec, node, "drbdsetup", "status", "axigen", "--json"))[0]
-        if res["devices"][0]["disk-state"] != "UpToDate" or \
-                res["connections"][0]["peer_devices"][0]["replication-state"] != "Established":
-            return None
+        out = lab_exec(node, ["drbdsetup", "status", "axigen", "--json"])
+        res = json.loads(out.stdout.decode() or "[]") if out.returncode == 0 else []
+        if not res or res[0]["devices"][0]["disk-state"] != "UpToDate" or \
+                res[0]["connections"][0]["peer_devices"][0]["replication-state"] != "Established":
+            return None  # DRBD down (a standby node), syncing or disconnected: not settled yet
+    if leftovers(lab_exec):
+        return None
     return active
 
 
@@ -159,9 +162,17 @@ def test_switchover_refused_without_any_change(installed, lab_exec, make, code):
     passive = "node2" if active == "node1" else "node1"
     undo = make(lab_exec, passive)
     try:
+        # the cluster reacts to the injected condition by itself (a standby peer stops DRBD there, and DRBD's
+        # fence-peer handler then adds its constraint): let that settle before taking the version
+        lab_exec("node1", ["crm_resource", "--wait", "--timeout=120s"])
+        time.sleep(2)
         before = config_version(lab_exec)
+        audit = Path(installed["state_dir"]) / "axigen" / "audit.jsonl"
+        seen = len(audit.read_text().splitlines()) if audit.exists() else 0
         rc, report = switchover(installed)
         after = config_version(lab_exec)
+        entries = [json.loads(line) for line in audit.read_text().splitlines()[seen:]]
+        assert entries and not [e for e in entries if e["mutating"]], "a refused switchover ran a changing command"
         assert rc == 1 and report["refused"], report
         assert code in [g["code"] for g in report["gates"] if g["status"] == "FAIL"], report["gates"]
         assert after == before, "a refused switchover changed the CIB configuration"
@@ -249,10 +260,50 @@ async def test_dashboard_switchover_with_one_key_and_confirmation(installed, lab
         assert await until(lambda: f"Service on {before}" in text_of(app), 30)
         await pilot.press("s")
         assert await until(lambda: type(app.screen).__name__ == "TypedConfirm", 30)
-        assert "Gates" in text_of(app)
+        assert await until(lambda: "Gates" in text_of(app), 10)
         await pilot.press("y", "e", "s", "enter")
         after = "node2" if before == "node1" else "node1"
         assert await until(lambda: re.search(rf"Service on {after}", text_of(app)), 90)
         assert await until(lambda: any("Switchover: OK" in line for line in app.log_lines), 30)
     assert crm(lab_exec).where(names.GROUP) == after
     assert [c.id for c in leftovers(lab_exec)] == []
+
+
+def test_split_brain_detected_and_recovered_discarding_the_passive_node(installed, lab_exec):
+    lab = installed["lab"]
+    active = wait_for("a settled cluster", lambda: settled(lab_exec))
+    passive = "node2" if active == "node1" else "node1"
+    run(lab_exec, active, "drbd-standin-ctl", "axigen", "split-brain")
+    status = json.loads(wait_for("the split brain to show", lambda: (lambda o: o.stdout if json.loads(
+        o.stdout)["split_brain"]["detected"] else None)(axha(lab, installed["state_dir"], "status", "--json")), 60))
+    evidence = status["split_brain"]["evidence"]
+    assert evidence[active]["role"] == "Primary" and evidence[passive]["connection"] == "StandAlone"
+    refused = axha(lab, installed["state_dir"], "split-brain-recover", "--discard", active, "--yes")
+    assert refused.returncode == 1 and "runs the mail service" in refused.stdout
+    out = axha(lab, installed["state_dir"], "split-brain-recover", "--discard", passive, "--yes")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert wait_for("DRBD in sync and no leftover", lambda: settled(lab_exec) and not leftovers(lab_exec), 120)
+    assert crm(lab_exec).where(names.GROUP) == active
+
+
+def test_standby_maintenance_backup(installed, lab_exec, tmp_path):
+    lab, state_dir = installed["lab"], installed["state_dir"]
+    active = wait_for("a settled cluster", lambda: settled(lab_exec))
+    out = axha(lab, state_dir, "standby", active)
+    assert out.returncode == 0, out.stdout + out.stderr
+    status = crm(lab_exec)
+    assert status.node(active).standby and status.where(names.GROUP) not in (None, active)
+    out = axha(lab, state_dir, "unstandby", active)
+    assert out.returncode == 0 and not crm(lab_exec).node(active).standby, out.stdout
+    out = axha(lab, state_dir, "maintenance", "on")
+    assert out.returncode == 0 and crm(lab_exec).maintenance_mode, out.stdout
+    out = axha(lab, state_dir, "maintenance", "off")
+    assert out.returncode == 0 and not crm(lab_exec).maintenance_mode, out.stdout
+    out = axha(lab, state_dir, "backup", "--output", str(tmp_path))
+    assert out.returncode == 0, out.stdout + out.stderr
+    import tarfile
+    archives = sorted(tmp_path.glob("*/*.tar.gz"))
+    assert [a.name for a in archives] == ["node1.tar.gz", "node2.tar.gz"]
+    names_in = tarfile.open(archives[0]).getnames()
+    assert {"cib.xml", "etc/corosync/corosync.conf", "etc/drbd.d/axigen.res"} <= set(names_in)
+    wait_for("the cluster to settle again", lambda: settled(lab_exec), 120)
