@@ -247,7 +247,7 @@ class SplitBrain:
 
 
 @dataclass(frozen=True)
-class Warning_:
+class Attention:
     code: str
     node: str | None
     text: str
@@ -278,7 +278,7 @@ class ClusterState:
     leftover_constraints: tuple[LocationConstraint, ...]
     service_answers: tuple[ServiceAnswer, ...]
     split_brain: SplitBrain
-    warnings: tuple[Warning_, ...]
+    warnings: tuple[Attention, ...]
     cib_version: CibVersion | None = None
     pacemaker: ClusterStatus | None = field(default=None, compare=False)
     probes: tuple[NodeProbe, ...] = field(default=(), compare=False)
@@ -382,41 +382,41 @@ def detect_split_brain(spec, probes: dict[str, NodeProbe], pcmk: ClusterStatus |
     return SplitBrain(False, evidence=evidence)
 
 
-def _warnings(state_nodes, links, drbd, pcmk, split, answers, leftovers, fencing) -> list[Warning_]:
-    out: list[Warning_] = []
+def _warnings(state_nodes, links, drbd, pcmk, split, answers, leftovers, fencing) -> list[Attention]:
+    out: list[Attention] = []
     for n in state_nodes:
         if not n.reachable:
-            out.append(Warning_("NODE_UNREACHABLE", n.name, f"{n.name} did not answer over SSH: {n.error}", True))
+            out.append(Attention("NODE_UNREACHABLE", n.name, f"{n.name} did not answer over SSH: {n.error}", True))
         elif n.state == "stopped":
-            out.append(Warning_("CLUSTER_STOPPED", n.name, f"Pacemaker is not running on {n.name}", True))
+            out.append(Attention("CLUSTER_STOPPED", n.name, f"Pacemaker is not running on {n.name}", True))
         elif n.state in ("offline", "unclean", "unknown"):
-            out.append(Warning_("NODE_" + n.state.upper(), n.name, f"{n.name} is {n.state} in the cluster", True))
+            out.append(Attention("NODE_" + n.state.upper(), n.name, f"{n.name} is {n.state} in the cluster", True))
         elif n.state in ("standby", "maintenance"):
-            out.append(Warning_("NODE_" + n.state.upper(), n.name, f"{n.name} is in {n.state}"))
+            out.append(Attention("NODE_" + n.state.upper(), n.name, f"{n.name} is in {n.state}"))
     for link in links:
         if not link.up:
-            out.append(Warning_("LINK_DOWN", link.node, f"corosync link{link.link} on {link.node} is "
+            out.append(Attention("LINK_DOWN", link.node, f"corosync link{link.link} on {link.node} is "
                                 f"{link.peer_state}: redundancy lost", True))
     for name, d in drbd:
         if d is not None and d.syncing:
             pct = f" {d.sync_percent:.1f}%" if d.sync_percent is not None else ""
-            out.append(Warning_("DRBD_SYNCING", name, f"DRBD on {name} is {d.replication}{pct}"))
+            out.append(Attention("DRBD_SYNCING", name, f"DRBD on {name} is {d.replication}{pct}"))
         elif d is not None and d.disk != "UpToDate":
-            out.append(Warning_("DRBD_NOT_UPTODATE", name, f"DRBD disk on {name} is {d.disk}", True))
+            out.append(Attention("DRBD_NOT_UPTODATE", name, f"DRBD disk on {name} is {d.disk}", True))
     if split.detected:
-        out.append(Warning_("SPLIT_BRAIN", None, f"DRBD split brain: {split.reason}", True))
+        out.append(Attention("SPLIT_BRAIN", None, f"DRBD split brain: {split.reason}", True))
     if pcmk is not None and pcmk.maintenance_mode:
-        out.append(Warning_("MAINTENANCE_MODE", None, "cluster is in maintenance mode: resources unmanaged", True))
+        out.append(Attention("MAINTENANCE_MODE", None, "cluster is in maintenance mode: resources unmanaged", True))
     for f in fencing:
         if not f["active"]:
-            out.append(Warning_("FENCING_STOPPED", None, f"fence device {f['id']} is {f['role']}", True))
+            out.append(Attention("FENCING_STOPPED", None, f"fence device {f['id']} is {f['role']}", True))
     for a in pcmk.failed_actions if pcmk is not None else ():
-        out.append(Warning_("FAILED_ACTION", a.node, f"failed: {a.summary()}", True))
+        out.append(Attention("FAILED_ACTION", a.node, f"failed: {a.summary()}", True))
     for c in leftovers:
-        out.append(Warning_("LEFTOVER_CONSTRAINT", c.node, c.describe()))
+        out.append(Attention("LEFTOVER_CONSTRAINT", c.node, c.describe()))
     for a in answers:
         if not a.ok:
-            out.append(Warning_("SERVICE_NOT_ANSWERING", None, f"{a.protocol.upper()} on the VIP: {a.error}", True))
+            out.append(Attention("SERVICE_NOT_ANSWERING", None, f"{a.protocol.upper()} on the VIP: {a.error}", True))
     return out
 
 
