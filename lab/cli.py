@@ -14,7 +14,7 @@ from lab.layout import LabError, instance_from_env
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="axha lab", description="Two simulated cluster nodes on this machine.")
-    p.add_argument("--instance", type=int, default=None, help="lab instance 0..7 (default $AXHA_LAB_INSTANCE or 0)")
+    p.add_argument("--instance", type=int, default=None, help="lab instance 0..9 (default $AXHA_LAB_INSTANCE or 0)")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("up", help="create or repair the lab (safe to repeat)")
     s.add_argument("--profile", help="built-in profile name or a directory with node1/ and node2/")
@@ -28,19 +28,37 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.add_argument("--instance", type=int, default=argparse.SUPPRESS)
     s = sub.add_parser("exec", help="run a command inside a node: lab exec node1 -- hostname")
+    s.add_argument("--instance", type=int, default=argparse.SUPPRESS)
     s.add_argument("node")
     s.add_argument("cmd", nargs=argparse.REMAINDER)
     s = sub.add_parser("power", help="power a node on, off (a power cut) or cycle it")
+    s.add_argument("--instance", type=int, default=argparse.SUPPRESS)
     s.add_argument("node")
     s.add_argument("action", choices=["on", "off", "cycle", "status"])
     s = sub.add_parser("bmc", help="start or stop a node's IPMI BMC")
+    s.add_argument("--instance", type=int, default=argparse.SUPPRESS)
     s.add_argument("node")
     s.add_argument("action", choices=["start", "stop"])
     s = sub.add_parser("fault", help="inject a network fault inside a node: loss IFACE PCT | rate IFACE KBIT | clear")
+    s.add_argument("--instance", type=int, default=argparse.SUPPRESS)
     s.add_argument("node")
     s.add_argument("kind", choices=["loss", "rate", "clear"])
     s.add_argument("args", nargs="*")
     return p
+
+
+def _exec_instance(args: argparse.Namespace) -> None:
+    """`lab exec node1 --instance N -- cmd`: REMAINDER swallowed --instance N; take it back (never run the command
+    in the wrong lab instance)."""
+    cmd = list(args.cmd)
+    while cmd[:1] and (cmd[0] == "--instance" or cmd[0].startswith("--instance=")):
+        raw = cmd[0].partition("=")[2] if "=" in cmd[0] else (cmd[1] if len(cmd) > 1 else "")
+        cmd = cmd[1:] if "=" in cmd[0] else cmd[2:]
+        try:
+            args.instance = int(raw)
+        except ValueError:
+            raise LabError(f"--instance needs a number 0..9, got {raw!r}") from None
+    args.cmd = cmd
 
 
 def _print_status(st: dict) -> None:
@@ -60,6 +78,8 @@ def _run(args: argparse.Namespace) -> int:
     from lab.host import require_root
     from lab.layout import Layout
 
+    if args.command == "exec":
+        _exec_instance(args)
     instance = instance_from_env(args.instance)
     Layout(instance)  # validates the range
     if args.command == "status":
