@@ -184,6 +184,20 @@ def adm(ctx: Context, node: str, command: str, why: str, *options: str, destruct
                   timeout=timeout)
 
 
+def pacemaker_owns_drbd(ctx: Context) -> bool:
+    """Has the cluster taken DRBD over (its drbd-<res> primitive in the CIB)? Then the installer leaves DRBD's
+    state to Pacemaker (a node in standby has DRBD down on purpose)."""
+    from steps.names import drbd_primitive
+    xpath = f"//primitive[@id='{drbd_primitive(res_name(ctx))}']"
+    found = per_node(ctx, lambda n: ctx.runner(n).run(("cibadmin", "--query", "--xpath", xpath), timeout=30).rc)
+    return 0 in found.values()
+
+
+def left_to_pacemaker(ctx: Context, code: str, states: dict) -> list[Finding]:
+    return [Finding(code, node, WARN, f"{node}: {_conn_state(s)} (Pacemaker manages DRBD: left to the cluster)")
+            for node, s in states.items()]
+
+
 def primary_node(states: dict[str, drbd.Resource | None]) -> str | None:
     return next((n for n, r in states.items() if r is not None and r.role == "Primary"), None)
 
@@ -326,6 +340,8 @@ class DrbdUp(Step):
             elif state.disk == "Diskless" or not state.connections or \
                     all(c.connection == "StandAlone" for c in state.connections):
                 actions.append(adm(ctx, node, "adjust", "bring the running resource in line with its file"))
+        if actions and pacemaker_owns_drbd(ctx):
+            return []
         return actions
 
     def apply(self, ctx: Context, plan: list[Action], emit: Emit) -> None:
@@ -352,8 +368,11 @@ class DrbdUp(Step):
     def verify(self, ctx: Context) -> list[Finding]:
         if not drbd_mode(ctx):
             return []
+        states = read_all(ctx)
+        if not all(s is not None and s.connected for s in states.values()) and pacemaker_owns_drbd(ctx):
+            return left_to_pacemaker(ctx, "DRBD_CONNECTED", states)
         return [Finding("DRBD_CONNECTED", node, PASS if s is not None and s.connected else FAIL,
-                        f"{node}: {_conn_state(s)}") for node, s in read_all(ctx).items()]
+                        f"{node}: {_conn_state(s)}") for node, s in states.items()]
 
 
 def _conn_state(state: drbd.Resource | None) -> str:
@@ -380,6 +399,8 @@ class InitialSync(Step):
         states = read_all(ctx)
         if ctx.options.get("plan") and any(s is None or not s.connected for s in states.values()):
             return []  # a plan of a fresh install: drbd-up is only planned, so the sync is planned from scratch
+        if any(s is None or not s.connected for s in states.values()) and pacemaker_owns_drbd(ctx):
+            return left_to_pacemaker(ctx, "DRBD_NOT_CONNECTED", states)
         for node, state in states.items():
             if state is None or not state.connected:
                 findings.append(Finding("DRBD_NOT_CONNECTED", node, FAIL, f"{node}: {_conn_state(state)}",
@@ -417,6 +438,8 @@ class InitialSync(Step):
         follow = [Action(node, drbd.events2_follow_argv(res_name(ctx)),
                          f"follow the sync on {node} until both sides are UpToDate", timeout=self.timeout(ctx))
                   for node in ctx.spec.node_names]
+        if any(s is None or not s.connected for s in states.values()):
+            return []  # only reached when Pacemaker owns DRBD (check): nothing to sync while a node is away
         if self.started(states):  # started earlier (maybe by a closed wizard): only follow it, never force twice
             return follow + self.demote_after(ctx, source, states)
         if ctx.options.get("skip_initial_sync"):
@@ -490,9 +513,12 @@ class InitialSync(Step):
     def verify(self, ctx: Context) -> list[Finding]:
         if not drbd_mode(ctx):
             return []
+        states = read_all(ctx)
+        if not all(s is not None and s.in_sync for s in states.values()) and pacemaker_owns_drbd(ctx):
+            return left_to_pacemaker(ctx, "DRBD_UP_TO_DATE", states)
         return [Finding("DRBD_UP_TO_DATE", node, PASS if s is not None and s.in_sync else FAIL,
                         f"{node}: disk {s.disk if s else 'down'}, peer {s.peer_disk if s else 'unknown'}")
-                for node, s in read_all(ctx).items()]
+                for node, s in states.items()]
 
 
 def sync_due(state: drbd.Resource) -> bool:

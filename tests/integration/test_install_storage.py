@@ -226,3 +226,34 @@ def test_confirmed_wipe_erases_and_installs(fresh_lab, lab_exec):
     assert not any(a[:2] == ["wipefs", "-a"] for a in (c["argv"] for c in ctx.runners["node1"].commands))
     sigs = lab_exec("node2", ["wipefs", "-n", "-J", "/dev/vdb"]).stdout.decode()
     assert "olddata" not in sigs
+
+
+def test_rerun_with_a_node_in_standby_leaves_drbd_to_pacemaker(fresh_lab, lab_exec):
+    """After the whole install, node2 in standby has DRBD down on purpose: the storage steps must not bring it up."""
+    from steps.install import install_steps
+    from steps.secrets import load_secrets
+    from steps.session import close_context, open_context
+    from steps.spec import load_cluster
+
+    spec = load_cluster(fresh_lab["cluster_file"])
+    full = open_context(spec, load_secrets(spec), confirm=lambda q: False)
+    try:
+        assert run_steps(full, install_steps(spec, {}), lambda e: None).ok
+    finally:
+        close_context(full)
+    assert lab_exec("node1", ["crm_standby", "-N", "node2", "-v", "on"]).returncode == 0
+    try:
+        deadline = time.monotonic() + 60
+        while drbd_state(lab_exec, "node2") is not None:
+            assert time.monotonic() < deadline, "Pacemaker did not stop DRBD on node2"
+            time.sleep(1)
+        ctx = lab_context(fresh_lab["instance"], fresh_lab["cluster_file"], record=True)
+        events = []
+        report = run_steps(ctx, steps(), events.append)
+        record(ctx, "standby-rerun")
+        assert report.ok and not report.changed, [f.message for f in report.finished]
+        assert drbd_state(lab_exec, "node2") is None  # still down: Pacemaker's decision stands
+        assert not any(c["argv"][0] == "drbdadm" and c["argv"][1] in ("up", "adjust", "primary")
+                       for r in ctx.runners.values() for c in r.commands)
+    finally:
+        lab_exec("node1", ["crm_standby", "-N", "node2", "-v", "off"])

@@ -109,6 +109,17 @@ def test_rerun_after_a_kill_during_the_data_move_finishes_and_demotes():
         runner.assert_done()
 
 
+def test_node_in_standby_is_left_to_pacemaker():
+    ctx = replay("standby-rerun")
+    report, events, _ = run(ctx)
+    assert report.ok and not report.changed
+    assert ("cibadmin", "--query", "--xpath", "//primitive[@id='drbd-axigen']") in commands(ctx, "node1")
+    assert not any(c[:2] in (("drbdadm", "up"), ("drbdadm", "adjust")) for n in SPEC.node_names
+                   for c in commands(ctx, n))
+    for runner in ctx.runners.values():
+        runner.assert_done()
+
+
 def test_backing_disk_holding_a_filesystem_is_refused():
     ctx = replay("refused-disk")
     report, events, questions = run(ctx)
