@@ -248,6 +248,8 @@ class SplitBrain:
 
 @dataclass(frozen=True)
 class Attention:
+    """One thing the admin should look at; `loud` ones (redundancy or service at risk) are shown in red."""
+
     code: str
     node: str | None
     text: str

@@ -83,7 +83,7 @@ def test_snapshot_healthy(snap_compare):
 
 
 def test_snapshot_link_down(snap_compare):
-    """Same healthy cluster but corosync link1 disconnected on both nodes: link1 column shows DISCONNE on a red
+    """Same healthy cluster but corosync link1 disconnected on both nodes: L1 column shows DOWN on a red
     background for both nodes and the attention list has two loud red 'redundancy lost' lines."""
     assert snap_compare(DashApp(recorded_state("link-down")), terminal_size=(80, 24))
 

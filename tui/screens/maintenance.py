@@ -29,6 +29,10 @@ def _style_state(state: str) -> str:
     return {"online": "green", "standby": "yellow", "maintenance": "yellow"}.get(state, "bold red")
 
 
+def _kib(value: int) -> str:
+    return f"{value / 1048576:.1f}G" if value >= 1048576 else f"{value / 1024:.0f}M" if value >= 1024 else f"{value}K"
+
+
 def render_summary(state) -> Text:
     """One line: where the service runs, the DC, quorum, maintenance mode, the VIP's answers."""
     text = Text()
@@ -52,7 +56,7 @@ def render_summary(state) -> Text:
 def render_nodes(state) -> Table:
     """Per node: cluster state, Axigen version, DRBD (role/disk, peer, connection, sync) and both links."""
     table = Table(box=None, pad_edge=False, expand=True, show_edge=False, padding=(0, 1))
-    for column in ("Node", "State", "Axigen", "DRBD", "Peer", "Repl", "link0", "link1"):
+    for column in ("Node", "State", "Axigen", "DRBD", "Peer", "Repl/oos", "L0", "L1"):
         table.add_column(column, no_wrap=True)
     for n in state.nodes:
         d = state.drbd_of(n.name)
@@ -67,14 +71,16 @@ def render_nodes(state) -> Table:
                 repl = Text(f"{d.replication} {d.sync_percent:.1f}%", style="yellow")
             else:
                 repl = Text(str(d.connection or "-"), style="green" if d.connection == "Connected" else "bold red")
+                if d.out_of_sync_kib:
+                    repl.append(f" {_kib(d.out_of_sync_kib)}", style="yellow")  # out of sync
         cells = []
         for index in (0, 1):
             link = links.get(index)
             if link is None:
                 cells.append(Text("?", style="red"))
             else:
-                cells.append(Text("up" if link.up else link.peer_state.upper()[:8],
-                                  style="green" if link.up else "bold white on red"))
+                # the peer's exact state (disconnected, ...) is in the attention list
+                cells.append(Text("up" if link.up else "DOWN", style="green" if link.up else "bold white on red"))
         table.add_row(name, Text(n.state, style=_style_state(n.state)), n.axigen_version or "-", drbd, peer, repl,
                       *cells)
     return table
