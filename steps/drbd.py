@@ -1,4 +1,4 @@
-"""DRBD 9: pure parsers for `drbdsetup status --json` and `events2`, sync progress, split-brain signs, the resource file."""
+"""DRBD 9: parsers for `drbdsetup status --json` and `events2`, sync progress, split-brain signs, the resource file."""
 from __future__ import annotations
 
 import json

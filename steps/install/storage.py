@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from steps import drbd
 from steps.errors import AxhaError, CommandFailed, CommandTimeout
-from steps.framework import (FAIL, PASS, WARN, Action, Confirmation, Context, Emit, Finding, OutputLine, Progress, Step)
+from steps.framework import (FAIL, PASS, WARN, Action, ActionFinished, ActionStarted, Confirmation, Context, Emit,
+                             Finding, OutputLine, Progress, Step)
 from steps.runner import run_all
 
 MARKER = ".axha-data-moved"
@@ -495,8 +496,11 @@ class InitialSync(Step):
                     safe_emit(progress_event(self.id, progress, res))
                 return res.in_sync
 
+            safe_emit(ActionStarted(self.id, action.node, action.command, action.why))
             result = ctx.runner(action.node).stream(action.argv, on_line, timeout=action.timeout,
                                                    cancel=ctx.cancel)
+            safe_emit(ActionFinished(self.id, action.node, action.command, 0 if result.stopped else result.rc,
+                                     result.duration))
             ctx.check_cancel()
             if not result.stopped:
                 safe_emit(OutputLine(self.id, action.node, result.stderr.strip()))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from steps.framework import Progress, StepFinished, run_steps
+from steps.framework import Progress, run_steps
 from steps.install.storage import STORAGE_STEPS
 from tests.integration.storage_lab import lab_context
 
@@ -66,7 +66,7 @@ def test_fresh_install_then_rerun_plans_nothing(fresh_lab, lab_exec):
         state = drbd_state(lab_exec, node)
         assert state.in_sync and state.role == "Secondary", state
     # the mail is on /dev/drbd0, read back through a fresh mount
-    script = f"drbdadm primary axigen && mount /dev/drbd0 /mnt && cat /mnt/domains/example.com/msg1; " \
+    script = "drbdadm primary axigen && mount /dev/drbd0 /mnt && cat /mnt/domains/example.com/msg1; " \
              "umount /mnt; drbdadm secondary axigen"
     assert lab_exec("node1", ["sh", "-c", script]).stdout.decode() == "mail one\n"
     assert lab_exec("node1", ["cat", "/var/opt/axigen.pre-axha/domains/example.com/msg1"]).returncode == 0
