@@ -74,6 +74,7 @@ def build_parser(plugins: bool = True) -> tuple[argparse.ArgumentParser, list[st
     parser.add_argument("--cluster", metavar="FILE", help="the cluster file to open in the wizard")
     parser.add_argument("--secrets", metavar="FILE", help="the secrets file (mode 0600)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    parser.add_argument("--version", action="version", version=f"axha {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     validate = sub.add_parser("validate", parents=[common], help="check a cluster file and print what it means",
                               description="Read the cluster file, validate every key, and print the parsed "
@@ -96,6 +97,15 @@ def build_parser(plugins: bool = True) -> tuple[argparse.ArgumentParser, list[st
             continue
         module.register(sub, common)
     return parser, broken
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("axha")
+    except Exception:  # running from a source tree that was never installed
+        return "(source tree)"
 
 
 def cmd_validate(args) -> int:
