@@ -308,7 +308,7 @@ class AxhaApp(App):
         self.current = name
 
     def action_show(self, name: str) -> None:
-        if isinstance(self.screen, (type(None),)) or self.screen.is_modal:
+        if self.screen.is_modal:  # answer the dialog first
             return
         self.show(name)
 
