@@ -87,7 +87,7 @@ class AxhaApp(App):
             self.write_log("No cluster file given: fill in the inventory and save it (Ctrl+S).")
 
     @work(thread=True, exclusive=True, group="startup")
-    def _load_startup(self, path: str, secrets_path: str | None) -> None:
+    def _load_startup(self, path: str, secrets_path: str | None, check_installed: bool = True) -> None:
         """Read the cluster file and secrets off the main thread; then decide the first screen."""
         import yaml
 
@@ -106,8 +106,13 @@ class AxhaApp(App):
         except AxhaError as exc:
             error = exc
         self.call_from_thread(self._loaded, path, raw, spec, secrets, error)
-        if spec is not None and self.startup_checks and self._installed(spec):
+        if spec is not None and check_installed and self.startup_checks and self._installed(spec):
             self.call_from_thread(self._open_maintenance_if_idle)
+
+    def load_cluster_file(self, path: str) -> None:
+        """Load another cluster file into the inventory (in a worker; errors are shown in the form)."""
+        self.sub_title = f"{path} (loading)"
+        self._load_startup(path, None, False)
 
     def _open_maintenance_if_idle(self) -> None:
         """Go to maintenance unless the admin already went somewhere else meanwhile."""
@@ -320,5 +325,7 @@ class AxhaApp(App):
             yield SystemCommand("Check cluster file", "Validate the inventory form", inventory.action_validate)
             yield SystemCommand("Save cluster file", "Validate and save the inventory (Ctrl+S)",
                                 inventory.action_save)
+            yield SystemCommand("Load cluster file", "Load the file named in 'Cluster file' (Ctrl+O)",
+                                inventory.action_load)
         yield SystemCommand("Toggle log pane", "Show or hide the log at the bottom (Ctrl+L)", self.action_toggle_log)
         yield from super().get_system_commands(screen)

@@ -204,3 +204,15 @@ async def test_invalid_file_is_loaded_into_the_form_with_its_error(tmp_path):
         assert inv.query_one("#f-nodes-0-ssh_address").value == "192.168.77.11"  # the rest is still filled in
         assert inv.query_one("#f-vip-interface").has_class("-error")
         assert "vip.interface" in str(inv.query_one("#status").content)
+
+
+async def test_ctrl_o_loads_the_file_named_in_the_form():
+    app = AxhaApp(startup_checks=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        inv = inventory(app)
+        await wait_for(pilot, lambda: inv.built)
+        inv.query_one("#f-file").value = EXAMPLE
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: app.spec is not None)
+        await wait_for(pilot, lambda: inv.query_one("#f-nodes-0-bmc-address").value == "192.168.77.201")
+        assert app.current == "inventory" and "axigen" in app.sub_title

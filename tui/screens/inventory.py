@@ -113,7 +113,8 @@ def _put(data: dict, key: tuple, value: Any) -> None:
 
 
 class InventoryScreen(Screen):
-    """Edit the cluster file. Ctrl+S validates and saves; errors appear under the field and in the status line."""
+    """Edit the cluster file. Ctrl+S validates and saves, Ctrl+O loads the file named in 'Cluster file', Ctrl+R
+    checks; errors appear under the field and in the status line."""
 
     DEFAULT_CSS = """
     InventoryScreen TabbedContent { height: 1fr; }
@@ -136,6 +137,7 @@ class InventoryScreen(Screen):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save"),
         Binding("ctrl+r", "validate", "Check", show=False),
+        Binding("ctrl+o", "load", "Load", show=False),
     ]
 
     def __init__(self, ctx_factory=None, **kwargs):
@@ -359,6 +361,14 @@ class InventoryScreen(Screen):
     def action_validate(self) -> None:
         self._timer = None
         self.validate()
+
+    def action_load(self) -> None:
+        """Load the file named in the Cluster file field (replaces the form's content)."""
+        path = self.query_one("#f-file", Input).value.strip()
+        if not path:
+            self.set_status("Type the cluster file's path in 'Cluster file' first.", "-error")
+            return
+        self.app.load_cluster_file(path)
 
     def action_save(self) -> None:
         spec = self.validate()
