@@ -98,3 +98,15 @@ def test_print_event_json(capsys):
     first, second = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert first == {"event": "StepFinished", "step_id": "x", "status": "failed", "message": "boom", "findings": []}
     assert second["code"] == "A_B" and second["status"] == "PASS"
+
+
+def test_remote_command_quotes_once_with_locale_timeout_and_sudo():
+    from steps.ssh import known_hosts_name, remote_command
+
+    root = remote_command(["echo", "a b", "$HOME"], 60, sudo=False)
+    assert root == ("env LC_ALL=C LANG=C sh -c 'echo \"AXHA-PID $$\" >&2; exec timeout -k 5 \"$0\" \"$@\"' "
+                    "65s echo 'a b' '$HOME'")
+    assert remote_command(["id"], 1.5, sudo=True).startswith("sudo -n -- env LC_ALL=C LANG=C sh -c ")
+    assert known_hosts_name("10.0.0.1", 22) == "10.0.0.1" and known_hosts_name("10.0.0.1", 2222) == "[10.0.0.1]:2222"
+    with pytest.raises(ValueError):
+        remote_command([], 10, sudo=False)
