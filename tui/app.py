@@ -86,9 +86,15 @@ class AxhaApp(App):
         else:
             self.write_log("No cluster file given: fill in the inventory and save it (Ctrl+S).")
 
-    @work(thread=True, exclusive=True, group="startup")
+    @work(thread=True, exclusive=True, group="startup", exit_on_error=False)
     def _load_startup(self, path: str, secrets_path: str | None, check_installed: bool = True) -> None:
         """Read the cluster file and secrets off the main thread; then decide the first screen."""
+        try:
+            self._load_in_worker(path, secrets_path, check_installed)
+        except RuntimeError:  # the app closed while we were loading or checking: nothing to show any more
+            pass
+
+    def _load_in_worker(self, path: str, secrets_path: str | None, check_installed: bool) -> None:
         import yaml
 
         from steps.errors import AxhaError
@@ -218,7 +224,10 @@ class AxhaApp(App):
             answer["value"] = bool(value)
             done.set()
 
-        self.call_from_thread(self.push_screen, make_screen(), finished)
+        try:
+            self.call_from_thread(self.push_screen, make_screen(), finished)
+        except RuntimeError:  # the app is closing: nobody can answer, so the answer is no
+            return False
         from textual.worker import get_current_worker
 
         try:
@@ -252,7 +261,10 @@ class AxhaApp(App):
     def write_log(self, text: str) -> None:
         """Append to the log pane (any thread)."""
         if self._thread_id and threading.get_ident() != self._thread_id:
-            self.call_from_thread(self.write_log, text)
+            try:
+                self.call_from_thread(self.write_log, text)
+            except RuntimeError:  # the app is closing; the audit log keeps the record
+                pass
             return
         lines = str(text).splitlines() or [""]
         self.log_lines.extend(lines)

@@ -379,7 +379,7 @@ class InventoryScreen(Screen):
         save_secrets = self.query_one("#save-secrets", Checkbox).value
         self._save(spec, self.save_path(), self.form_secrets(), save_secrets)
 
-    @work(thread=True, exclusive=True, group="inventory-save")
+    @work(thread=True, exclusive=True, group="inventory-save", exit_on_error=False)
     def _save(self, spec, path: str, secrets, save_secrets: bool) -> None:
         from steps.secrets import default_secrets_path
         from steps.secrets import save_secrets as write_secrets
