@@ -218,7 +218,7 @@ class Switchover:
             return SwitchoverReport(False, source, target, tuple(findings), refused=True,
                                     message="switchover refused: " + "; ".join(f.summary for f in failed),
                                     duration=time.monotonic() - started)
-        runner = self.ctx.runner(self._control_node(source))
+        runner = self.ctx.runner(self._control_node(target))
         preview = self.preview(runner, target)
         if plan_only:
             return SwitchoverReport(True, source, target, tuple(findings), preview=preview,
@@ -233,10 +233,10 @@ class Switchover:
                                         message="not confirmed: nothing changed", duration=time.monotonic() - started)
         return self._move(runner, source, target, findings, preview, started)
 
-    def _control_node(self, source: str) -> str:
-        """Run the Pacemaker commands on the DC when it is a cluster node, else on the active node."""
-        dc = self.state.dc if self.state else None
-        return dc if dc in self.ctx.spec.node_names else source
+    def _control_node(self, target: str) -> str:
+        """Run the Pacemaker commands on the target node (online: a gate), where the service is going; polling
+        there keeps the DC, which computes and drives the transition, free of our crm_mon load."""
+        return target
 
     def _move(self, runner, source, target, findings, preview, started) -> SwitchoverReport:
         monitor = ServiceGapMonitor(self.ctx.spec.vip.address).start() if self.measure_gap else None
