@@ -145,7 +145,9 @@ def test_drbd0_mountable_two_primaries_refused_even_without_links(drbd):
     proc = drbd.sh("node2", "drbdadm primary --force axigen", ok=False)
     assert "(-1) Multiple primaries not allowed by config" in proc.stderr
     drbd.sh("node1", "umount /mnt/d && drbdadm secondary axigen && ip link set link0 up && ip link set link1 up")
-    drbd.wait("node2", lambda st: conn(st)["connection-state"] == "Connected", timeout=15)
+    # node1 wrote while alone (new data generation): node2 resyncs what node1 wrote, then may be promoted
+    drbd.wait("node2", lambda st: conn(st)["connection-state"] == "Connected" and disk(st) == "UpToDate"
+              and pdev(st)["replication-state"] == "Established", timeout=30)
     drbd.sh("node2", "drbdadm primary axigen && mount /dev/drbd0 /mnt/d && cat /mnt/d/m && umount /mnt/d && "
                      "drbdadm secondary axigen")
 
