@@ -19,6 +19,14 @@ pytestmark = pytest.mark.lab
 HARDWARE = ("cpu", "memory", "raid", "network", "links", "fencing", "storage")
 
 
+@pytest.fixture(autouse=True)
+def _pristine_nodes(fresh_lab):
+    """Preflight judges servers before the install: start each test from nodes as `lab up` left them, not from
+    the cluster an earlier test module installed on the shared session lab (DRBD would hold the backing disk and
+    Pacemaker would write its logs while we prove that preflight writes nothing)."""
+    return fresh_lab
+
+
 def preflight(lab: dict, only=None, secrets_file: str | None = None):
     spec = load_cluster(lab["cluster_file"])
     ctx = open_context(spec, load_secrets(spec, secrets_file, need_bmc=False))
