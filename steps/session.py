@@ -1,6 +1,7 @@
 """Opening a Context for a cluster: SSH runners for both nodes, BMC clients, audit log, journal, redaction."""
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any, Callable
 
@@ -9,9 +10,17 @@ from steps.framework import Confirm, Context, refuse_all
 from steps.runner import LocalRunner
 
 
+def cluster_id(spec) -> str:
+    """A name for this cluster that two clusters do not share: its name plus a short hash of both nodes' names and
+    SSH endpoints. Many clusters keep the default name 'axigen'; keyed by the name alone, one cluster's upgrade
+    journal could resume on another and their audit logs would interleave."""
+    nodes = sorted(f"{n.name}@{n.ssh_address}:{n.ssh_port}" for n in spec.nodes)
+    return f"{spec.name}-{hashlib.sha256(','.join(nodes).encode()).hexdigest()[:8]}"
+
+
 def state_dir(spec) -> Path:
-    """Where this cluster's audit log and journals live: <default_state_dir()>/<cluster name>/."""
-    return default_state_dir() / spec.name
+    """Where this cluster's audit log and journals live: <default_state_dir()>/<cluster id>/."""
+    return default_state_dir() / cluster_id(spec)
 
 
 def state_paths(spec) -> tuple[Path, Path]:
@@ -28,7 +37,7 @@ def journal_path(spec, name: str) -> Path:
 def open_journal(spec, name: str):
     from steps.journal import Journal
 
-    return Journal(journal_path(spec, name), spec.name)
+    return Journal(journal_path(spec, name), cluster_id(spec))
 
 
 def open_audit(spec, secrets=None) -> AuditLog:

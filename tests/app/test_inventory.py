@@ -101,7 +101,7 @@ async def test_loads_a_cluster_file_into_the_form():
                        if inv.built else False)
         assert inv.query_one("#f-storage-mode").value == "drbd"
         assert "axigen" in app.sub_title
-        assert "audit: /tmp/axha-test-state/axigen/audit.jsonl" in app.log_title
+        assert "audit: /tmp/axha-test-state/axigen-8699453a/audit.jsonl" in app.log_title
 
 
 async def test_navigation_placeholder_and_palette(monkeypatch):
@@ -153,9 +153,9 @@ async def test_confirm_and_host_key_dialogs_from_a_worker():
 
 async def test_installed_cluster_opens_maintenance(tmp_path, monkeypatch):
     monkeypatch.setenv("AXHA_STATE_DIR", str(tmp_path))
-    journal = tmp_path / "axigen" / "journal" / "install.json"
+    journal = tmp_path / "axigen-8699453a" / "journal" / "install.json"
     journal.parent.mkdir(parents=True)
-    journal.write_text(json.dumps({"version": 1, "cluster": "axigen",
+    journal.write_text(json.dumps({"version": 1, "cluster": "axigen-8699453a",
                                    "steps": {"access": {"state": "done"}, "verify": {"state": "done"}}}))
     from tui import app as app_module
 
@@ -174,7 +174,7 @@ def test_snapshot_inventory_nodes_tab_with_inline_error(snap_compare):
     link1, BMC and disk fields (rows from Hostname down to about BMC user visible, a 1-column scrollbar for the
     rest); node2's link0 address 192.168.78.11 marked as an error with the
     red line '^ node 2: address 192.168.78.11 is already used at nodes[0].link0.address' under the link0 address row;
-    the same message in the status line; the log pane with 'audit: /tmp/axha-test-state/axigen/audit.jsonl' in its
+    the same message in the status line; the log pane with 'audit: /tmp/axha-test-state/axigen-8699453a/audit.jsonl' in its
     title; and the footer with Save, Quit, F2-F5 and the palette key."""
 
     async def run_before(pilot):

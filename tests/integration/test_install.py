@@ -38,8 +38,9 @@ def axha(lab, state_dir, *args, env=None, timeout=INSTALL_TIMEOUT):
 
 
 def audit_entries(state_dir) -> list[dict]:
-    path = Path(state_dir) / "axigen" / "audit.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    paths = list(Path(state_dir).glob("*/audit.jsonl"))  # <state dir>/<cluster id>/audit.jsonl
+    assert len(paths) <= 1, paths
+    return [json.loads(line) for line in paths[0].read_text().splitlines()] if paths else []
 
 
 def banner(address: str, port: int = 25, timeout: float = 3.0) -> str:

@@ -167,7 +167,7 @@ def test_switchover_refused_without_any_change(installed, lab_exec, make, code):
         lab_exec("node1", ["crm_resource", "--wait", "--timeout=120s"])
         time.sleep(2)
         before = config_version(lab_exec)
-        audit = Path(installed["state_dir"]) / "axigen" / "audit.jsonl"
+        audit = next(Path(installed["state_dir"]).glob("*/audit.jsonl"))  # <state dir>/<cluster id>/
         seen = len(audit.read_text().splitlines()) if audit.exists() else 0
         rc, report = switchover(installed)
         after = config_version(lab_exec)

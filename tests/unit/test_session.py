@@ -9,7 +9,8 @@ import pytest
 
 from steps.framework import Action, Finding, OutputLine, PlanReady, Progress, StepFinished, StepStarted
 from steps.secrets import Secrets
-from steps.session import close_context, journal_path, open_context, state_paths
+from steps.session import (close_context, cluster_id, journal_path, open_context, open_journal, state_dir,
+                           state_paths)
 from steps.spec import parse_cluster
 from tests.sshd_server import start_sshd, stop_sshd
 from tui.clihelp import format_event, print_event
@@ -49,9 +50,26 @@ vip: {{address: 10.0.0.100, cidr: 24, interface: l0}}
 def test_state_paths(tmp_path):
     spec = parse_cluster((REPO / "tests/fixtures/cluster-example.yaml").read_text(), "x.yaml")
     audit, journal_dir = state_paths(spec)
-    assert audit == tmp_path / "state" / "axigen" / "audit.jsonl"
-    assert journal_dir == tmp_path / "state" / "axigen" / "journal"
+    base = tmp_path / "state" / cluster_id(spec)
+    assert cluster_id(spec).startswith("axigen-") and len(cluster_id(spec)) == len("axigen-") + 8
+    assert audit == base / "audit.jsonl"
+    assert journal_dir == base / "journal"
     assert journal_path(spec, "install") == journal_dir / "install.json"
+
+
+def test_two_clusters_with_the_same_name_never_share_state(tmp_path):
+    """Finding QA-2: another cluster also named 'axigen' (other nodes) gets its own audit log and journals, and a
+    journal written for one cluster is refused by the other."""
+    text = (REPO / "tests/fixtures/cluster-example.yaml").read_text()
+    one = parse_cluster(text, "one.yaml")
+    other = parse_cluster(text.replace("192.168.77.11", "192.168.77.21"), "other.yaml")
+    assert one.name == other.name and state_dir(one) != state_dir(other)
+    assert cluster_id(one) == cluster_id(parse_cluster(text, "moved/elsewhere.yaml"))  # follows the cluster
+    from steps.errors import InputError
+    from steps.journal import Journal
+    open_journal(one, "upgrade").mark("gates", "done")
+    with pytest.raises(InputError, match="belongs to cluster"):
+        Journal(journal_path(one, "upgrade"), cluster_id(other))
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root for sshd")
