@@ -238,6 +238,18 @@ class RunReport:
 
 
 def run_steps(ctx: Context, steps: Sequence[Step], emit: Emit, *, plan_only: bool = False) -> RunReport:
+    """Run steps in order, journaled (see _run_steps); with plan_only, only show what each would do."""
+    if plan_only:  # every front end's plan reads like `axha install --plan`: steps know they only plan
+        previous = ctx.options.get("plan")
+        ctx.options["plan"] = True
+        try:
+            return _run_steps(ctx, steps, emit, True)
+        finally:
+            ctx.options["plan"] = previous
+    return _run_steps(ctx, steps, emit, False)
+
+
+def _run_steps(ctx: Context, steps: Sequence[Step], emit: Emit, plan_only: bool) -> RunReport:
     """Run steps in order, journaled: each checks the real state first, so a re-run resumes and a finished install
     changes nothing. Stops at the first failure."""
     finished: list[StepFinished] = []

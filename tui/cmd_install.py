@@ -55,6 +55,19 @@ def parse_wipe(values: list[str]) -> list[tuple[str, str]]:
     return pairs
 
 
+def check_wipes(spec, pairs: list[tuple[str, str]]) -> None:
+    """A typo in a destructive option must be loud: every --wipe-disk names a node and its own disk."""
+    from steps.errors import InputError
+    for node, path in pairs:
+        if node not in spec.node_names:
+            raise InputError(f"--wipe-disk {node}:{path}: {node} is not a node of this cluster "
+                             f"({', '.join(spec.node_names)})")
+        allowed = [spec.node(node).backing_disk] if spec.storage.mode == "drbd" else [str(spec.storage.device)]
+        if path not in allowed:
+            raise InputError(f"--wipe-disk {node}:{path}: {path} is not the disk axha would write on {node} "
+                             f"({allowed[0]})", remedy=f"e.g. --wipe-disk {node}:{allowed[0]}")
+
+
 def install_options(args) -> dict:
     return {"install_packages": args.install_packages, "fence_drill": args.fence_drill,
             "wipe_disks": parse_wipe(args.wipe_disk), "skip_initial_sync": args.skip_initial_sync}
@@ -97,6 +110,16 @@ class Printer:
             os.kill(os.getpid(), signal.SIGKILL)   # a crash at this step boundary, for the resume tests
 
 
+def interrupted(ctx) -> None:
+    """Ctrl-C: the step that was running is journaled as failed (interrupted), not left 'running'."""
+    journal = getattr(ctx, "journal", None)
+    if journal is None:
+        return
+    for step_id, entry in list(journal.data.get("steps", {}).items()):
+        if entry.get("state") == "running":
+            journal.mark(step_id, "failed", "interrupted by the admin (Ctrl-C)")
+
+
 def confirm_start(spec) -> bool:
     a, b = spec.node_names
     print(f"Install the Axigen cluster {spec.name!r} on {a} and {b}? Every command is shown as it runs.",
@@ -116,6 +139,7 @@ def cmd_install(args) -> int:
     try:
         options = install_options(args)
         spec, secrets = load_for_cli(args, need_bmc=True)
+        check_wipes(spec, options["wipe_disks"])
         if not args.plan and not args.yes:
             if not interactive(args):
                 from steps.errors import InputError
@@ -134,11 +158,20 @@ def cmd_install(args) -> int:
         report = run_steps(ctx, install_steps(spec, options), printer, plan_only=args.plan)
         if args.json:
             print(json.dumps({"event": "InstallFinished", **report.to_dict()}), flush=True)
+        elif args.plan and not report.ok:
+            print("plan: FAILED (see above)")
         elif args.plan:
             print("plan: nothing to do" if not printer.plans else f"plan: {len(printer.plans)} command(s)")
         else:
             print("install: cluster installed and verified" if report.ok else "install: FAILED (see above)")
         return 0 if report.ok else 1
+    except KeyboardInterrupt:
+        interrupted(ctx)
+        print(f"axha: install interrupted. Nothing is half-pushed: every step re-checks the real state, so it is "
+              f"safe to run `axha install --cluster {getattr(ctx, 'spec', None) and ctx.spec.path or 'FILE'}` "
+              f"again to continue where it stopped.",
+              file=sys.stderr)
+        return 130
     except BaseException as exc:  # every failure is reported by fail(): message, remedy, exit code
         return fail(exc, getattr(args, "debug", False))
     finally:

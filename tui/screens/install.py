@@ -58,7 +58,8 @@ def plan_text(view: StepView | None) -> Text:
         text.append(f"$ {action.command}\n")
         text.append(f"    # {action.why}\n", style="dim")
         if action.destructive:
-            text.append("    DESTRUCTIVE: asks for typed confirmation\n", style="bold red")
+            text.append("    DESTRUCTIVE: if data is found there, asks you to type the disk path first\n",
+                        style="bold red")
     return text
 
 

@@ -1,0 +1,65 @@
+"""QA findings 3, 6, 7: a plan tells the steps they plan, --wipe-disk is checked against the cluster file, and an
+interrupted install journals the running step as failed."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from steps.errors import InputError
+from steps.framework import Action, Context, Step, run_steps
+from steps.journal import Journal
+from steps.spec import parse_cluster
+from tui.cmd_install import check_wipes, interrupted
+
+EXAMPLE = (Path(__file__).parents[1] / "fixtures" / "cluster-example.yaml").read_text()
+
+
+class Recorder(Step):
+    id, title = "probe", "records what it was told"
+
+    def __init__(self):
+        self.seen = []
+
+    def plan(self, ctx):
+        self.seen.append(ctx.options.get("plan"))
+        return [Action("node1", ("true",), "probe")]
+
+
+def test_plan_only_tells_every_step_it_is_planning_and_restores_the_option():
+    ctx = Context(spec=None, runners={}, options={"plan": False})
+    step = Recorder()
+    report = run_steps(ctx, [step], lambda e: None, plan_only=True)
+    assert report.ok and step.seen == [True]
+    assert ctx.options["plan"] is False  # the context is usable for a real run afterwards
+
+
+@pytest.mark.parametrize("pairs, words", [
+    ([("node3", "/dev/vdb")], "node3 is not a node of this cluster (node1, node2)"),
+    ([("node1", "/dev/vdc")], "/dev/vdc is not the disk axha would write on node1 (/dev/vdb)"),
+    ([("node2", "/dev/sda")], "/dev/sda is not the disk axha would write on node2 (/dev/vdb)"),
+])
+def test_wipe_disk_must_name_a_node_and_its_own_disk(pairs, words):
+    spec = parse_cluster(EXAMPLE, "c.yaml")
+    with pytest.raises(InputError) as info:
+        check_wipes(spec, pairs)
+    assert words in str(info.value) and info.value.exit_code == 2
+
+
+def test_wipe_disk_of_the_backing_disk_is_accepted_and_shared_mode_names_the_shared_device():
+    check_wipes(parse_cluster(EXAMPLE, "c.yaml"), [("node1", "/dev/vdb"), ("node2", "/dev/vdb")])
+    shared = parse_cluster(EXAMPLE.replace("mode: drbd", "mode: shared\n  device: /dev/vdc"), "c.yaml")
+    check_wipes(shared, [("node1", "/dev/vdc")])
+    with pytest.raises(InputError):
+        check_wipes(shared, [("node1", "/dev/vdb")])
+
+
+def test_interrupt_marks_the_running_step_failed(tmp_path):
+    journal = Journal(tmp_path / "install.json", "axigen")
+    journal.mark("access", "done")
+    journal.mark("drbd-initial-sync", "running")
+    interrupted(Context(spec=None, runners={}, journal=journal))
+    again = Journal(tmp_path / "install.json", "axigen")
+    assert again.state("access") == "done"
+    assert again.state("drbd-initial-sync") == "failed"
+    assert "interrupted" in again.entry("drbd-initial-sync")["message"]
