@@ -72,9 +72,13 @@ def settled(lab_exec):
     for node in ("node1", "node2"):
         out = lab_exec(node, ["drbdsetup", "status", "axigen", "--json"])
         res = json.loads(out.stdout.decode() or "[]") if out.returncode == 0 else []
-        if not res or res[0]["devices"][0]["disk-state"] != "UpToDate" or \
-                res[0]["connections"][0]["peer_devices"][0]["replication-state"] != "Established":
-            return None  # DRBD down (a standby node), syncing or disconnected: not settled yet
+        devices = res[0].get("devices") or [] if res else []
+        connections = res[0].get("connections") or [] if res else []
+        peers = connections[0].get("peer_devices") or [] if connections else []
+        if not devices or devices[0]["disk-state"] != "UpToDate" or not peers or \
+                peers[0]["replication-state"] != "Established":
+            # DRBD down (a standby node), just brought up with no connection yet, syncing or disconnected
+            return None
     if leftovers(lab_exec):
         return None
     return active
