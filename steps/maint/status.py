@@ -396,7 +396,9 @@ def _warnings(state_nodes, links, drbd, pcmk, split, answers, leftovers, fencing
         elif n.state in ("standby", "maintenance"):
             out.append(Attention("NODE_" + n.state.upper(), n.name, f"{n.name} is in {n.state}"))
     for link in links:
-        if not link.up:
+        # "unknown": not checked (the node did not answer over SSH, or corosync is stopped there), which the
+        # node's own attention already says; redundancy is judged only from links that were read
+        if not link.up and link.peer_state != "unknown":
             out.append(Attention("LINK_DOWN", link.node, f"corosync link{link.link} on {link.node} is "
                                 f"{link.peer_state}: redundancy lost", True))
     for name, d in drbd:

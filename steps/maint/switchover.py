@@ -53,7 +53,12 @@ def switchover_gates(state: ClusterState, target: str | None = None) -> tuple[st
         if node.maintenance:
             out.append(_f("NODE_MAINTENANCE", node.name, False, f"{node.name} is in maintenance",
                           f"crm_attribute -N {node.name} -n maintenance -D"))
-    if target is not None:
+    unreachable = {n.name for n in state.nodes if not n.reachable}
+    standby = [n.name for n in state.nodes if n.standby]
+    # a node in standby stops its DRBD and fence device and DRBD's handler adds a constraint: those gates are
+    # consequences, and their own remedies would be wrong while the standby lasts
+    after_standby = f" (a consequence of the standby: axha unstandby {standby[0]} first)" if standby else ""
+    if target is not None and target not in unreachable:
         d = state.drbd_of(target)
         if d is None:
             out.append(_f("TARGET_DRBD_UNKNOWN", target, False, f"DRBD resource is not up on {target}",
@@ -62,7 +67,11 @@ def switchover_gates(state: ClusterState, target: str | None = None) -> tuple[st
             uptodate = d.disk == "UpToDate"
             out.append(_f("TARGET_DRBD_NOT_UPTODATE" if not uptodate else "TARGET_DRBD_UPTODATE", target, uptodate,
                           f"DRBD disk on {target} is {d.disk}",
-                          "Wait until the resync finishes (axha status shows the progress), then retry."))
+                          "Wait until the resync finishes (axha status shows the progress), then retry."
+                          if d.syncing else
+                          f"No resync is running, so waiting will not help: look at DRBD on both nodes (axha "
+                          f"status); once the active node is UpToDate and Connected, `drbdadm invalidate "
+                          f"<resource>` on {target} resyncs it from the peer."))
             if d.syncing or d.verifying:
                 pct = f" ({d.sync_percent:.1f}%)" if d.sync_percent is not None else ""
                 out.append(_f("TARGET_DRBD_SYNCING", target, False, f"DRBD on {target} is {d.replication}{pct}",
@@ -81,7 +90,8 @@ def switchover_gates(state: ClusterState, target: str | None = None) -> tuple[st
     left = state.leftover_constraints
     out.append(_f("LEFTOVER_CONSTRAINT" if left else "NO_LEFTOVER_CONSTRAINT", None, not left,
                   "leftover constraint(s): " + "; ".join(c.describe() for c in left) if left
-                  else "no leftover location constraints", "axha clear-constraints (after checking why they exist)"))
+                  else "no leftover location constraints",
+                  "axha clear-constraints (after checking why they exist)" + after_standby))
     fencing_ok = bool(state.fencing) and all(f["active"] for f in state.fencing) and state.stonith_enabled
     if not state.stonith_enabled:
         summary = "stonith-enabled is false: fencing is off"
@@ -91,7 +101,8 @@ def switchover_gates(state: ClusterState, target: str | None = None) -> tuple[st
         summary = "; ".join(f"{f['id']} {f['role']}" + (f" on {f['node']}" if f["node"] else "") for f in state.fencing)
     out.append(_f("FENCING_STOPPED" if not fencing_ok else "FENCING_STARTED", None, fencing_ok,
                   summary if not fencing_ok else f"fencing started: {summary}",
-                  "Start the fence devices (crm_resource -r fence-NODE --meta -d target-role) and clean up."))
+                  "Start the fence devices (crm_resource -r fence-NODE --meta -d target-role) and clean up."
+                  + after_standby))
     out.append(_f("CLUSTER_MAINTENANCE" if state.maintenance_mode else "CLUSTER_MANAGED", None,
                   not state.maintenance_mode, "cluster is in maintenance mode" if state.maintenance_mode
                   else "cluster manages its resources", "axha maintenance off"))

@@ -77,7 +77,7 @@ def test_healthy_has_no_warning_and_link_down_is_loud():
 
 def test_snapshot_healthy(snap_compare):
     """Healthy lab cluster after install: service on node1 (marked *), DC, quorum, SMTP/IMAP ok with 10.5.0; both
-    nodes online with axigen 10.5.0, DRBD Prim/UpToDate on node1 and Seco/UpToDate on node2, Connected, both links
+    nodes online with axigen 10.5.0, DRBD Pri/UpToDate on node1 and Sec/UpToDate on node2, Connected, both links
     up; fence devices Started; the group's three members Started on node1; a green all-healthy line."""
     assert snap_compare(DashApp(recorded_state("healthy")), terminal_size=(80, 24))
 
@@ -127,3 +127,18 @@ async def test_in_the_app_without_a_cluster_the_worker_reports_and_nothing_freez
         assert "Cannot read the cluster" in text_of(app)
         from tui.screens.maintenance import MaintenanceCommands
         assert MaintenanceCommands in screen.COMMANDS
+
+
+def test_unreachable_node_is_one_loud_line_not_four_false_link_alarms():
+    """QA finding 8: node2 does not answer SSH; its links were not read, so they are '?' and not 'redundancy lost'
+    (node1's own view of its links still counts), and the switchover gates name only the real problem."""
+    from steps.maint.switchover import switchover_gates
+
+    state = recorded_state("node-offline")
+    codes = [(a.code, a.node) for a in state.warnings]
+    assert ("NODE_UNREACHABLE", "node2") in codes
+    assert ("LINK_DOWN", "node2") not in codes
+    _, target, findings = switchover_gates(state, None)
+    failed = {f.code for f in findings if f.status == "FAIL"}
+    assert target == "node2" and "NODE_UNREACHABLE" in failed
+    assert "TARGET_DRBD_UNKNOWN" not in failed  # 'run drbdadm up there' would be the wrong remedy

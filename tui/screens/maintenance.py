@@ -25,6 +25,10 @@ SHORT = {"switchover": "Switchover", "standby": "Standby", "maintenance": "Maint
 # ---------------------------------------------------------------- rendering (pure: ClusterState -> rich)
 
 
+# deliberate abbreviations, so that a syncing or split-brain row still fits 80 columns
+ROLE_SHORT = {"Primary": "Pri", "Secondary": "Sec", "Unknown": "?"}
+
+
 def _style_state(state: str) -> str:
     return {"online": "green", "standby": "yellow", "maintenance": "yellow"}.get(state, "bold red")
 
@@ -55,7 +59,7 @@ def render_summary(state) -> Text:
 
 def render_nodes(state) -> Table:
     """Per node: cluster state, Axigen version, DRBD (role/disk, peer, connection, sync) and both links."""
-    table = Table(box=None, pad_edge=False, expand=True, show_edge=False, padding=(0, 1))
+    table = Table(box=None, pad_edge=False, expand=True, show_edge=False, padding=(0, 1, 0, 0))
     for column in ("Node", "State", "Axigen", "DRBD", "Peer", "Repl/oos", "L0", "L1"):
         table.add_column(column, no_wrap=True)
     for n in state.nodes:
@@ -65,10 +69,11 @@ def render_nodes(state) -> Table:
         if d is None:
             drbd, peer, repl = Text("down", style="red"), Text("-"), Text("-")
         else:
-            drbd = Text(f"{d.role[:4]}/{d.disk}", style="green" if d.disk == "UpToDate" else "bold red")
+            role = ROLE_SHORT.get(d.role, d.role)
+            drbd = Text(f"{role}/{d.disk}", style="green" if d.disk == "UpToDate" else "bold red")
             peer = Text(str(d.peer_disk or "-"), style="green" if d.peer_disk == "UpToDate" else "yellow")
             if d.sync_percent is not None:
-                repl = Text(f"{d.replication} {d.sync_percent:.1f}%", style="yellow")
+                repl = Text(f"{d.replication} {d.sync_percent:.0f}%", style="yellow")  # exact % in attention
             else:
                 repl = Text(str(d.connection or "-"), style="green" if d.connection == "Connected" else "bold red")
                 if d.out_of_sync_kib:
@@ -76,8 +81,8 @@ def render_nodes(state) -> Table:
         cells = []
         for index in (0, 1):
             link = links.get(index)
-            if link is None:
-                cells.append(Text("?", style="red"))
+            if link is None or link.peer_state == "unknown":
+                cells.append(Text("?", style="yellow"))  # not read (node unreachable or corosync stopped)
             else:
                 # the peer's exact state (disconnected, ...) is in the attention list
                 cells.append(Text("up" if link.up else "DOWN", style="green" if link.up else "bold white on red"))
