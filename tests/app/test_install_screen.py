@@ -56,7 +56,7 @@ async def test_replayed_install_ends_with_every_step_finished():
         states = {v.id: v.state for v in screen.views.values()}
         assert states["corosync"] == "done" and states["axigen-role"] == "done"
         assert list(states)[:2] == ["access", "drbd-config"] and "verify" in states
-        assert not screen.query_one("#failure", Static).has_class("-shown")
+        assert not screen.query_one("#failure-box").has_class("-shown")
         options = screen.query_one("#steps", OptionList)
         assert options.option_count == len(states)
 
@@ -139,3 +139,22 @@ def test_snapshot_sync_progress(snap_compare):
     def eighty(e):
         return isinstance(e, Progress) and e.total and e.done / e.total >= 0.8
     assert snap_compare(Host(), terminal_size=(80, 24), run_before=_to(events, eighty))
+
+
+async def test_failure_panel_at_80x24_leaves_commands_and_sync_panel_visible(tmp_path):
+    """QA 3: a failed sync used to squeeze Commands to 0 lines and push the sync panel off the screen."""
+    events = load_events()
+    app = Host()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        feed_until(screen, events, lambda e: isinstance(e, Progress))
+        findings = tuple(Finding("DRBD_NOT_CONNECTED", n, "FAIL", "resource down", "Bring the resource up")
+                         for n in ("node1", "node2"))
+        screen.feed(StepFinished("drbd-initial-sync", "failed", "DRBD initial sync failed", findings))
+        await pilot.pause()
+        top = screen.query_one("#top").region
+        plan, box, sync = (screen.query_one(s).region for s in ("#plan", "#failure-box", "#sync"))
+        assert screen.query_one("#failure-box").has_class("-shown")
+        assert plan.height >= 4 and box.height >= 4          # borders + at least 2 lines of text each
+        assert sync.height >= 6 and sync.bottom <= top.bottom  # both nodes' bars on screen
+        app.save_screenshot(str(tmp_path / "failure.svg"))

@@ -94,9 +94,9 @@ class InstallScreen(Screen):
     InstallScreen #top { height: 1fr; }
     InstallScreen #steps { width: 27; height: 100%; border: round $primary; }
     InstallScreen #right { width: 1fr; }
-    InstallScreen #plan { height: 1fr; border: round $primary; padding: 0 1; }
-    InstallScreen #failure { display: none; height: auto; max-height: 12; border: round $error; padding: 0 1; }
-    InstallScreen #failure.-shown { display: block; }
+    InstallScreen #plan { height: 1fr; min-height: 4; border: round $primary; padding: 0 1; }
+    InstallScreen #failure-box { display: none; height: 1fr; min-height: 4; border: round $error; padding: 0 1; }
+    InstallScreen #failure-box.-shown { display: block; }
     InstallScreen SyncProgress { display: none; }
     InstallScreen SyncProgress.-shown { display: block; }
     InstallScreen LogPane { height: 6; }
@@ -140,7 +140,8 @@ class InstallScreen(Screen):
             with Vertical(id="right"):
                 with VerticalScroll(id="plan"):
                     yield Static(plan_text(None), id="plan-text")
-                yield Static("", id="failure")
+                with VerticalScroll(id="failure-box"):   # scrolls: at 80x24 it shares the space with Commands
+                    yield Static("", id="failure")
                 yield SyncProgress(self.nodes, id="sync")
         yield Static("r: run the install   p: show the plan only   c: cancel", id="status")
         yield LogPane()
@@ -176,9 +177,10 @@ class InstallScreen(Screen):
             view.state, view.message, view.findings = event.status, event.message, tuple(event.findings)
             self._log(f"-> {event.step_id}: {event.status}" + (f" ({event.message})" if event.message else ""))
             if event.status == "failed":
-                failure = self.query_one("#failure", Static)
-                failure.update(failure_text(view))
-                failure.add_class("-shown")
+                self.query_one("#failure", Static).update(failure_text(view))
+                box = self.query_one("#failure-box", VerticalScroll)
+                box.border_title = "Failure"
+                box.add_class("-shown")
                 self._select(event.step_id)
                 self._status(f"FAILED at {view.title}: press r to run again after fixing the cause")
         self._refresh_steps()
@@ -272,7 +274,7 @@ class InstallScreen(Screen):
         if self.ctx_factory is None:
             self.notify("no cluster connection (replay mode)", severity="warning")
             return
-        self.query_one("#failure", Static).remove_class("-shown")
+        self.query_one("#failure-box", VerticalScroll).remove_class("-shown")
         self.run_engine(plan_only)
 
     @work(thread=True, exclusive=True, group="install")
