@@ -249,6 +249,19 @@ def run_steps(ctx: Context, steps: Sequence[Step], emit: Emit, *, plan_only: boo
     return _run_steps(ctx, steps, emit, False)
 
 
+def _plan_note(step: Step, ctx: Context, plan: list[Action]) -> str:
+    """What a planned step will really do before its destructive commands: ask (and for what), or not."""
+    note = f"{len(plan)} command(s)"
+    if not any(a.destructive for a in plan):
+        return note
+    question = step.confirmation(ctx, plan)
+    if question is None:
+        return f"{note}; destructive, but no data found on the disk: no question"
+    typed = f" (type {question.expected!r}" if question.expected else " (confirm"
+    return (f"{note}; data found: asks before running{typed}, or pass --wipe-disk NODE:PATH), "
+            f"else this step refuses: {question.title}")
+
+
 def _run_steps(ctx: Context, steps: Sequence[Step], emit: Emit, plan_only: bool) -> RunReport:
     """Run steps in order, journaled: each checks the real state first, so a re-run resumes and a finished install
     changes nothing. Stops at the first failure."""
@@ -273,7 +286,7 @@ def _run_steps(ctx: Context, steps: Sequence[Step], emit: Emit, plan_only: bool)
             emit(PlanReady(step.id, tuple(plan)))
             if plan_only:
                 finish(StepFinished(step.id, "planned" if plan else "skipped",
-                                    f"{len(plan)} command(s)" if plan else "nothing to do"))
+                                    _plan_note(step, ctx, plan) if plan else "nothing to do"))
                 continue
             if not plan:
                 problems = [f for f in step.verify(ctx) if f.status == FAIL]

@@ -158,3 +158,11 @@ async def test_failure_panel_at_80x24_leaves_commands_and_sync_panel_visible(tmp
         assert plan.height >= 4 and box.height >= 4          # borders + at least 2 lines of text each
         assert sync.height >= 6 and sync.bottom <= top.bottom  # both nodes' bars on screen
         app.save_screenshot(str(tmp_path / "failure.svg"))
+
+
+def test_plan_text_of_a_planned_step_says_whether_it_will_ask():
+    """QA 5: the Commands panel shows the engine's plan note (no data found: no question) under the commands."""
+    view = StepView("drbd-metadata", "DRBD metadata", state="planned",
+                    message="2 command(s); destructive, but no data found on the disk: no question")
+    text = plan_text(view).plain
+    assert "plan: 2 command(s); destructive, but no data found on the disk: no question" in text

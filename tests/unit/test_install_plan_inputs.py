@@ -63,3 +63,29 @@ def test_interrupt_marks_the_running_step_failed(tmp_path):
     assert again.state("access") == "done"
     assert again.state("drbd-initial-sync") == "failed"
     assert "interrupted" in again.entry("drbd-initial-sync")["message"]
+
+
+class Wiper(Step):
+    """A destructive step whose question depends on what the disk holds (like drbd-metadata)."""
+    id, title = "wiper", "erases a disk"
+
+    def __init__(self, holds_data):
+        self.holds_data = holds_data
+
+    def plan(self, ctx):
+        return [Action("node1", ("wipefs", "-a", "/dev/vdb"), "erase", destructive=True)]
+
+    def confirmation(self, ctx, plan):
+        from steps.framework import Confirmation
+        return Confirmation("wipe", "Erase /dev/vdb?", "ext4 found", "/dev/vdb") if self.holds_data else None
+
+
+@pytest.mark.parametrize("holds_data, words", [
+    (False, "destructive, but no data found on the disk: no question"),
+    (True, "asks before running (type '/dev/vdb', or pass --wipe-disk NODE:PATH), else this step refuses"),
+])
+def test_plan_of_a_destructive_step_says_whether_it_will_ask(holds_data, words):
+    """QA 5/6: the plan says what really happens: a question (or --wipe-disk) only when the disk holds data."""
+    seen = []
+    report = run_steps(Context(spec=None, runners={}), [Wiper(holds_data)], seen.append, plan_only=True)
+    assert report.ok and words in seen[-1].message

@@ -58,8 +58,9 @@ def plan_text(view: StepView | None) -> Text:
         text.append(f"$ {action.command}\n")
         text.append(f"    # {action.why}\n", style="dim")
         if action.destructive:
-            text.append("    DESTRUCTIVE: if data is found there, asks you to type the disk path first\n",
-                        style="bold red")
+            text.append("    DESTRUCTIVE (asks first only if data is found on the disk)\n", style="bold red")
+    if view.state == "planned" and view.message:
+        text.append(f"plan: {view.message}\n", style="bold")
     return text
 
 
