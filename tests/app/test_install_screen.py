@@ -163,6 +163,7 @@ async def test_failure_panel_at_80x24_leaves_commands_and_sync_panel_visible(tmp
 def test_plan_text_of_a_planned_step_says_whether_it_will_ask():
     """QA 5: the Commands panel shows the engine's plan note (no data found: no question) under the commands."""
     view = StepView("drbd-metadata", "DRBD metadata", state="planned",
-                    message="2 command(s); destructive, but no data found on the disk: no question")
+                    message="1 command(s); destructive, but no data found on the disk: no question",
+                    actions=(Action("node1", ("drbdadm", "create-md", "axigen"), "metadata", destructive=True),))
     text = plan_text(view).plain
-    assert "plan: 2 command(s); destructive, but no data found on the disk: no question" in text
+    assert "plan: 1 command(s); destructive, but no data found on the disk: no question" in text
