@@ -89,3 +89,17 @@ def test_plan_of_a_destructive_step_says_whether_it_will_ask(holds_data, words):
     seen = []
     report = run_steps(Context(spec=None, runners={}), [Wiper(holds_data)], seen.append, plan_only=True)
     assert report.ok and words in seen[-1].message
+
+
+def test_role_plan_tolerates_only_the_not_yet_pushed_fencing_and_apply_keeps_the_full_gate():
+    """QA 4: a plan of a fresh cluster has fencing only planned; crm_verify's no-STONITH complaint is expected there,
+    never when applying (fencing is pushed by then)."""
+    from steps import cib
+    from steps.install.role import AxigenRoleStep
+    spec = parse_cluster(EXAMPLE, "c.yaml")
+    step = AxigenRoleStep()
+    applying = step.change(Context(spec=spec, runners={}, options={}))
+    planning = step.change(Context(spec=spec, runners={}, options={"plan": True}))
+    assert not set(cib.NO_STONITH_YET) & set(applying.allowed_errors)
+    assert set(cib.NO_STONITH_YET) <= set(planning.allowed_errors)
+    assert planning.objects == applying.objects
