@@ -255,7 +255,7 @@ def node_uuid(instance: int, node: str) -> uuid.UUID:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m lab.bmc", description=__doc__)
-    parser.add_argument("--instance", type=int, required=True, help="lab instance number (0..7)")
+    parser.add_argument("--instance", type=int, required=True, help="lab instance number (0..9)")
     parser.add_argument("--node", required=True, help="the node this BMC powers (node1, node2)")
     parser.add_argument("--address", required=True, help="IP address to listen on")
     parser.add_argument("--port", type=int, default=623, help="UDP port (default 623)")
