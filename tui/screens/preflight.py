@@ -34,10 +34,11 @@ class PreflightScreen(Screen):
     PreflightScreen #detail { padding: 0 1; }
     """
     BINDINGS = [
-        Binding("r", "rerun", "Re-run check"),
-        Binding("a", "run_all", "Run all"),
+        # short labels: with the app's F2-F5 keys the footer must fit 80 columns
+        Binding("r", "rerun", "Re-run"),
+        Binding("a", "run_all", "All"),
         Binding("j", "export_json", "JSON"),
-        Binding("m", "export_markdown", "Markdown"),
+        Binding("m", "export_markdown", "MD"),
     ]
 
     @dataclass
