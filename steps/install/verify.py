@@ -2,7 +2,6 @@
 only, SMTP/IMAP/POP3 banners on the VIP from this machine, DRBD UpToDate on both sides, fencing started."""
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 
 from steps import drbd, names
@@ -24,20 +23,11 @@ class Banner:
 
 
 def read_banner(address: str, port: int, expect: str, protocol: str, timeout: float = BANNER_TIMEOUT) -> Banner:
-    """Connect with a plain socket and read the greeting line (no login, nothing sent)."""
-    try:
-        with socket.create_connection((address, port), timeout=timeout) as sock:
-            sock.settimeout(timeout)
-            data = b""
-            while b"\n" not in data and len(data) < 1024:
-                chunk = sock.recv(1024)
-                if not chunk:
-                    break
-                data += chunk
-    except OSError as exc:
-        return Banner(protocol, port, False, f"{type(exc).__name__}: {exc}")
-    line = data.decode(errors="replace").splitlines()[0] if data else ""
-    return Banner(protocol, port, line.startswith(expect), line)
+    """The greeting on one port, read the way the dashboard reads it (steps.maint.status.service_answer)."""
+    from steps.maint.status import service_answer
+
+    answer = service_answer(address, protocol.lower(), port, timeout)
+    return Banner(protocol, port, answer.ok and answer.banner.startswith(expect), answer.banner or answer.error)
 
 
 def banners(address: str) -> tuple[Banner, ...]:
