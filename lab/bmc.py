@@ -19,6 +19,8 @@ import pyghmi.ipmi.private.constants as ipmi_constants
 import pyghmi.ipmi.private.serversession as serversession
 import pyghmi.ipmi.private.session as ipmisession
 
+from steps.bmc import prompt_pyghmi_wakeups
+
 # IPMI 2.0 table 13-17/18/19 algorithm numbers of the only suite pyghmi's server speaks (suite 3).
 SUITE3_AUTH, SUITE3_INTEGRITY, SUITE3_CONFIDENTIALITY = 1, 1, 1
 # RMCP+ status code (IPMI 2.0 table 13-15): "no Cipher Suite match with proposed security algorithms".
@@ -216,6 +218,9 @@ def serve(bmc: LabBmc, *, ready: Callable[[], None] | None = None) -> int:
         raise Stop(signum)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    # the same lost wakeup as on the client side: a request queued just before this loop waited was answered
+    # only when the 1 s wait ran out; a real BMC answers at once
+    prompt_pyghmi_wakeups()
     try:
         if ready:
             ready()

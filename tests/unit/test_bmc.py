@@ -92,3 +92,78 @@ def test_cipher_suite_refusal_message_is_plain():
 def test_unknown_action_is_refused():
     with pytest.raises(ValueError):
         BmcClient("127.0.0.1", USER, PASSWORD).power("explode")
+
+
+def test_power_states_asks_several_bmcs_from_one_child_and_keeps_each_answer(server, tmp_path, monkeypatch):
+    import subprocess
+
+    from steps.bmc import power_states
+
+    children: list[list[str]] = []
+    real_run = subprocess.run
+
+    def counting_run(argv, *args, **kwargs):
+        children.append(list(argv))
+        return real_run(argv, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", counting_run)
+    audit = AuditLog(tmp_path / "audit.jsonl", Redactor())
+    good = BmcClient(server.address, USER, PASSWORD, port=server.port, timeout=5, node="node1", audit=audit)
+    wrong = BmcClient(server.address, USER, "Wr0ng-Passw0rd-xyz", port=server.port, timeout=5, node="node2",
+                      audit=audit)
+
+    class Replayed:  # anything else with power_state() is called as it is
+        def power_state(self):
+            raise BmcUnreachable("recorded: no answer")
+
+    good_state, wrong_state, replayed = power_states([good, wrong, Replayed()])
+    assert good_state == "on"
+    assert isinstance(wrong_state, BmcAuthError) and "refused the password" in str(wrong_state)
+    assert isinstance(replayed, BmcUnreachable)
+    assert len(children) == 1 and children[0][-2:] == ["-m", "steps.bmc"]  # one interpreter for both BMCs
+    notes = [e["stdout"] for e in audit.entries()]
+    assert any("power state -> on" in n for n in notes) and any("refused the password" in n for n in notes)
+    assert "Wr0ng-Passw0rd-xyz" not in (tmp_path / "audit.jsonl").read_text()
+    assert server.actions() == []
+
+
+def test_power_states_reports_a_silent_bmc_without_waiting_on_it_for_the_others(server):
+    from steps.bmc import power_states
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.53", 0))
+        port = s.getsockname()[1]
+    silent = BmcClient("127.0.0.53", USER, PASSWORD, port=port, timeout=3, node="node2")
+    good = BmcClient(server.address, USER, PASSWORD, port=server.port, timeout=3, node="node1")
+    state, error = power_states([good, silent])
+    assert state == "on"
+    assert isinstance(error, BmcUnreachable) and "no answer" in str(error)
+
+
+def test_pyghmi_waits_are_sliced_so_an_early_answer_is_not_left_waiting():
+    """pyghmi's `_io_wait(timeout)` sleeps the whole timeout unless a packet from the awaited address arrives
+    after the wait was registered; an answer that came just before is only seen at the deadline (about 1 s,
+    seen in tcpdump). After prompt_pyghmi_wakeups a wait lasts at most WAKE_S, and the callers loop."""
+    import subprocess
+    import sys
+
+    from steps.bmc import WAKE_S
+
+    # in a child: pyghmi's I/O thread and socket pool are process-wide
+    probe = (
+        "import time\n"
+        "from pyghmi.ipmi.private import session\n"
+        "from steps.bmc import prompt_pyghmi_wakeups\n"
+        "session.Session._assignsocket()  # starts pyghmi's I/O thread, as its first session does\n"
+        "def wait():\n"
+        "    started = time.monotonic()\n"
+        "    session._io_wait(0.6, ('127.0.0.54', 623))  # nobody answers from there\n"
+        "    return time.monotonic() - started\n"
+        "before = wait()\n"
+        "prompt_pyghmi_wakeups(); prompt_pyghmi_wakeups()  # idempotent: not sliced twice\n"
+        "print(before, wait(), getattr(session._io_wait, 'axha_sliced', False))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=30,
+                         cwd=Path(__file__).resolve().parents[2])
+    before, after, sliced = out.stdout.split()
+    assert float(before) >= 0.55  # unpatched: the whole timeout
+    assert float(after) < 0.3 and sliced == "True" and WAKE_S <= 0.05
