@@ -57,13 +57,14 @@ def sections_for(checks) -> str:
 
 
 def script_plan(checks) -> list[tuple[str, bool]]:
-    """The script runs per node for these checks: (sections, fence?) each. The network probes (pings to the peer,
-    fence_ipmilan to its BMC) run as a second command on the same SSH connection, alongside the local facts."""
+    """The script runs per node for these checks: (sections, fence?) each. The local facts are one command; each
+    network probe (a ping to the peer over link0, over link1, fence_ipmilan to the peer's BMC) is a command of its
+    own on the same SSH connection, all started at once: they wait on the network and on the peer, not on this
+    node, so in sequence they would add up (about 0.2 s) behind the local facts instead of hiding under them."""
     wanted = set(sections_for(checks).split(","))
     fence = any(c.id == "fencing" for c in checks)
     plan = [(",".join(sorted(wanted - PROBES)), False)]
-    if wanted & PROBES:
-        plan.append((",".join(sorted(wanted & PROBES)), fence))
+    plan += [(probe, fence and probe == "fence_peer") for probe in sorted(wanted & PROBES)]
     return plan
 
 
@@ -246,14 +247,26 @@ class _Run:
                     pass
         self.evaluate()
 
-    def local_bmc(self, name: str) -> None:
+    def local_bmcs(self, names: tuple[str, ...]) -> None:
+        """Both BMCs' power state from this machine, asked together (steps.bmc.power_states)."""
+        from steps.bmc import power_states
+
+        clients, results = {}, {}
+        for name in names:
+            try:
+                if self.ctx.bmc is None:
+                    raise AxhaError("no BMC client in this context")
+                clients[name] = self.ctx.bmc(name)
+            except Exception as exc:  # noqa: BLE001 - every BMC error is a finding
+                results[name] = (None, exc)
         try:
-            if self.ctx.bmc is None:
-                raise AxhaError("no BMC client in this context")
-            state = self.ctx.bmc(name).power_state()
-            self.bmc[name] = (state, None)
-        except Exception as exc:  # noqa: BLE001 - every BMC error is a finding
-            self.bmc[name] = (None, exc)
+            answers = power_states(list(clients.values()))
+        except Exception as exc:  # noqa: BLE001
+            answers = [exc] * len(clients)
+        for name, answer in zip(clients, answers):
+            results[name] = (None, answer) if isinstance(answer, BaseException) else (answer, None)
+        with self.lock:
+            self.bmc.update(results)
         self.evaluate()
 
     # -- verdicts
@@ -357,7 +370,7 @@ def run_preflight(ctx, emit: Callable[[CheckResult], None] | None = None, only: 
     started = time.monotonic()
     threads = [threading.Thread(target=run.node_script, args=(n,), daemon=True) for n in ctx.spec.node_names]
     if any(c.needs_bmc for c in checks):
-        threads += [threading.Thread(target=run.local_bmc, args=(n,), daemon=True) for n in ctx.spec.node_names]
+        threads.insert(0, threading.Thread(target=run.local_bmcs, args=(ctx.spec.node_names,), daemon=True))
     for t in threads:
         t.start()
     for t in threads:

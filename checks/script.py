@@ -67,8 +67,9 @@ pkgs() { if have dpkg-query; then
 axen() { if have systemctl; then t 10 systemctl is-enabled "$AXSVC"; return; fi
   for f in /etc/rc2.d/S*"$AXSVC" /etc/rc3.d/S*"$AXSVC"; do [ -e "$f" ] && { echo enabled; return 0; }; done
   echo disabled; return 1; }
-policy() { have apt-cache || { echo "apt-cache: not installed"; return 127; }; m=; for x in pacemaker corosync drbd-utils fence-agents resource-agents; do
-  dpkg-query -W -f '${db:Status-Abbrev}' "$x" 2>/dev/null | grep -q '^ii' || m="$m $x"; done
+policy() { have apt-cache || { echo "apt-cache: not installed"; return 127; }
+  ok=" $(dpkg-query -W -f '${db:Status-Abbrev} ${Package}\n' $PKGS 2>/dev/null | awk '$1 == "ii" {printf "%s ", $2}')"; m=
+  for x in $PKGS; do case "$ok" in *" $x "*) ;; *) m="$m $x";; esac; done
   [ -n "$m" ] || { echo "all installed"; return 0; }; t 30 apt-cache policy $m; }
 timesync() { if have chronyc; then t 5 chronyc -n tracking; elif have ntpq; then t 5 ntpq -pn; else echo "no chronyc or ntpq"; return 127; fi; }
 exec 4<&0

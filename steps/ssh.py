@@ -33,6 +33,22 @@ from typing import Callable, Sequence
 from steps.errors import AxhaError, CommandTimeout, ConnectError, HostKeyError
 from steps.runner import DEFAULT_TIMEOUT, OnLine, Result
 
+
+def _paramiko():
+    """paramiko, imported on first use without `invoke`: paramiko.config imports invoke (a dependency of
+    paramiko) only to run ssh_config's `Match exec`, which axha never reads, and that import pulls asyncio and
+    unittest.mock in: about 80 ms of every command's start (python -X importtime). invoke stays importable."""
+    import sys
+    if "paramiko" not in sys.modules and "invoke" not in sys.modules:
+        sys.modules["invoke"] = None  # type: ignore[assignment]  # makes `import invoke` fail inside paramiko
+        try:
+            import paramiko
+        finally:
+            if sys.modules.get("invoke", 0) is None:
+                del sys.modules["invoke"]
+    import paramiko
+    return paramiko
+
 # paramiko logs transport-thread failures (with tracebacks) that we already turn into ConnectError; without a
 # handler Python's last-resort handler would print them on stderr, right over the TUI
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
@@ -108,7 +124,7 @@ class SshRunner:
             return transport
 
     def _open(self, allow_prompt: bool):
-        import paramiko
+        paramiko = _paramiko()
 
         hostname = known_hosts_name(self.spec.ssh_address, self.spec.ssh_port)
         known = self._load_known_hosts()
@@ -162,7 +178,7 @@ class SshRunner:
                                remedy="Check the address and the network path.") from None
 
     def _load_known_hosts(self):
-        import paramiko
+        paramiko = _paramiko()
 
         keys = paramiko.HostKeys()
         if os.path.exists(self.known_hosts):
@@ -215,7 +231,7 @@ class SshRunner:
                                        f"{fingerprint(key)} -> {path}")
 
     def _authenticate(self, transport) -> None:
-        import paramiko
+        paramiko = _paramiko()
 
         user, tried = self.spec.ssh_user, []
         for label, key in self._keys():
@@ -252,7 +268,7 @@ class SshRunner:
 
     def _keys(self):
         """(label, key) pairs to try: the configured key file, else the agent's keys and ~/.ssh/id_* files."""
-        import paramiko
+        paramiko = _paramiko()
 
         if self.key_file:
             yield f"key {self.key_file}", self._load_key(self.key_file)
@@ -272,7 +288,7 @@ class SshRunner:
                     continue
 
     def _load_key(self, path: str):
-        import paramiko
+        paramiko = _paramiko()
 
         try:
             return paramiko.PKey.from_path(path, self._passphrase.encode() if self._passphrase else None)
@@ -502,7 +518,7 @@ class SshRunner:
         return data
 
     def _sftp(self):
-        import paramiko
+        paramiko = _paramiko()
 
         try:
             return paramiko.SFTPClient.from_transport(self.connect())

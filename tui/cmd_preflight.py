@@ -16,7 +16,7 @@ def register(subparsers, common) -> None:
 
     parser = subparsers.add_parser(
         "preflight", parents=[common], help="check both servers (hardware, network, fencing, storage, software)",
-        description="Run every readiness check on both nodes at once (one SSH round trip per node) and print "
+        description="Run every readiness check on both nodes at once (one SSH connection per node, its few commands started together) and print "
                     "PASS/WARN/FAIL with what to do about each problem. Read-only.",
         epilog=EPILOG, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
     parser.add_argument("--only", metavar="CHECK", action="append", choices=CHECK_IDS,

@@ -60,11 +60,15 @@ def test_results_arrive_one_by_one_for_every_check_and_node():
     assert len(seen) == len(report.results) and len({(r.check, r.node) for r in seen}) == len(seen)
     assert {r.check for r in seen} == set(CHECK_IDS)
     assert {r.node for r in seen} == {"node1", "node2", CLUSTER}
-    # per node: the facts script and the network probes (pings, fence_ipmilan) side by side; nothing written
+    # per node: the facts script and each network probe (two pings, fence_ipmilan) side by side; nothing written
     for runner in ctx.runners.values():
-        assert len(runner.calls) == 2 and runner.puts == []
+        assert len(runner.calls) == 4 and runner.puts == []
         lists = sorted(call[4] for call in runner.calls)  # the sections each command was asked for
-        assert "fence_peer,ping_link0,ping_link1" in lists and any("clock" in x and "ping" not in x for x in lists)
+        assert {"fence_peer", "ping_link0", "ping_link1"} <= set(lists)
+        assert any("clock" in x and "ping" not in x and "fence" not in x for x in lists)
+        # only the fence_ipmilan command gets the peer BMC's options (and so its password) on stdin
+        fence_flags = {call[4]: call[12] for call in runner.calls}  # argv: sh -c SCRIPT NAME sections ... fence
+        assert fence_flags["fence_peer"] == "1" and fence_flags["ping_link0"] == fence_flags["ping_link1"] == "0"
 
 
 def test_rerun_one_check_replaces_its_cells_only():
@@ -76,7 +80,7 @@ def test_rerun_one_check_replaces_its_cells_only():
     assert {(r.check, r.node) for r in seen} == {("memory", "node1"), ("memory", "node2"), ("memory", CLUSTER)}
     assert report.results[("memory", "node2")].status == "FAIL"
     assert report.results[("cpu", "node1")] is before[("cpu", "node1")]
-    assert len(ctx.runners["node1"].calls) == 3  # the re-run is one more round trip per node
+    assert len(ctx.runners["node1"].calls) == 5  # 4 for the full run; the re-run is one more command per node
 
 
 def test_bmc_password_travels_on_stdin_never_in_argv():
