@@ -38,7 +38,9 @@ t() { timeout "$@"; }
 have() { command -v "$1" >/dev/null 2>&1; }
 cpufreq() { for f in /sys/devices/system/cpu/cpu*/cpufreq/cpuinfo_max_freq; do [ -r "$f" ] && cat "$f"; done; return 0; }
 mdadm_all() { have mdadm || { echo "mdadm: not installed"; return 127; }
-  for d in $(awk '/^md[0-9]+ :/ {print $1}' /proc/mdstat 2>/dev/null); do echo "@@md /dev/$d"; t 10 mdadm --detail "/dev/$d"; done; }
+  l=$(awk '/^md[0-9]+ :/ {print "/dev/" $1}' /proc/mdstat 2>/dev/null)
+  [ -n "$l" ] || l=$(t 10 mdadm --detail --scan 2>/dev/null | awk '$1 == "ARRAY" && $2 ~ /^\/dev\// {print $2}')
+  for d in $l; do echo "@@md $d"; t 10 mdadm --detail "$d"; done; }
 tool() { x=$1; shift; have "$x" || { echo "$x: not installed"; return 127; }; t 20 "$x" "$@"; }
 nics() { for d in /sys/class/net/*; do i=${d##*/}; [ "$i" = lo ] && continue
   phys=0; [ -e "$d/device" ] && phys=1

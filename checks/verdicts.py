@@ -199,6 +199,43 @@ def _controller_findings(view: NodeView, c: p.Controller) -> list[Finding]:
     return out
 
 
+def _md_name(device: str) -> str:
+    return device[5:] if device.startswith("/dev/") else device
+
+
+def _md_detail_only(arrays: list[p.MdArray], details: list[p.MdDetail]) -> list[p.MdDetail]:
+    """Arrays `mdadm --detail` knows that /proc/mdstat does not list (unreadable mdstat): judged from mdadm alone."""
+    listed = {a.name for a in arrays}
+    return [d for d in details if d.device.rsplit("/", 1)[-1] not in listed and (d.level or d.state)]
+
+
+def _md_detail_finding(view: NodeView, d: p.MdDetail) -> Finding | None:
+    name, words = _md_name(d.device), d.state_words
+    failed = [dev for dev, state in d.member_states if "faulty" in state.split()]
+    removed = sum(1 for _, state in d.member_states if state == "removed")
+    short = d.active_devices is not None and d.raid_devices is not None and d.active_devices < d.raid_devices
+    if "inactive" in words:
+        return _f("RAID_FAILED", view.name, FAIL, f"md {name} is inactive (mdadm --detail)",
+                  f"Assemble or repair {name} (mdadm --detail {d.device}) before using this server.")
+    if "recovering" in words or "reshaping" in words:
+        return _f("RAID_REBUILDING", view.name, WARN, f"md {name} ({d.level}) is rebuilding: "
+                  + (d.rebuild_status or ", ".join(words)),
+                  f"Let the rebuild finish (watch mdadm --detail {d.device}), then re-run preflight.")
+    if "degraded" in words or (d.failed_devices or 0) > 0 or short:
+        what = f"{d.active_devices}/{d.raid_devices} members active" if short else ", ".join(words)
+        members = ([f"failed: {', '.join(failed)}"] if failed else []) + (
+            [f"{removed} member slot{'s' if removed > 1 else ''} removed"] if removed else [])
+        return _f("RAID_DEGRADED", view.name, FAIL, f"md {name} ({d.level}) is degraded: {what}"
+                  + "".join(f", {m}" for m in members),
+                  f"Replace the failed disk and add it back (mdadm {d.device} --add /dev/sdX), "
+                  "let it resync, then re-run preflight.")
+    if "resyncing" in words or "checking" in words:
+        return _f("RAID_RESYNCING", view.name, WARN, f"md {name} is {', '.join(words)}"
+                  + (f" ({d.rebuild_status})" if d.rebuild_status else ""),
+                  "Wait for it to finish; installing during a resync slows both down.")
+    return None
+
+
 def _md_findings(view: NodeView, arrays: list[p.MdArray], details: list[p.MdDetail]) -> list[Finding]:
     out = []
     by_dev = {d.device.rsplit("/", 1)[-1]: d for d in details}
@@ -224,6 +261,10 @@ def _md_findings(view: NodeView, arrays: list[p.MdArray], details: list[p.MdDeta
             out.append(_f("RAID_RESYNCING", view.name, WARN, f"md {a.name} is running {a.action}"
                           + (f" {a.percent:g}%" if a.percent is not None else ""),
                           "Wait for it to finish; installing during a resync slows both down."))
+    for d in _md_detail_only(arrays, details):
+        finding = _md_detail_finding(view, d)
+        if finding:
+            out.append(finding)
     return out
 
 
@@ -257,18 +298,21 @@ def raid(view: NodeView) -> list[Finding]:
     out += _md_findings(view, arrays, details)
     for c in controllers:
         out += _controller_findings(view, c)
-    redundant = [a for a in arrays if a.level not in ("raid0", "linear", "")]
+    only_mdadm = _md_detail_only(arrays, details)
+    levels = [a.level for a in arrays] + [d.level for d in only_mdadm]
+    redundant = [level for level in levels if level not in ("raid0", "linear", "")]
     found = [f"md {a.name} {a.level}" for a in arrays] + [
+        f"md {_md_name(d.device)} {d.level} (mdadm --detail)" for d in only_mdadm] + [
         f"{c.tool} {c.id} {c.model}: " + ", ".join(f"VD {v.id} {v.kind} {v.state}" for v in c.virtual_drives)
         for c in controllers]
-    if not arrays and not any(c.virtual_drives for c in controllers):
+    if not levels and not any(c.virtual_drives for c in controllers):
         out.append(_f("RAID_NOT_FOUND", view.name, WARN,
-                      "no RAID found: no md array in /proc/mdstat and no controller answered "
+                      "no RAID found: no md array in /proc/mdstat or mdadm --detail --scan and no controller answered "
                       "(storcli64, perccli64, ssacli, megacli)",
                       "The Axigen HA baseline wants a RAID array (1, 1+0 or 5) under the mail store. If the "
                       "disks sit behind a controller whose CLI is not installed, install it (storcli64/perccli64/"
                       "ssacli) and re-run; if there is truly no RAID, a single disk failure stops this node."))
-    elif arrays and not redundant and not controllers:
+    elif levels and not redundant and not controllers:
         out.append(_f("RAID_NO_REDUNDANCY", view.name, WARN, "only non-redundant md arrays (raid0/linear): "
                       + ", ".join(found), "Use RAID 1, 1+0 or 5 so one disk failure does not stop the node."))
     if not [f for f in out if f.status in (FAIL, WARN)]:
