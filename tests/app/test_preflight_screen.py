@@ -111,9 +111,9 @@ def test_snapshot_mixed_result_80x24(snap_compare):
     """The picture must show, at 80x24: the matrix with columns Check | node1 | node2 | cluster and the twelve
     checks from CPU to Firewall; node1's RAID cell a red FAIL (degraded-raid profile), every other hardware cell a
     green PASS, the two Time cells yellow WARN (no time sync service in the lab); the status line 'Preflight: NOT
-    ready - 2 FAIL, 2 WARN, 36 PASS'; the detail pane for RAID on node1 with RAID_DEGRADED (virtual drive 0/0 RAID1 is
-    Dgrd) and RAID_DRIVE_FAILED (drive 8:1 is Offln), each with a 'What to do:' line; the footer with Re-run check,
-    Run all, JSON, Markdown."""
+    ready - 3 FAIL, 2 WARN, 36 PASS'; the detail pane for RAID on node1 with RAID_DEGRADED (md md0 (raid1) is
+    degraded ... /dev/sdb1) and its 'What to do:' line, then RAID_DEGRADED of the controller (virtual drive 0/0 RAID1
+    is Dgrd) cut by the pane's height; the footer with Re-run check, Run all, JSON, Markdown."""
 
     async def run_before(pilot):
         await pilot.app.workers.wait_for_complete()

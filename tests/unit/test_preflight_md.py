@@ -1,6 +1,7 @@
 """md arrays known only from `mdadm --detail` (unreadable /proc/mdstat): the script finds them, verdicts judge them."""
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -22,7 +23,9 @@ def up(name: str) -> str:
 
 
 def sections(scenario: str, node: str) -> dict[str, Section]:
-    return split_sections((FIX / scenario / f"{node}.out").read_text())
+    """Every section a node's recorded run printed (a recording may hold several script runs: see record.py)."""
+    commands = json.loads((FIX / scenario / f"{node}.json").read_text())["commands"]
+    return split_sections("".join((FIX / scenario / c["stdout_file"]).read_text() for c in commands))
 
 
 def view(node: str, **override) -> v.NodeView:
@@ -113,3 +116,16 @@ def test_script_takes_arrays_from_mdadm_scan_when_mdstat_lists_none(tmp_path):
     s = split_sections(out)["mdadm"]
     assert s.rc == 0 and s.text.startswith("@@md /dev/md0\n/dev/md0:")
     assert codes(v.raid(view("node1", mdadm=s))) == {"RAID_DEGRADED": "FAIL"}
+
+
+def test_recorded_degraded_raid_profile_fails_md_on_node1_only():
+    """The lab's degraded-raid profile as recorded (record.py, lab instance 5): node1's /proc/mdstat is unreadable,
+    its mdadm stand-in lists md0 through --detail --scan; node2 has no mdadm."""
+    spec = load_cluster(FIX / "profile-degraded-raid" / "cluster.yaml")
+    node1, node2 = (sections("profile-degraded-raid", n) for n in ("node1", "node2"))
+    assert node1["mdstat"].rc == 1 and node1["mdadm"].text.startswith("@@md /dev/md0\n/dev/md0:")
+    assert node2["mdadm"].rc == 127
+    found = v.raid(v.NodeView(spec, spec.node("node1"), node1, node2))
+    md = [f for f in found if f.code == "RAID_DEGRADED" and f.summary.startswith("md md0 (raid1)")]
+    assert len(md) == 1 and md[0].status == "FAIL" and "/dev/sdb1" in md[0].summary
+    assert codes(v.raid(v.NodeView(spec, spec.node("node2"), node2, node1))) == {"RAID_OK": "PASS"}

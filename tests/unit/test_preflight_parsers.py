@@ -1,6 +1,7 @@
 """Preflight parsers and verdicts on recorded real outputs: every state, PASS and FAIL."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,9 @@ LAB_PROFILES = Path(__file__).resolve().parents[2] / "lab" / "profiles"
 
 
 def sections(scenario: str, node: str) -> dict[str, Section]:
-    return split_sections((FIX / scenario / f"{node}.out").read_text())
+    """Every section a node's recorded run printed (a recording may hold several script runs: see record.py)."""
+    commands = json.loads((FIX / scenario / f"{node}.json").read_text())["commands"]
+    return split_sections("".join((FIX / scenario / c["stdout_file"]).read_text() for c in commands))
 
 
 def view(scenario: str, node: str, **override) -> v.NodeView:
