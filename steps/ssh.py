@@ -433,7 +433,14 @@ class SshRunner:
         """Stop a command's remote process group: SIGTERM, then SIGKILL after a grace period."""
         if not pid:
             return
-        script = f"kill -s TERM -- -{pid} 2>/dev/null || exit 0; sleep {KILL_GRACE:g}; kill -s KILL -- -{pid} 2>/dev/null; exit 0"
+        # TERM, then KILL whatever is left after the grace period; returns as soon as no live member is left, so a
+        # stopped stream (a follow loop the reader is done with) costs a round trip, not the whole grace period.
+        # Live = in the group and not a zombie (`kill -0` also counts zombies an init has not reaped yet).
+        alive = (f"awk -v g={pid} '{{sub(/.*\\) /, \"\"); if ($3 == g && $1 != \"Z\") f = 1}} END {{exit !f}}' "
+                 f"/proc/[0-9]*/stat 2>/dev/null")
+        script = (f"kill -s TERM -- -{pid} 2>/dev/null || exit 0; i=0; "
+                  f"while [ $i -lt {int(KILL_GRACE * 20)} ] && {alive}; do sleep 0.05; i=$((i+1)); done; "
+                  f"kill -s KILL -- -{pid} 2>/dev/null; exit 0")
         command = shlex.join((["sudo", "-n", "--"] if self.sudo else []) + ["sh", "-c", script])
         try:
             channel = self.connect().open_session(timeout=10)

@@ -157,6 +157,27 @@ def test_stream_lines_and_stop_kills(runner):
     assert not any(": 52.3" in line for line in process_cmdlines())
 
 
+def test_stopping_a_stream_returns_once_the_remote_group_is_gone_and_kills_what_ignores_term(runner):
+    from steps.ssh import KILL_GRACE
+
+    seen: dict[str, float] = {}
+
+    def stop_at_n2(line: str) -> bool:
+        seen[line] = time.monotonic()
+        return line == "n2"
+
+    # stopped while it sleeps (closing the channel alone does not end it: it writes nothing to fail on)
+    result = runner.stream(["sh", "-c", "echo n1; echo n2; sleep 30; : 61.9"], stop_at_n2, timeout=20)
+    # the group dies on TERM at once: no waiting out the grace period (a follow loop is stopped like this)
+    assert result.stopped and time.monotonic() - seen["n2"] < KILL_GRACE - 0.1
+    assert not any(": 61.9" in line for line in process_cmdlines())
+
+    result = runner.stream(["sh", "-c", "trap '' TERM; echo up; sleep 47.3"], lambda line: line == "up", timeout=20)
+    assert result.stopped
+    time.sleep(0.3)
+    assert not any("sleep 47.3" in line for line in process_cmdlines())  # KILLed after the grace period
+
+
 def test_stream_cancel_event_stops_a_silent_command(runner):
     cancel = threading.Event()
     threading.Timer(0.5, cancel.set).start()
