@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from steps.errors import AxhaError
 from steps.framework import FAIL, PASS, Context
 from steps.maint.switchover import (Switchover, move_argv, simulate_move_argv, switchover_gates,
                                     transition_summary)
@@ -96,3 +97,49 @@ def test_transition_summary_of_real_crm_simulate():
     lines = transition_summary((FIX / "pacemaker" / "sim-move.txt").read_text())
     assert lines[0] == "Demote drbd-axigen:0 ( Promoted -> Unpromoted node1 )"
     assert lines[1] == "Promote drbd-axigen:1 ( Unpromoted -> Promoted node2 )" and len(lines) == 5
+
+
+FOLLOW = (FIX / "maint" / "follow-move-to-node1.txt").read_text()
+
+
+def follow_with(output: str, target: str):
+    from steps.maint.switchover import follow_argv
+
+    ctx = ctx_with({target: [Recorded(follow_argv(), -1, output)]})
+    events = []
+    return Switchover(ctx, target, emit=events.append, measure_gap=False), ctx.runners[target], events
+
+
+def _snapshots(output: str) -> list[str]:
+    return output.split("@@axha-poll\n")[1:]
+
+
+def test_follow_reads_the_real_transition_until_the_group_runs_on_the_target():
+    from steps.framework import OutputLine, StepFinished
+
+    switchover, runner, events = follow_with(FOLLOW, "node1")
+    switchover.follow(runner, "node1")
+    assert events[-1] == StepFinished("switchover.follow", "done", "axigen-group started on node1")
+    said = [e.line for e in events if isinstance(e, OutputLine)]
+    # the recording starts with the group on node2, passes through the demotion, ends promoted on node1
+    assert any("node2" in line for line in said[:5]) and any("node1" in line for line in said[-3:])
+    assert any("Demoting" in line or "Stopping" in line for line in said)
+
+
+def test_follow_that_never_sees_the_target_is_an_error_not_a_success():
+    # the same real transition, followed as if the group were meant to reach node2: it never does
+    switchover, runner, events = follow_with(FOLLOW.split("@@axha-poll\n")[0] + "".join(
+        "@@axha-poll\n" + s for s in _snapshots(FOLLOW)[4:]), "node2")
+    with pytest.raises(AxhaError) as info:
+        switchover.follow(runner, "node2")
+    assert "could not be followed" in str(info.value)
+    assert events[-1].status == "failed"
+
+
+def test_follow_stops_on_a_failed_action_of_the_group():
+    failed = "@@axha-poll\n" + crm_mon("failed-action") + "@@axha-poll-end 0\n"
+    switchover, runner, events = follow_with(failed * 3, "node2")
+    with pytest.raises(AxhaError) as info:
+        switchover.follow(runner, "node2")
+    assert "the move failed" in str(info.value) and "axigen" in str(info.value)
+    assert events[-1].status == "failed"
