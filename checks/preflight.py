@@ -248,25 +248,29 @@ class _Run:
         self.evaluate()
 
     def local_bmcs(self, names: tuple[str, ...]) -> None:
-        """Both BMCs' power state from this machine, asked together (steps.bmc.power_states)."""
+        """Both BMCs' power state from this machine, asked together (steps.bmc.power_states); each node's answer
+        is judged as soon as it arrives."""
         from steps.bmc import power_states
 
-        clients, results = {}, {}
+        clients: dict[str, Any] = {}
         for name in names:
             try:
                 if self.ctx.bmc is None:
                     raise AxhaError("no BMC client in this context")
                 clients[name] = self.ctx.bmc(name)
             except Exception as exc:  # noqa: BLE001 - every BMC error is a finding
-                results[name] = (None, exc)
+                self._bmc_answer(name, exc)
+        order = list(clients)
         try:
-            answers = power_states(list(clients.values()))
+            power_states(list(clients.values()), lambda i, value: self._bmc_answer(order[i], value))
         except Exception as exc:  # noqa: BLE001
-            answers = [exc] * len(clients)
-        for name, answer in zip(clients, answers):
-            results[name] = (None, answer) if isinstance(answer, BaseException) else (answer, None)
+            for name in order:
+                if name not in self.bmc:
+                    self._bmc_answer(name, exc)
+
+    def _bmc_answer(self, name: str, value) -> None:
         with self.lock:
-            self.bmc.update(results)
+            self.bmc[name] = (None, value) if isinstance(value, BaseException) else (value, None)
         self.evaluate()
 
     # -- verdicts

@@ -12,8 +12,10 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 from steps.errors import ConnectError
 
@@ -130,38 +132,34 @@ class BmcClient:
                                                    f"({time.monotonic() - started:.1f} s)")
 
 
-def power_states(clients) -> list:
-    """Each client's power state, or the BmcError that says why not, in the order given. BmcClients are asked
+def power_states(clients, on_result: Callable[[int, object], None] | None = None) -> list:
+    """Each client's power state, or the BmcError that says why not, in the order given; on_result(index, value)
+    is called as each arrives, so one silent BMC does not hold back the other's answer. BmcClients are asked
     together from one child process (one thread per BMC inside it: one interpreter start instead of one per
     BMC); anything else with a power_state() method (a replay in tests) is simply called."""
     results: list = [None] * len(clients)
+
+    def deliver(i: int, value) -> None:
+        results[i] = value
+        if on_result is not None:
+            on_result(i, value)
+
     batch = [(i, c) for i, c in enumerate(clients) if isinstance(c, BmcClient)]
     for i, client in enumerate(clients):
         if not isinstance(client, BmcClient):
             try:
-                results[i] = client.power_state()
+                deliver(i, client.power_state())
             except Exception as exc:  # noqa: BLE001 - returned, as for the batch
-                results[i] = exc
+                deliver(i, exc)
     if not batch:
         return results
     deadline = max(c.timeout for _, c in batch)
     request = {"op": "states", "targets": [c._payload({"op": "state"}) for _, c in batch]}
     started = time.monotonic()
-    try:
-        proc = subprocess.run([sys.executable, "-m", "steps.bmc"], input=json.dumps(request), capture_output=True,
-                              text=True, timeout=deadline + 5, env=_child_env())
-        output = proc.stdout
-    except subprocess.TimeoutExpired as exc:  # the answers that came before the deadline still count
-        output = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-    answers = {}
-    for line in output.splitlines():
-        try:
-            answer = json.loads(line)
-            answers[int(answer.pop("index"))] = answer
-        except (ValueError, KeyError, TypeError, AttributeError):
-            continue
-    for position, (i, client) in enumerate(batch):
-        answer = answers.get(position)
+    done: set[int] = set()
+
+    def answer_for(position: int, answer: dict | None) -> None:
+        i, client = batch[position]
         if answer is None:
             error: BmcError = BmcUnreachable(f"no answer from the BMC at {client.where} within {deadline:g} s",
                                              node=client.node, remedy="Check the BMC address, port and network.")
@@ -169,10 +167,39 @@ def power_states(clients) -> list:
             error = classify(answer["error"], client.where, client.node, client.timeout)
         else:
             client._note({"op": "state"}, f"-> {answer['state']}", started)
-            results[i] = answer["state"]
-            continue
+            deliver(i, answer["state"])
+            return
         client._note({"op": "state"}, f"failed: {error}", started)
-        results[i] = error
+        deliver(i, error)
+
+    proc = subprocess.Popen([sys.executable, "-m", "steps.bmc"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, env=_child_env())
+    killer = threading.Timer(deadline + 5, proc.kill)  # the hard deadline: EOF on stdout follows the kill
+    killer.start()
+    try:
+        try:
+            proc.stdin.write(json.dumps(request))
+            proc.stdin.close()
+        except OSError:
+            pass
+        for line in proc.stdout:
+            try:
+                answer = json.loads(line)
+                position = int(answer.pop("index"))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue
+            if 0 <= position < len(batch) and position not in done:
+                done.add(position)
+                answer_for(position, answer)
+    finally:
+        killer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        proc.stdout.close()
+    for position in range(len(batch)):
+        if position not in done:
+            answer_for(position, None)
     return results
 
 

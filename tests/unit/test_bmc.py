@@ -100,13 +100,13 @@ def test_power_states_asks_several_bmcs_from_one_child_and_keeps_each_answer(ser
     from steps.bmc import power_states
 
     children: list[list[str]] = []
-    real_run = subprocess.run
+    real_popen = subprocess.Popen
 
-    def counting_run(argv, *args, **kwargs):
+    def counting_popen(argv, *args, **kwargs):
         children.append(list(argv))
-        return real_run(argv, *args, **kwargs)
+        return real_popen(argv, *args, **kwargs)
 
-    monkeypatch.setattr(subprocess, "run", counting_run)
+    monkeypatch.setattr(subprocess, "Popen", counting_popen)
     audit = AuditLog(tmp_path / "audit.jsonl", Redactor())
     good = BmcClient(server.address, USER, PASSWORD, port=server.port, timeout=5, node="node1", audit=audit)
     wrong = BmcClient(server.address, USER, "Wr0ng-Passw0rd-xyz", port=server.port, timeout=5, node="node2",
@@ -167,3 +167,20 @@ def test_pyghmi_waits_are_sliced_so_an_early_answer_is_not_left_waiting():
     before, after, sliced = out.stdout.split()
     assert float(before) >= 0.55  # unpatched: the whole timeout
     assert float(after) < 0.3 and sliced == "True" and WAKE_S <= 0.05
+
+
+def test_power_states_delivers_each_answer_as_it_arrives(server):
+    from steps.bmc import power_states
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.53", 0))
+        port = s.getsockname()[1]
+    silent = BmcClient("127.0.0.53", USER, PASSWORD, port=port, timeout=3, node="node2")
+    good = BmcClient(server.address, USER, PASSWORD, port=server.port, timeout=3, node="node1")
+    started = time.monotonic()
+    arrived: list[tuple[int, object, float]] = []
+    power_states([silent, good], lambda i, value: arrived.append((i, value, time.monotonic() - started)))
+    total = time.monotonic() - started
+    assert [a[0] for a in arrived] == [1, 0]  # the good BMC first, although it was asked second
+    assert arrived[0][1] == "on" and isinstance(arrived[1][1], BmcUnreachable)
+    assert arrived[0][2] < total - 1.0  # not held back until the silent one gave up
