@@ -21,7 +21,9 @@ def lab(tmp_path_factory):
 
     instance = lab_instance()
     cluster_file = tmp_path_factory.mktemp("lab") / "axha-lab.yaml"
-    status = core.up(instance, os.environ.get("AXHA_LAB_PROFILE"), str(cluster_file))
+    # named explicitly: `lab up` on a running lab keeps that lab's profile, and a lab left on degraded-raid by
+    # hand would fail every baseline test
+    status = core.up(instance, os.environ.get("AXHA_LAB_PROFILE") or "baseline", str(cluster_file))
     yield status
     if os.environ.get("AXHA_LAB_KEEP") != "1":
         core.down(instance)
