@@ -508,6 +508,15 @@ def parse_wipefs_json(text: str) -> list[dict]:
     return list(extract_json(text).get("signatures", []))
 
 
+def parse_proc_mount(text: str) -> dict[str, str] | None:
+    """Our proc_mount section: the mount options of each procfs mounted on /proc, one line each, oldest first.
+    The last one is in effect (a later mount hides the earlier). -> {option: value or ""}, None if there is none."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return None
+    return {k: v for k, _, v in (opt.partition("=") for opt in lines[-1].split(","))}
+
+
 def parse_swaps(text: str) -> list[str]:
     return [line.split()[0] for line in text.splitlines()[1:] if line.strip()]
 

@@ -38,7 +38,7 @@ CHECKS: tuple[Check, ...] = (
           needs_peer=True, needs_bmc=True),
     Check("storage", "Storage", ("disk_lsblk", "disk_blkid", "disk_wipefs", "disk_holders", "disk_swaps",
                                  "disk_mounts", "disk_ids", "disk_head"), v.storage, v.storage_pair),
-    Check("software", "Software", ("os_release", "packages", "apt_policy", "drbd_module"), v.software,
+    Check("software", "Software", ("os_release", "packages", "apt_policy", "drbd_module", "proc_mount"), v.software,
           v.software_pair),
     Check("axigen", "Axigen", ("packages", "axigen_enabled"), v.axigen, v.axigen_pair),
     Check("time", "Time", ("clock", "timesync", "timedatectl"), v.time_sync, v.time_pair),

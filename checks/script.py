@@ -19,7 +19,7 @@ SECTIONS = (
     "clock", "hostname", "cpuinfo", "lscpu", "cpufreq", "meminfo", "mdstat", "mdadm", "storcli", "perccli",
     "ssacli", "megacli", "ip_link", "ip_addr", "nics", "ping_link0", "ping_link1", "fence_peer", "disk_lsblk",
     "disk_blkid", "disk_wipefs", "disk_holders", "disk_swaps", "disk_mounts", "disk_ids", "disk_head",
-    "os_release", "packages", "apt_policy", "drbd_module", "axigen_enabled", "timesync", "timedatectl",
+    "os_release", "proc_mount", "packages", "apt_policy", "drbd_module", "axigen_enabled", "timesync", "timedatectl",
     "getent", "nft", "iptables",
 )
 
@@ -102,6 +102,7 @@ want disk_mounts && sec disk_mounts mounts
 want disk_ids && sec disk_ids ids
 want disk_head && sec disk_head head1m
 want os_release && sec os_release cat /etc/os-release
+want proc_mount && sec proc_mount awk '$2 == "/proc" && $3 == "proc" {print $4}' /proc/self/mounts
 want packages && sec packages pkgs
 want apt_policy && sec apt_policy policy
 want drbd_module && sec drbd_module sh -c 'cat /proc/drbd 2>/dev/null || modinfo -F version drbd'

@@ -722,7 +722,27 @@ def software(view: NodeView) -> list[Finding]:
                       "Install the DRBD 9 kernel module (drbd-dkms) for this kernel."))
     if not [f for f in out if f.status != PASS]:
         out.append(_f("SOFTWARE_OK", view.name, PASS, "; ".join(have)))
-    return out
+    return out + _proc_hidepid(view)
+
+
+# hidepid values that keep other users' /proc/PID/cmdline unreadable (proc(5)): 1/noaccess, 2/invisible,
+# 4/ptraceable (only processes the user may ptrace: never root's)
+HIDEPID_PROTECTS = frozenset({"1", "2", "4", "noaccess", "invisible", "ptraceable"})
+
+
+def _proc_hidepid(view: NodeView) -> list[Finding]:
+    s = view.section("proc_mount")
+    opts = p.parse_proc_mount(s.text) if s and s.ok else None
+    if opts is None:
+        return []
+    hide = opts.get("hidepid")
+    if hide in HIDEPID_PROTECTS:
+        return [_f("PROC_HIDEPID", view.name, PASS, f"/proc hides other users' processes (hidepid={hide})")]
+    return [_f("PROC_CMDLINES_VISIBLE", view.name, WARN,
+               "no hidepid on /proc: any local user can read fence_ipmilan's `ipmitool -P <BMC password>` in ps "
+               "while Pacemaker monitors or fences",
+               "Mount /proc with hidepid=invisible on both nodes: /etc/fstab `proc /proc proc "
+               "defaults,hidepid=invisible,gid=<group of monitoring tools> 0 0`, then `mount -o remount /proc`.")]
 
 
 def software_pair(a: NodeView, b: NodeView) -> list[Finding]:

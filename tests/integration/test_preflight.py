@@ -163,3 +163,23 @@ def test_failing_profiles_fail_on_the_right_node(lab):
     finally:
         core.up(lab["instance"], os.environ.get("AXHA_LAB_PROFILE") or "baseline", lab["cluster_file"])
     assert problems == {}
+
+
+def test_hidepid_on_one_node_clears_the_bmc_password_warning_there_only(lab, lab_exec):
+    """fence_ipmilan hands the BMC password to ipmitool as -P: readable in ps by any local user unless /proc hides
+    other users' processes. The lab nodes boot without hidepid (as Debian does): a WARN on both, until node1's
+    /proc is remounted with hidepid=invisible."""
+    def software(report, node):
+        return {f.code: f.status for f in report.results[("software", node)].findings}
+
+    report = preflight(lab, only=("software",))
+    assert software(report, "node1")["PROC_CMDLINES_VISIBLE"] == software(report, "node2")["PROC_CMDLINES_VISIBLE"] \
+        == "WARN"
+    assert lab_exec("node1", ["mount", "-o", "remount,hidepid=invisible", "/proc"]).returncode == 0
+    try:
+        report = preflight(lab, only=("software",))
+    finally:
+        lab_exec("node1", ["mount", "-o", "remount,hidepid=off", "/proc"])
+    assert software(report, "node1").get("PROC_HIDEPID") == "PASS"
+    assert "PROC_CMDLINES_VISIBLE" not in software(report, "node1")
+    assert software(report, "node2")["PROC_CMDLINES_VISIBLE"] == "WARN"
