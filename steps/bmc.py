@@ -227,7 +227,7 @@ def prompt_pyghmi_wakeups() -> None:
         return
 
     def sliced(timeout, myaddr=None, evq=None):
-        return original(min(timeout, WAKE_S), myaddr, evq)
+        return original(WAKE_S if timeout is None else min(timeout, WAKE_S), myaddr, evq)
 
     sliced.axha_sliced = True
     session._io_wait = sliced
