@@ -120,3 +120,19 @@ def test_snapshot_mixed_result_80x24(snap_compare):
         await pilot.pause()
 
     assert snap_compare(Host("profile-degraded-raid"), terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_detail_lists_what_needs_the_admin_before_what_passed():
+    app = Host("node2-no-resource-agents")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await wait_done(pilot)
+        result = screen.report.results[("software", "node2")]
+        statuses = [f.status for f in result.findings]
+        assert "PASS" in statuses and set(statuses) & {"WARN", "FAIL"}
+        assert statuses.index("PASS") < max(statuses.index(s) for s in ("WARN", "FAIL") if s in statuses)  # recorded
+        screen.select("software", "node2")
+        await pilot.pause()
+        lines = [line for line in str(screen.query_one("#detail", Static).render()).splitlines()
+                 if line[:4].strip() in ("PASS", "WARN", "FAIL", "SKIP")]
+        shown = [line[:4].strip() for line in lines]
+        assert shown == sorted(shown, key=["FAIL", "WARN", "SKIP", "PASS"].index) and shown[-1] == "PASS"

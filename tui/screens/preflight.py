@@ -18,6 +18,7 @@ from checks.preflight import CHECKS, CLUSTER, CheckResult, PreflightReport, chec
 
 STYLE = {"PASS": "bold green", "WARN": "bold yellow", "FAIL": "bold white on red", "SKIP": "dim",
          "...": "italic cyan", "": "dim"}
+SEVERITY_ORDER = {"FAIL": 0, "WARN": 1, "SKIP": 2, "PASS": 3}  # the detail pane lists findings in this order
 
 
 def cell(status: str) -> Text:
@@ -223,7 +224,8 @@ class PreflightScreen(Screen):
             text.append(f"{check.title} - {result.node}: ", style="bold")
             text.append(result.status, style=STYLE[result.status])
             text.append("\n")
-            for f in result.findings:
+            # what needs the admin first: FAIL, WARN, SKIP, then PASS (stable: the check's order within each)
+            for f in sorted(result.findings, key=lambda f: SEVERITY_ORDER.get(f.status, len(SEVERITY_ORDER))):
                 text.append(f"{f.status:4} ", style=STYLE[f.status])
                 text.append(f"{f.code}", style="bold")
                 text.append(f": {f.summary}\n")
