@@ -261,10 +261,6 @@ def _md_findings(view: NodeView, arrays: list[p.MdArray], details: list[p.MdDeta
             out.append(_f("RAID_RESYNCING", view.name, WARN, f"md {a.name} is running {a.action}"
                           + (f" {a.percent:g}%" if a.percent is not None else ""),
                           "Wait for it to finish; installing during a resync slows both down."))
-    for d in _md_detail_only(arrays, details):
-        finding = _md_detail_finding(view, d)
-        if finding:
-            out.append(finding)
     return out
 
 
@@ -295,10 +291,11 @@ def raid(view: NodeView) -> list[Finding]:
     mdadm = view.section("mdadm")
     if mdadm and mdadm.ok and mdadm.text.strip():
         details = p.parse_mdadm_detail(mdadm.text)
+    only_mdadm = _md_detail_only(arrays, details)
     out += _md_findings(view, arrays, details)
+    out += [f for f in (_md_detail_finding(view, d) for d in only_mdadm) if f is not None]
     for c in controllers:
         out += _controller_findings(view, c)
-    only_mdadm = _md_detail_only(arrays, details)
     levels = [a.level for a in arrays] + [d.level for d in only_mdadm]
     redundant = [level for level in levels if level not in ("raid0", "linear", "")]
     found = [f"md {a.name} {a.level}" for a in arrays] + [

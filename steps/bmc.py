@@ -257,7 +257,6 @@ def _chassis_state(request: dict) -> dict:
 
 
 def _serve(request: dict) -> dict:
-    prompt_pyghmi_wakeups()
     if request["op"] == "state":
         return _chassis_state(request)
     from pyghmi.ipmi.command import Command
@@ -288,6 +287,7 @@ def _child_main() -> int:
     except ValueError:
         print(json.dumps({"error": "bad request"}))
         return 2
+    prompt_pyghmi_wakeups()  # once, before any pyghmi session of this process
     if request.get("op") != "states":
         print(json.dumps(_answer(request)), flush=True)
         return 0
