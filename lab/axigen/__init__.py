@@ -1,17 +1,7 @@
-"""The lab's stand-in Axigen package: build_packages(outdir) and how to read its banners."""
+"""The lab's stand-in Axigen: build_packages(outdir) -> {version: .deb}, build_installers(outdir) -> {version: .run}."""
 
 from __future__ import annotations
 
-import re
+from lab.axigen.build import DEBIAN_REVISION, VERSIONS, BuildError, build_installers, build_packages, deb_version
 
-from lab.axigen.build import VERSIONS, BuildError, build_packages
-
-__all__ = ["VERSIONS", "BuildError", "build_packages", "banner_version"]
-
-_BANNER_VERSION = re.compile(r"\bAxigen-(\d+\.\d+\.\d+)\b")
-
-
-def banner_version(banner: str) -> str | None:
-    """The version named in a stand-in SMTP/POP3/IMAP greeting ("220 node1 Axigen-10.5.0 ESMTP ready")."""
-    match = _BANNER_VERSION.search(banner)
-    return match.group(1) if match else None
+__all__ = ["VERSIONS", "DEBIAN_REVISION", "BuildError", "build_packages", "build_installers", "deb_version"]

@@ -1,27 +1,29 @@
-"""Builds the lab's stand-in Axigen .debs (10.5.0 and 10.5.1) with dpkg-deb, reproducibly and only when needed."""
+"""Builds the lab's stand-in Axigen packages (10.5.0 and 10.5.1): the .deb with dpkg-deb and Axigen's installer
+form around it (axigen-<version>.x86_64.deb.run), reproducibly and only when their sources changed."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import os
 import shutil
 import subprocess
+import tarfile
 import tempfile
 from pathlib import Path
 
 VERSIONS = ("10.5.0", "10.5.1")
+DEBIAN_REVISION = "1"  # the package version (10.5.0-1) differs from what `axigen --version` prints (10.5.0)
 SRC = Path(__file__).resolve().parent / "src"
 # Every file of the built tree gets this mtime, and dpkg-deb uses it for the archive members:
 # the same sources give byte-identical packages (2025-01-01T00:00:00Z).
 SOURCE_DATE_EPOCH = 1735689600
 
-# (source under src/, path in the package, mode, substitute @VERSION@)
+# (source under src/, path in the package, mode, substitute @VERSION@/@DEBVERSION@)
 PAYLOAD = (
     ("axigen.py", "opt/axigen/bin/axigen", 0o755, True),
     ("init.d-axigen", "etc/init.d/axigen", 0o755, False),
-    ("axigen.cfg", "etc/opt/axigen/axigen.cfg", 0o644, False),
-    ("templates/welcome.tmpl", "opt/axigen/share/templates/welcome.tmpl", 0o644, True),
-    ("templates/webmail-skin.tmpl", "opt/axigen/share/templates/webmail-skin.tmpl", 0o644, True),
 )
 CONTROL = (
     ("debian/control", "control", 0o644, True),
@@ -30,14 +32,23 @@ CONTROL = (
     ("debian/prerm", "prerm", 0o755, False),
     ("debian/postrm", "postrm", 0o755, False),
 )
+INSTALLER = ("installer.sh", "LICENSE")
 
 
 class BuildError(RuntimeError):
     """dpkg-deb is missing or refused the package."""
 
 
+def deb_version(version: str) -> str:
+    return f"{version}-{DEBIAN_REVISION}"
+
+
 def deb_name(version: str) -> str:
-    return f"axigen_{version}_all.deb"
+    return f"axigen_{deb_version(version)}_amd64.deb"
+
+
+def run_name(version: str) -> str:
+    return f"axigen-{version}.x86_64.deb.run"
 
 
 def sources_digest(version: str) -> str:
@@ -47,12 +58,17 @@ def sources_digest(version: str) -> str:
     for source, target, mode, subst in PAYLOAD + CONTROL:
         digest.update(f"\0{source}\0{target}\0{mode}\0{subst}\0".encode())
         digest.update((SRC / source).read_bytes())
+    for source in INSTALLER:
+        digest.update(f"\0{source}\0".encode())
+        digest.update((SRC / source).read_bytes())
     return digest.hexdigest()
 
 
 def _content(source: str, version: str, subst: bool) -> bytes:
     data = (SRC / source).read_bytes()
-    return data.replace(b"@VERSION@", version.encode()) if subst else data
+    if subst:
+        data = data.replace(b"@DEBVERSION@", deb_version(version).encode()).replace(b"@VERSION@", version.encode())
+    return data
 
 
 def stage(version: str, root: Path) -> None:
@@ -78,12 +94,20 @@ def stage(version: str, root: Path) -> None:
         os.utime(path, (SOURCE_DATE_EPOCH, SOURCE_DATE_EPOCH), follow_symlinks=False)
 
 
+def _up_to_date(path: Path, digest: str) -> bool:
+    stamp = path.with_name(path.name + ".sources")
+    return path.is_file() and stamp.is_file() and stamp.read_text().strip() == digest
+
+
+def _stamp(path: Path, digest: str) -> None:
+    path.with_name(path.name + ".sources").write_text(digest + "\n")
+
+
 def build_one(version: str, outdir: Path) -> Path:
-    """Build axigen_<version>_all.deb in outdir unless the one there was built from the same sources."""
+    """Build the .deb of version in outdir unless the one there was built from the same sources."""
     deb = outdir / deb_name(version)
-    stamp = outdir / (deb.name + ".sources")
     digest = sources_digest(version)
-    if deb.is_file() and stamp.is_file() and stamp.read_text().strip() == digest:
+    if _up_to_date(deb, digest):
         return deb
     if shutil.which("dpkg-deb") is None:
         raise BuildError("dpkg-deb not found: install the dpkg package (Debian/Ubuntu)")
@@ -98,12 +122,54 @@ def build_one(version: str, outdir: Path) -> Path:
         if result.returncode != 0:
             raise BuildError(f"dpkg-deb failed for axigen {version}: {result.stderr.strip()}")
         os.replace(partial, deb)
-    stamp.write_text(digest + "\n")
+    _stamp(deb, digest)
     return deb
 
 
+def _payload(deb: Path) -> bytes:
+    """gzip'd tar of LICENSE and the .deb, with fixed owners and times (reproducible)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in (("LICENSE", (SRC / "LICENSE").read_bytes()), (deb.name, deb.read_bytes())):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, SOURCE_DATE_EPOCH
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue(), compresslevel=6, mtime=SOURCE_DATE_EPOCH)
+
+
+def build_installer(version: str, outdir: Path) -> Path:
+    """axigen-<version>.x86_64.deb.run in outdir: a makeself-style shell header followed by the payload."""
+    deb = build_one(version, outdir)
+    run = outdir / run_name(version)
+    digest = sources_digest(version)
+    if _up_to_date(run, digest):
+        return run
+    payload = _payload(deb)
+    header = (SRC / "installer.sh").read_text()
+    skip = header.count("\n") + 1  # the payload starts on the line after the header
+    header = (header.replace("@SKIP@", str(skip)).replace("@MD5@", hashlib.md5(payload).hexdigest())
+              .replace("@DEB@", deb.name).replace("@LABEL@", f"Axigen Mail Server {version}"))
+    assert header.count("\n") + 1 == skip and header.endswith("\n")
+    partial = outdir / (run.name + ".partial")
+    partial.write_bytes(header.encode() + payload)
+    partial.chmod(0o755)
+    os.utime(partial, (SOURCE_DATE_EPOCH, SOURCE_DATE_EPOCH))
+    os.replace(partial, run)
+    _stamp(run, digest)
+    return run
+
+
 def build_packages(outdir) -> dict[str, str]:
-    """{version: path} of axigen_10.5.0_all.deb and axigen_10.5.1_all.deb in outdir (built if needed)."""
+    """{version: path} of the 10.5.0 and 10.5.1 .debs in outdir (built if needed)."""
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     return {version: str(build_one(version, out)) for version in VERSIONS}
+
+
+def build_installers(outdir) -> dict[str, str]:
+    """{version: path} of axigen-<version>.x86_64.deb.run in outdir (each .deb built too if needed)."""
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    return {version: str(build_installer(version, out)) for version in VERSIONS}
