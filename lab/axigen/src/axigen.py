@@ -1146,14 +1146,14 @@ def main(argv=None):
         return 0
     configfile = os.path.abspath(opts["configfile"])
     pidfile = os.path.abspath(opts["pidfile"])
-    ensure_workdir()
-    os.chdir(WORKDIR)
     try:
         running = load_config(configfile)
         listeners_of(running, configfile)
     except ConfigError as error:
         sys.stderr.write(f"axigen: configuration error: {error}\n")
         return 1
+    ensure_workdir()
+    os.chdir(WORKDIR)
     app = App(configfile, running)
     if opts["foreground"]:
         try:
