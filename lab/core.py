@@ -202,32 +202,40 @@ def bmc_stop(instance: int, node: str) -> None:
 # ---------------------------------------------------------------- Axigen stand-in
 
 def build_axigen(layout: Layout) -> dict[str, str]:
-    """The stand-in Axigen .debs (A3's lab.axigen.build_packages), built once per lab."""
-    index = layout.packages_dir / "packages.json"
-    if index.exists():
-        pkgs = json.loads(index.read_text())
-        if all(Path(p).exists() for p in pkgs.values()):
-            return pkgs
+    """The stand-in Axigen .debs {version: path} (lab.axigen.build_packages; rebuilt only when their sources
+    changed), with the vendor's installers axigen-<version>.x86_64.deb.run beside them."""
     try:
-        from lab.axigen import build_packages
+        from lab.axigen import build_installers, build_packages
     except ImportError:
         say("lab.axigen is not in this tree yet: no Axigen stand-in packages")
         return {}
     layout.packages_dir.mkdir(parents=True, exist_ok=True)
     pkgs = {str(k): str(v) for k, v in build_packages(layout.packages_dir).items()}
-    index.write_text(json.dumps(pkgs, indent=2) + "\n")
+    build_installers(layout.packages_dir)
+    (layout.packages_dir / "packages.json").write_text(json.dumps(pkgs, indent=2) + "\n")
     return pkgs
 
 
 def install_axigen(instance: int, node: str, deb: str) -> bool:
-    """dpkg -i the stand-in on the node (once), leave it stopped and disabled at boot; True if it installed now."""
+    """dpkg -i the stand-in on the node unless that very package version is installed, with
+    AXIGEN_INSTALL_DONT_START_SERVICE=yes (the vendor's way to keep the install from starting it), then
+    disable it at boot and make sure it is stopped; True if it installed now."""
+    want = subprocess.run(["dpkg-deb", "-f", deb, "Version"], capture_output=True, text=True,
+                          check=True).stdout.strip()
     have = nodes.node_run(instance, node, ["dpkg-query", "-W", "-f", "${db:Status-Status} ${Version}", "axigen"],
                           check=False).stdout.decode()
-    if have.startswith("installed "):
+    if have == f"installed {want}":
         return False
-    nodes.node_run(instance, node, ["sh", "-c", "cat > /tmp/axigen.deb && dpkg -i /tmp/axigen.deb; rc=$?; "
-                                    "rm -f /tmp/axigen.deb; exit $rc"], stdin=Path(deb).read_bytes(), timeout=180)
-    nodes.node_run(instance, node, ["sh", "-c", "systemctl disable axigen; systemctl stop axigen; true"])
+    if have.startswith("installed ") and "-" not in have:
+        # the earlier stand-in (10.5.0 without a Debian revision) left files the real Axigen does not have
+        nodes.node_run(instance, node, ["sh", "-c", "/etc/init.d/axigen stop; dpkg --purge axigen; rm -rf "
+                                        "/etc/opt/axigen /var/opt/axigen/run/version /var/opt/axigen/templates"],
+                       check=False, timeout=180)
+    nodes.node_run(instance, node, ["sh", "-c", "cat > /tmp/axigen.deb && AXIGEN_INSTALL_DONT_START_SERVICE=yes "
+                                    "dpkg -i /tmp/axigen.deb; rc=$?; rm -f /tmp/axigen.deb; exit $rc"],
+                   stdin=Path(deb).read_bytes(), timeout=180)
+    nodes.node_run(instance, node, ["systemctl", "disable", "axigen"])
+    nodes.node_run(instance, node, ["/etc/init.d/axigen", "stop"])
     return True
 
 
