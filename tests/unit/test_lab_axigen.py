@@ -204,6 +204,7 @@ def test_default_config_has_loopback_listeners_only(daemon_module):
     ("Server {\n  a = \"open\n}\n", "cfg:2: string not closed"),
     ("Server {\n}\n}\n", "cfg:3: expected end of file"),
     ("Other { }\n", "cfg:1: expected 'Server'"),
+    ("Server = {\n}\n", "cfg:1: expected '{' after 'Server'"),
     ("Server {\n /* never closed\n}\n", "cfg:2: comment /* not closed"),
     ("Server {\n  a = = b\n}\n", "cfg:2: expected a value"),
     ("Server {\n  a = { b = c },\n}\n", "cfg:2: expected a setting name"),
@@ -471,6 +472,7 @@ def test_cli_session(daemon_module, roots, setup):
         smtp = f"{ADDRESS}:{ports['smtpIncoming']}"
         assert cli(f"UPDATE Listener address {smtp}").endswith("\r\n<server-smtp-incoming-listener#> ")
         assert cli("SET address 10.0.0.1").startswith("-ERR")
+        assert cli("DONE").startswith("-ERR")  # a listener is an entity: COMMIT
         assert cli(f"SET address {ADDRESS}:{new_port}").startswith("+OK")
         assert cli("COMMIT").endswith("\r\n<server-smtp-incoming#> ")
         # BACK discards the listener's uncommitted changes; the committed one stays
@@ -482,6 +484,7 @@ def test_cli_session(daemon_module, roots, setup):
         assert cli("SET enable no").startswith("+OK")
         assert cli("COMMIT").startswith("+OK")
         assert cli("BOGUS command").startswith("-ERR")
+        assert cli("COMMIT").startswith("-ERR")  # a service is a sub-configuration: DONE
         assert cli("BACK").endswith("\r\n<server#> ")
         assert cli("BACK").endswith("\r\n<#> ")
         assert config.read_text().count(smtp) == 1  # nothing written before SAVE CONFIG

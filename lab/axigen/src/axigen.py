@@ -235,15 +235,13 @@ class _Parser:
 
 
 def parse_config(text, path="axigen.cfg"):
-    """The Block of the whole file (one top-level `Server = { ... }` or `Server { ... }`)."""
+    """The Block of the whole file: one top-level `Server { ... }`."""
     if len(text) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{path}:1: file larger than {MAX_CONFIG_BYTES} bytes")
     parser = _Parser(tokenize(text, path), path)
     name = parser.take("word", "'Server'")
     if name[1] != "Server":
         raise ConfigError(f"{path}:{name[2]}: expected 'Server', found {name[1]!r}")
-    if parser.peek()[0] == "=":
-        parser.pos += 1
     parser.take("{", "'{' after 'Server'")
     server = parser.body(1, "}")
     parser.take("}", "'}' closing 'Server'")
@@ -756,6 +754,10 @@ LOGIN_HELP = ("The commands available in this context are:",
               "  EXIT                     - closes the session")
 
 
+# COMMIT keeps an entity's changes (a listener), DONE a sub-configuration's (the server, a service)
+LEAVE_WITH = {"server": "DONE", "service": "DONE", "listener": "COMMIT"}
+
+
 class CliContext:
     """One level of the CLI: root, server, a service, or a listener; holds its uncommitted changes."""
 
@@ -851,8 +853,10 @@ class CliSession(Session):
             self.help(here)
         elif here.kind == "root":
             self.at_root(stack, upper)
-        elif upper in (["BACK"], ["DONE"], ["COMMIT"]):
+        elif upper == ["BACK"] or upper == [LEAVE_WITH[here.kind]]:
             self.leave(stack, upper[0])
+        elif upper in (["DONE"], ["COMMIT"]):
+            self.err(f"use {LEAVE_WITH[here.kind]} to keep the changes of this context (or BACK to discard them)")
         elif here.kind == "server" and len(upper) == 2 and upper[0] == "CONFIG" and upper[1] in CLI_SERVICES:
             key = CLI_SERVICES[upper[1]]
             with self.app.config_lock:
@@ -888,10 +892,9 @@ class CliSession(Session):
     def help(self, here):
         commands = {
             "root": ("CONFIG SERVER", "SAVE CONFIG", "HELP", "EXIT"),
-            "server": tuple(f"CONFIG {name}" for name in CLI_SERVICES) + ("BACK", "DONE", "COMMIT", "HELP",
-                                                                          "EXIT"),
+            "server": tuple(f"CONFIG {name}" for name in CLI_SERVICES) + ("DONE", "BACK", "HELP", "EXIT"),
             "service": ("ADD Listener address <ip:port>", "UPDATE Listener address <ip:port>", "SHOW", "DONE",
-                        "COMMIT", "BACK", "HELP", "EXIT"),
+                        "BACK", "HELP", "EXIT"),
             "listener": ("SET address <ip:port>", "SET enable yes|no", "SHOW", "COMMIT", "BACK", "HELP", "EXIT"),
         }[here.kind]
         self.send("The commands available in this context are:")
@@ -1142,7 +1145,6 @@ def main(argv=None):
         return 0
     if opts["admin_password"] is not None:
         set_admin_password(opts["admin_password"])
-        print("axigen: admin password set")
         return 0
     configfile = os.path.abspath(opts["configfile"])
     pidfile = os.path.abspath(opts["pidfile"])
