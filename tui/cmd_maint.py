@@ -32,15 +32,21 @@ def register(subparsers, common) -> None:
     p.add_argument("--plan", action="store_true", help="gates and preview only; change nothing")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the move (default 120)")
     p = add("upgrade", "rolling upgrade of Axigen, passive node first, with a switchover in between", cmd_upgrade,
-            "Gates, versions, a backup (both nodes + locally), upgrade the passive node, switch over, verify the "
-            "new version answers and the data files are refreshed, upgrade the other node, verify. Journaled: "
-            "run it again after an interruption and it continues.")
+            "Gates, versions, a backup (both nodes + locally), upgrade the passive node (Axigen kept from running "
+            "there), switch over, verify the running version through Axigen's CLI (GET VERSION) and the VIP, "
+            "upgrade the other node, verify. Journaled: run it again after an interruption and it continues; a "
+            "finished upgrade is history, so a later upgrade or downgrade is a new operation.")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--package", metavar="PATH", help="the Axigen .deb to install (uploaded to both nodes)")
+    src.add_argument("--package", metavar="PATH",
+                     help="the Axigen package to install (uploaded to both nodes): a .deb, an .rpm, or the vendor's "
+                          "axigen-<version>.<arch>.deb.run / .rpm.run installer (needs --accept-license)")
     src.add_argument("--version", metavar="VERSION", help="install this version from the nodes' repositories")
     p.add_argument("--switch-back", action="store_true", help="move the service back to where it ran before")
     p.add_argument("--plan", action="store_true", help="show the stages and versions; change nothing")
     p.add_argument("--restart", action="store_true", help="forget an unfinished upgrade's journal and start over")
+    p.add_argument("--accept-license", action="store_true",
+                   help="you accept Axigen's licence: lets axha extract a vendor .run installer (--noexec) and "
+                        "install the package inside it without its interactive licence prompt")
     p = add("standby", "put a node in standby (its resources move away) and wait until they settled", cmd_standby)
     p.add_argument("node")
     p = add("unstandby", "bring a node out of standby and wait until the cluster settled", cmd_unstandby)
@@ -118,7 +124,8 @@ def format_status(state) -> str:
         drbd = (f"DRBD {d.role}/{d.disk} peer {d.peer_disk} {d.connection}"
                 + (f" {d.replication} {d.sync_percent:.1f}%" if d.sync_percent is not None else "")) if d else \
             "DRBD down"
-        out.append(f"  {n.name:10} {n.state:11} axigen {n.axigen_version or '-':10} {drbd}")
+        running = f" (runs {n.axigen_running})" if n.axigen_running else ""
+        out.append(f"  {n.name:10} {n.state:11} axigen {n.axigen_version or '-':10}{running} {drbd}")
         links = [l for l in state.links if l.node == n.name]
         out.append("  " + " " * 10 + " links: " + ", ".join(f"link{l.link} {l.address} {l.peer_state}" for l in links))
     for f in state.fencing:
@@ -191,7 +198,7 @@ def cmd_upgrade(args) -> int:
 
     def body(ctx) -> int:
         up = Upgrade(ctx, package=args.package, version=args.version, switch_back=args.switch_back,
-                     emit=_emitter(args))
+                     emit=_emitter(args), accept_license=args.accept_license)
         report = up.run(plan_only=args.plan, restart=args.restart)
         return _report(args, report)
     return _run(args, body)

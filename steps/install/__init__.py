@@ -19,9 +19,10 @@ def storage_steps(spec, options: dict[str, Any]) -> list[Step]:
 
 
 def install_steps(spec, options: dict[str, Any] | None = None) -> list[Step]:
-    """Access, packages (only with install_packages), storage, corosync, pacemaker, fencing, [fence drill],
+    """Access, packages (only with install_packages), storage, Axigen listeners on the VIP, corosync, pacemaker, fencing, [fence drill],
     Axigen role, verify. options: install_packages, fence_drill, wipe_disk, skip_initial_sync (see axha install)."""
     from steps.install.access import AccessStep
+    from steps.install.axigen_config import AxigenConfigStep
     from steps.install.corosync import CorosyncStep
     from steps.install.fencing import FenceDrillStep, FencingStep
     from steps.install.packages import PackagesStep
@@ -34,7 +35,7 @@ def install_steps(spec, options: dict[str, Any] | None = None) -> list[Step]:
     if options.get("install_packages"):
         steps.append(PackagesStep())
     steps += storage_steps(spec, options)
-    steps += [CorosyncStep(), PacemakerStep(), FencingStep(), AxigenRoleStep(), VerifyStep()]
+    steps += [AxigenConfigStep(), CorosyncStep(), PacemakerStep(), FencingStep(), AxigenRoleStep(), VerifyStep()]
     if options.get("fence_drill"):
         # after the role is verified: the drill proves failover of the running service, then verify again
         steps += [FenceDrillStep(), _VerifyAgain()]

@@ -14,6 +14,7 @@ DRBD_AGENT = "/usr/lib/ocf/resource.d/linbit/drbd"
 # /proc/drbd does not, i.e. never on a real DRBD node.
 LAB_DRBD_AGENT = "/usr/lib/ocf/resource.d/axha/drbd"
 START_TIMEOUT = 180.0
+FILTERS = "axigenfilters"   # named by Axigen's HA guide next to axigen: off at boot when the node has it
 
 
 def service_class(ctx: Context, node: str, service: str) -> str | None:
@@ -127,6 +128,10 @@ class AxigenRoleStep(Step):
         configured = status is not None and status.group(names.GROUP) is not None
         actions = []
         for node in ctx.spec.node_names:
+            if read(ctx, node, ["test", "-x", f"/etc/init.d/{FILTERS}"]).rc == 0 and \
+                    service_state(ctx, node, FILTERS)[1]:
+                actions.append(Action(node, ("systemctl", "disable", FILTERS),
+                                      f"{FILTERS} must not start at boot either (Axigen's HA guide)"))
             active, enabled = service_state(ctx, node, service)
             if enabled:
                 actions.append(Action(node, ("systemctl", "disable", service),
@@ -154,4 +159,8 @@ class AxigenRoleStep(Step):
             enabled = service_state(ctx, n, ctx.spec.axigen.service)[1]
             findings.append(finding(not enabled, "AXIGEN_NOT_AT_BOOT", n, "axigen is off at boot (the cluster owns it)"
                                     if not enabled else "axigen starts at boot", remedy="systemctl disable axigen"))
+            if read(ctx, n, ["test", "-x", f"/etc/init.d/{FILTERS}"]).rc == 0:
+                on = service_state(ctx, n, FILTERS)[1]
+                findings.append(finding(not on, "AXIGENFILTERS_NOT_AT_BOOT", n, f"{FILTERS} is off at boot" if not on
+                                        else f"{FILTERS} starts at boot", remedy=f"systemctl disable {FILTERS}"))
         return findings

@@ -1,10 +1,11 @@
 """Install step 8: the finished cluster read back independently: one active node, the filesystem mounted there
-only, SMTP/IMAP/POP3 banners on the VIP from this machine, DRBD UpToDate on both sides, fencing started."""
+only, Axigen's listeners on the VIP in its configuration and its CLI answering the running version there,
+SMTP/IMAP/POP3 greetings on the VIP from this machine, DRBD UpToDate on both sides, fencing started."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from steps import drbd, names
+from steps import axigen, drbd, names
 from steps.errors import AxhaError
 from steps.framework import FAIL, PASS, Context, Finding, Step
 from steps.install.common import any_status, finding, read, wait_for
@@ -83,6 +84,8 @@ class VerifyStep(Step):
             findings.append(finding(ok, "FILESYSTEM_MOUNTED_ON_ACTIVE_ONLY", node,
                                     f"{spec.storage.mount_point}: {'mounted from ' + source if source else 'not mounted'}",
                                     remedy="The filesystem must be mounted on the active node only."))
+        if active:
+            findings += self._axigen_on(ctx, active)
         for banner in self._banners(ctx):
             findings.append(finding(banner.ok, f"VIP_{banner.protocol}_BANNER", None,
                                     f"{spec.vip.address}:{banner.port} {banner.protocol}: {banner.text!r}",
@@ -108,6 +111,29 @@ class VerifyStep(Step):
                                     + "; ".join(f.summary() for f in status.failed_actions[:3]),
                                     "Clear them once understood: crm_resource --cleanup"))
         return findings
+
+    def _axigen_on(self, ctx: Context, node: str) -> list[Finding]:
+        """On the active node: the configuration binds the mail listeners to the VIP; the CLI says what runs."""
+        path = axigen.config_path(ctx.spec.storage.mount_point)
+        try:
+            text = ctx.runner(node).get(path)[:axigen.MAX_CONFIG_BYTES].decode("utf-8", errors="replace")
+            ok, summary = axigen.bound_to(text, ctx.spec.vip.address, f"{node}:{path}")
+        except FileNotFoundError:
+            ok, summary = False, "the file does not exist"
+        except AxhaError as exc:
+            ok, summary = False, str(exc)
+        out = [finding(ok, "AXIGEN_LISTENERS_ON_VIP", node, f"{path}: {summary}",
+                       remedy=f"Run the install again (its axigen-config step binds them to {ctx.spec.vip.address}).")]
+        result = read(ctx, node, axigen.cli_version_argv())
+        running = axigen.parse_cli_version(result.stdout) if result.rc == 0 else None
+        out.append(finding(running is not None, "AXIGEN_CLI_VERSION", node,
+                           f"Axigen {running} runs on {node} (CLI GET VERSION on "
+                           f"{axigen.CLI_HOST}:{axigen.CLI_PORT})" if running else
+                           f"Axigen's CLI on {node} ({axigen.CLI_HOST}:{axigen.CLI_PORT}) gave no version: "
+                           f"{(result.stdout or result.stderr).strip()[:120]!r}",
+                           remedy="Keep Axigen's CLI service enabled on 127.0.0.1:7000: axha reads the running "
+                                  "version there."))
+        return out
 
     def _banners(self, ctx: Context) -> tuple[Banner, ...]:
         """The VIP may need a moment after the group reports started; wait (bounded) for all three greetings."""

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from steps import names
+from steps import axigen, names
 from steps.corosync_status import CFGTOOL_ARGV, CorosyncStatus, parse_cfgtool
 from steps.drbd import status_argv as drbd_status_argv
 from steps.errors import AxhaError
@@ -36,7 +36,9 @@ def probe_commands(spec) -> list[tuple[str, tuple[str, ...]]]:
         ("drbd", drbd_status_argv(spec.storage.drbd.resource)),
         ("gi", ("drbdadm", "get-gi", spec.storage.drbd.resource)),
         ("corosync", CFGTOOL_ARGV),
-        ("axigen", ("dpkg-query", "-W", "-f", "${Version}", spec.axigen.package)),
+        ("axigen", axigen.package_version_argv(spec.axigen.package)),
+        ("axigen_bin", axigen.binary_version_argv()),
+        ("axigen_cli", axigen.cli_version_argv(timeout=3)),
     ]
 
 
@@ -85,7 +87,9 @@ class NodeProbe:
     drbd_error: str = ""
     corosync: CorosyncStatus | None = None
     corosync_error: str = ""
-    axigen_version: str | None = None
+    axigen_version: str | None = None     # installed: the package database (dpkg or rpm)
+    axigen_binary: str | None = None      # installed: `axigen --version`
+    axigen_running: str | None = None     # running: the CLI's GET VERSION (only where Axigen runs)
     drbd_gi: str = ""          # data generation identifiers (split-brain evidence)
 
 
@@ -128,8 +132,11 @@ def parse_probe(node: str, rc: int, stdout: str, spec) -> NodeProbe:
         kw["corosync"] = parsed
     else:
         kw["corosync_error"] = coro.strip().splitlines()[-1] if coro.strip() else f"corosync-cfgtool exited {k_rc}"
-    a_rc, version_text = sections.get("axigen", (1, ""))
-    kw["axigen_version"] = version_text.strip() if a_rc == 0 and version_text.strip() else None
+    kw["axigen_version"] = axigen.parse_package_version(*sections.get("axigen", (1, "")))
+    b_rc, binary = sections.get("axigen_bin", (1, ""))
+    kw["axigen_binary"] = axigen.parse_binary_version(binary) if b_rc == 0 else None
+    c_rc, cli = sections.get("axigen_cli", (1, ""))
+    kw["axigen_running"] = axigen.parse_cli_version(cli) if c_rc == 0 else None
     return NodeProbe(node, True, **kw)
 
 
@@ -191,14 +198,6 @@ def service_answers(address: str, timeout: float = 3.0) -> tuple[ServiceAnswer, 
     return tuple(service_answer(address, proto, port, timeout) for proto, port in SERVICE_PORTS)
 
 
-_VERSION_IN_BANNER = re.compile(r"(\d+\.\d+(?:\.\d+)+)")
-
-
-def banner_version(banner: str) -> str | None:
-    m = _VERSION_IN_BANNER.search(banner or "")
-    return m.group(1) if m else None
-
-
 # ---------------------------------------------------------------- the whole cluster
 
 
@@ -228,12 +227,15 @@ class NodeView:
     is_dc: bool
     axigen_version: str | None
     pacemaker_running: bool
+    axigen_binary: str | None = None
+    axigen_running: str | None = None
 
     def to_dict(self) -> dict:
         return {"name": self.name, "reachable": self.reachable, "error": self.error, "state": self.state,
                 "online": self.online, "standby": self.standby, "maintenance": self.maintenance,
                 "unclean": self.unclean, "is_dc": self.is_dc, "axigen_version": self.axigen_version,
-                "pacemaker_running": self.pacemaker_running}
+                "axigen_installed": self.axigen_version, "axigen_binary": self.axigen_binary,
+                "axigen_running": self.axigen_running, "pacemaker_running": self.pacemaker_running}
 
 
 @dataclass(frozen=True)
@@ -335,13 +337,15 @@ def _node_view(name: str, probe: NodeProbe | None, pcmk: ClusterStatus | None) -
     status = pcmk.node(name) if pcmk else None
     reachable = bool(probe and probe.reachable)
     version = probe.axigen_version if probe else None
+    versions = {"axigen_binary": probe.axigen_binary if probe else None,
+                "axigen_running": probe.axigen_running if probe else None}
     running = bool(probe and probe.pacemaker is not None)
     if status is None:
         state = "unreachable" if not reachable else "unknown" if running else "stopped"
         return NodeView(name, reachable, probe.error if probe else "", state, False, False, False, False, False,
-                        version, running)
+                        version, running, **versions)
     return NodeView(name, reachable, probe.error if probe else "", status.state, status.online, status.standby,
-                    status.maintenance, status.unclean, status.is_dc, version, running)
+                    status.maintenance, status.unclean, status.is_dc, version, running, **versions)
 
 
 def _links(spec, probes: dict[str, NodeProbe], nodeids: dict[str, int]) -> tuple[LinkView, ...]:

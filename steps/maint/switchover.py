@@ -12,7 +12,7 @@ from steps.errors import AxhaError, CommandTimeout, InputError
 from steps.framework import (FAIL, PASS, WARN, Confirmation, Finding, OutputLine, StepFinished, StepStarted,
                              worst)
 from steps.maint.gap import GapReport, ServiceGapMonitor
-from steps.maint.status import ClusterState, banner_version, read_state, service_answers
+from steps.maint.status import ClusterState, read_state, service_answers
 from steps.pacemaker import PacemakerParseError, leftover_constraints, parse_constraints, parse_crm_mon
 from steps.pacemaker import CONSTRAINTS_ARGV, CRM_MON_ARGV
 

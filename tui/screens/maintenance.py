@@ -49,11 +49,23 @@ def render_summary(state) -> Text:
     for a in state.service_answers:
         text.append(f"  {a.protocol.upper()} ")
         text.append("ok" if a.ok else "DOWN", style="green" if a.ok else "bold red")
-    if state.service_answers and state.service_answers[0].ok:
-        from steps.maint.status import banner_version
-        version = banner_version(state.service_answers[0].banner)
-        if version:
-            text.append(f" {version}")
+    active = state.node(state.active_node) if state.active_node else None
+    if active is not None and active.axigen_running:
+        text.append(f"  runs {active.axigen_running}")  # the CLI's GET VERSION on the active node
+    return text
+
+
+def axigen_cell(n) -> Text:
+    """Installed version (package database), `+` when the binary agrees, and the running one (CLI) if it differs."""
+    from steps.axigen import same_version, upstream_version
+
+    installed = upstream_version(n.axigen_version)
+    if not installed:
+        return Text("-")
+    text = Text(installed, style="yellow" if n.axigen_binary and not same_version(installed, n.axigen_binary)
+                else "")
+    if n.axigen_running and not same_version(installed, n.axigen_running):
+        text.append(f">{n.axigen_running}", style="bold yellow")  # runs another version than installed
     return text
 
 
@@ -86,7 +98,7 @@ def render_nodes(state) -> Table:
             else:
                 # the peer's exact state (disconnected, ...) is in the attention list
                 cells.append(Text("up" if link.up else "DOWN", style="green" if link.up else "bold white on red"))
-        table.add_row(name, Text(n.state, style=_style_state(n.state)), n.axigen_version or "-", drbd, peer, repl,
+        table.add_row(name, Text(n.state, style=_style_state(n.state)), axigen_cell(n), drbd, peer, repl,
                       *cells)
     return table
 
