@@ -464,8 +464,7 @@ class SmtpSession(Session):
                     self.send(f"250-{host} Axigen ESMTP hello")
                     self.send("250-PIPELINING")
                     self.send("250-8BITMIME")
-                    self.send(f"250-SIZE {MAX_MESSAGE}")
-                    self.send("250 HELP")
+                    self.send(f"250 SIZE {MAX_MESSAGE}")
             elif verb == "MAIL":
                 match = re.match(r"(?i)^FROM:\s*<([^>]*)>", arg)
                 if helo is None:
@@ -640,7 +639,7 @@ IMAP_GREETING = "Axigen-%V IMAP4rev1 service is ready".replace("%V", "")
 
 
 class ImapSession(Session):
-    CAPABILITY = "IMAP4rev1 LITERAL+ AUTH=PLAIN"
+    CAPABILITY = "IMAP4rev1"  # only what is implemented here (no AUTHENTICATE, no LITERAL+)
 
     def converse(self):
         self.send(f"* OK {IMAP_GREETING}")
