@@ -8,6 +8,7 @@ import os
 import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 from lab.layout import LabError, instance_from_env
 
@@ -71,6 +72,9 @@ def _print_status(st: dict) -> None:
     print(f"  cluster file {st['cluster_file']}, secrets {st['secrets_file']}")
     for version, path in sorted(st["packages"].items()):
         print(f"  axigen {version}: {path}")
+        installer = Path(path).with_name(f"axigen-{version}.x86_64.deb.run")  # lab.axigen.build.run_name
+        if installer.exists():
+            print(f"  axigen {version} installer: {installer}")
 
 
 def _run(args: argparse.Namespace) -> int:

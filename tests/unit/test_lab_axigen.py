@@ -240,7 +240,8 @@ NS_PREAMBLE = textwrap.dedent("""\
 
 
 # a server left running by a failed step is stopped through its own pid file (never by name)
-NS_CLEANUP = '\n[ -r /var/opt/axigen/run/axigen.pid ] && kill "$(cat /var/opt/axigen/run/axigen.pid)" 2>/dev/null\ntrue\n'
+NS_CLEANUP = ('\n[ -r /var/opt/axigen/run/axigen.pid ] && kill "$(cat /var/opt/axigen/run/axigen.pid)" 2>/dev/null'
+              '\ntrue\n')
 
 
 def in_namespace(script: str, root: Path, work: Path, net: bool = False, stdin: str | None = None,

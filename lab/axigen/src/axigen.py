@@ -7,7 +7,6 @@ Mail lives under /var/opt/axigen/domains/<domain>/<user>/<id>.eml; nothing here 
 POP3 client's DELE followed by QUIT.
 """
 
-import datetime
 import email.utils
 import hashlib
 import hmac
@@ -28,8 +27,10 @@ DEFAULT_PIDFILE = WORKDIR + "/run/axigen.pid"
 PASSWORD_FILE = "serverData/admin.pwd"      # relative to WORKDIR
 SKELETON_DIRS = ("bitdefender", "domains", "filters", "log", "queue", "reporting", "run", "serverData")
 SKELETON_FILES = {
-    "axigen_cert.pem": "-----BEGIN CERTIFICATE-----\naxha lab stand-in: not a certificate\n-----END CERTIFICATE-----\n",
-    "axigen_dh.pem": "-----BEGIN DH PARAMETERS-----\naxha lab stand-in: not DH parameters\n-----END DH PARAMETERS-----\n",
+    "axigen_cert.pem": ("-----BEGIN CERTIFICATE-----\naxha lab stand-in: not a certificate\n"
+                        "-----END CERTIFICATE-----\n"),
+    "axigen_dh.pem": ("-----BEGIN DH PARAMETERS-----\naxha lab stand-in: not DH parameters\n"
+                      "-----END DH PARAMETERS-----\n"),
 }
 DEFAULT_DOMAIN = "localdomain"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._+-]{0,63}$")
