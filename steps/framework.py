@@ -272,9 +272,12 @@ def _run_steps(ctx: Context, steps: Sequence[Step], emit: Emit, plan_only: bool)
         finished.append(event)
         emit(event)
 
-    for step in steps:
+    for index, step in enumerate(steps):
         emit(StepStarted(step.id, step.title))
         try:
+            if index == 0 and not plan_only:
+                for note in _open_journal(ctx):
+                    emit(OutputLine(step.id, "journal", note))
             ctx.check_cancel()
             findings = step.check(ctx)
             blocking = [f for f in findings if f.status == FAIL]
@@ -317,7 +320,25 @@ def _run_steps(ctx: Context, steps: Sequence[Step], emit: Emit, plan_only: bool)
             _journal(ctx, step.id, "failed", str(exc))
             finish(StepFinished(step.id, "failed", exc.explain()))
             return RunReport(False, tuple(finished), changed)
+    if ctx.journal is not None and not plan_only:
+        ctx.journal.finish()   # a later run is a new operation (it still re-checks every step)
     return RunReport(True, tuple(finished), changed)
+
+
+def _open_journal(ctx: Context) -> list[str]:
+    """Before a journaled run obeys its journal: set it aside when it belongs to another instance of the cluster,
+    start a new one when its operation finished (steps.instance.bind_journal); the notes, plus what it resumes."""
+    if ctx.journal is None:
+        return []
+    from steps.instance import bind_journal
+
+    nodes = list(ctx.spec.node_names) if ctx.spec is not None else list(ctx.runners)
+    notes = bind_journal(ctx.journal, ctx.runners, nodes)
+    done = [s for s, e in ctx.journal.data.get("steps", {}).items() if e.get("state") == "done"]
+    if done:
+        notes.append(f"journal {ctx.journal.path.name}: {', '.join(done)} finished earlier; each is re-checked "
+                     f"against the real state")
+    return notes
 
 
 def _journal(ctx: Context, step_id: str, state: str, message: str = "") -> None:

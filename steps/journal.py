@@ -1,20 +1,40 @@
-"""The install/upgrade journal: versioned JSON of step progress, rewritten atomically after every change."""
+"""The install/upgrade journal: versioned JSON of step progress, rewritten atomically after every change.
+
+A journal is a hint, the cluster is the truth. Two rules keep an old journal from being obeyed:
+- `bind(instance)`: a journal records the cluster instance id it was written for (steps.instance). When the
+  cluster now has another id, or none while the journal has one (servers re-installed, a lab re-created), the
+  journal is stale: its file is set aside as `<name>.json.stale-<time>` and the run starts with an empty journal.
+  A journal written before the cluster had an id (an install's first steps) takes the id when it is first seen.
+- `finish()` / `start_anew_if_finished()`: a journal whose operation finished is history. The next run of that
+  operation starts a new one; the old file is kept as `<name>.json.done-<time>`.
+At most KEEP_ASIDE set-aside files of each kind are kept per journal (the oldest go first).
+steps.session.open_bound_journal() applies both for an operation that runs outside run_steps (the upgrade).
+"""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
+from typing import Sequence
 
 from steps.errors import InputError
 from steps.spec import atomic_write
 
 VERSION = 1
 STATES = ("pending", "running", "done", "failed")
+KEEP_ASIDE = 10
+STALE, DONE = "stale", "done"
+
+
+def _stamp() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
 
 
 class Journal:
-    """{version, cluster, steps: {step_id: {state, started, finished, message, data}}}; one writer at a time."""
+    """{version, cluster, instance?, finished?, steps: {step_id: {state, started, finished, message, data}}};
+    one writer at a time."""
 
     def __init__(self, path: str | Path, cluster: str = ""):
         self.path = Path(path)
@@ -71,4 +91,90 @@ class Journal:
     def reset(self) -> None:
         with self._lock:
             self.data["steps"] = {}
+            self.data.pop("finished", None)
             self._save()
+
+    # ------------------------------------------------------------ which cluster, which run
+
+    @property
+    def instance(self) -> str | None:
+        """The cluster instance id this journal was written for (None: not bound yet)."""
+        return self.data.get("instance")
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.data.get("finished"))
+
+    def bind(self, instance: str | None) -> str | None:
+        """Tie the journal to the cluster instance `instance` (None: the cluster has no id). Returns None when the
+        journal is kept (new, not bound yet, or the same id), else the note saying it was set aside."""
+        with self._lock:
+            mine = self.data.get("instance")
+            if mine is None:
+                if instance:
+                    self.data["instance"] = instance
+                    if self.path.exists():
+                        self._save()
+                return None
+            if mine == instance:
+                return None
+            aside = self._set_aside(STALE)
+            self.data = {"version": VERSION, "cluster": self.data.get("cluster", ""), "steps": {}}
+            if instance:
+                self.data["instance"] = instance
+        where = f"set aside as {aside.name}" if aside else "not used"
+        return (f"journal {self.path} belongs to an earlier installation of this cluster (instance {mine}, the "
+                f"cluster now has {instance or 'none'}): {where}")
+
+    def finish(self) -> None:
+        """The operation this journal follows has finished: the next run of it starts a new journal."""
+        with self._lock:
+            self.data["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            self._save()
+
+    def start_anew_if_finished(self, final_steps: Sequence[str] = ()) -> str | None:
+        """When the journal's operation finished (finish() was called, or every step of `final_steps` is done, for
+        journals written before finish() existed), keep it as history and start empty; returns the note."""
+        with self._lock:
+            steps = self.data.get("steps", {})
+            legacy = bool(final_steps) and all(steps.get(s, {}).get("state") == "done" for s in final_steps)
+            if not (self.data.get("finished") or legacy):
+                return None
+            aside = self._set_aside(DONE)
+            keep = {k: self.data[k] for k in ("cluster", "instance") if self.data.get(k)}
+            self.data = {"version": VERSION, "cluster": "", "steps": {}, **keep}
+        where = f"kept as {aside.name}" if aside else "not kept"
+        return f"the previous {self.path.stem} finished: this is a new one (its journal is {where})"
+
+    def set_aside(self, kind: str = STALE) -> Path | None:
+        """Move the journal file aside (e.g. to restart an operation from scratch) and start empty; the path it
+        went to, or None when there was no file."""
+        with self._lock:
+            aside = self._set_aside(kind)
+            keep = {k: self.data[k] for k in ("cluster", "instance") if self.data.get(k)}
+            self.data = {"version": VERSION, "cluster": "", "steps": {}, **keep}
+            return aside
+
+    def _set_aside(self, kind: str) -> Path | None:
+        return set_aside_file(self.path, kind)
+
+
+def set_aside_file(path: Path, kind: str) -> Path | None:
+    """Move a journal file to <name>.<kind>-<time> (keeping the newest KEEP_ASIDE of that kind); the new path, or
+    None when there was no file. Works on a journal too damaged to load."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    target = path.with_name(f"{path.name}.{kind}-{_stamp()}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.{kind}-{_stamp()}-{n}")
+    os.replace(path, target)
+    old = sorted(path.parent.glob(f"{path.name}.{kind}-*"))  # names sort by time
+    for stale in old[:-KEEP_ASIDE]:
+        try:
+            stale.unlink()
+        except OSError:
+            pass
+    return target

@@ -1,4 +1,13 @@
-"""Opening a Context for a cluster: SSH runners for both nodes, BMC clients, audit log, journal, redaction."""
+"""Opening a Context for a cluster: SSH runners for both nodes, BMC clients, audit log, journal, redaction.
+
+Journals and the cluster they describe: `open_bound_journal(ctx, name)` opens an operation's journal checked
+against the live cluster (steps.instance): a journal of an earlier installation of the cluster (another instance
+id, or none on the cluster while the journal has one) is set aside as `<name>.json.stale-<time>`; a journal of a
+finished operation (Journal.finish(), or every step of `final_steps` done) is kept as `<name>.json.done-<time>`
+and a new operation starts; `restart=True` sets the journal aside as `<name>.json.restarted-<time>` first. It
+returns (journal, note): the note (None when there is nothing to say) is for the admin. An operation calls
+`journal.finish()` when it has finished. run_steps (the install) does the same by itself.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -38,6 +47,28 @@ def open_journal(spec, name: str):
     from steps.journal import Journal
 
     return Journal(journal_path(spec, name), cluster_id(spec))
+
+
+def open_bound_journal(ctx, name: str, *, final_steps=(), restart: bool = False):
+    """(Journal, note or None): the journal of operation `name` for ctx's cluster, never one of another instance
+    of it nor one of a finished run (see the module docstring). Reads the instance id on the nodes (ctx.runners)."""
+    from steps.instance import bind_journal
+
+    journal = open_journal(ctx.spec, name)
+    notes = []
+    if restart:
+        aside = journal.set_aside("restarted")
+        if aside is not None:
+            notes.append(f"{name} restarted: the previous journal is kept as {aside.name}")
+    notes += bind_journal(journal, ctx.runners, ctx.spec.node_names, final_steps=final_steps)
+    return journal, "; ".join(notes) or None
+
+
+def restart_journal(spec, name: str):
+    """Set the journal of operation `name` aside (the wizard's "restart"); the path it went to, or None."""
+    from steps.journal import set_aside_file
+
+    return set_aside_file(journal_path(spec, name), "restarted")
 
 
 def open_audit(spec, secrets=None) -> AuditLog:

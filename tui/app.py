@@ -112,18 +112,23 @@ class AxhaApp(App):
         except AxhaError as exc:
             error = exc
         self.call_from_thread(self._loaded, path, raw, spec, secrets, error)
-        if spec is not None and check_installed and self.startup_checks and self._installed(spec):
-            self.call_from_thread(self._open_maintenance_if_idle)
+        if spec is not None and check_installed and self.startup_checks:
+            installed, why = self._installed(spec)
+            if installed:
+                self.call_from_thread(self._open_maintenance_if_idle, why)
+            else:
+                self.write_log(why)
 
     def load_cluster_file(self, path: str) -> None:
         """Load another cluster file into the inventory (in a worker; errors are shown in the form)."""
         self.sub_title = f"{path} (loading)"
         self._load_startup(path, None, False)
 
-    def _open_maintenance_if_idle(self) -> None:
+    def _open_maintenance_if_idle(self, why: str = "") -> None:
         """Go to maintenance unless the admin already went somewhere else meanwhile."""
         if self.current == "inventory" and not self.screen.is_modal:
-            self.write_log("The cluster is installed: opening maintenance.")
+            self.write_log(f"The cluster is installed ({why}): opening maintenance." if why else
+                           "The cluster is installed: opening maintenance.")
             self.show("maintenance")
 
     def _loaded(self, path: str, raw, spec, secrets, error) -> None:
@@ -146,44 +151,52 @@ class AxhaApp(App):
         self.set_cluster(spec, secrets, path)
         self.write_log(f"Loaded {path}: cluster {spec.name!r}.")
 
-    def _installed(self, spec) -> bool:
-        """The install journal says every step is done, or crm_mon on a node shows the Axigen group."""
-        import json
-
+    def _installed(self, spec) -> tuple[bool, str]:
+        """(installed, why). Only the live cluster decides: crm_mon on a node shows the Axigen group. A journal
+        never does: it may describe an earlier installation of these servers (a lab re-created, a re-install)."""
+        from steps.names import GROUP
         from steps.session import journal_path
 
-        path = journal_path(spec, "install")
-        try:
-            steps = json.loads(path.read_text()).get("steps", {})
-            if steps and all(s.get("state") == "done" for s in steps.values()):
-                return True
-        except (OSError, ValueError, AttributeError):
-            pass
-        return self._crm_mon_shows_group(spec)
+        answer = self._crm_mon_group(spec)
+        if answer is None:
+            return False, (f"Could not ask the cluster whether it is installed (crm_mon answered on neither "
+                           f"{' nor '.join(spec.node_names)}): staying on Inventory; Preflight (F3) shows why.")
+        node, has_group = answer
+        if has_group:
+            return True, f"crm_mon on {node} shows {GROUP}"
+        journal = journal_path(spec, "install")
+        hint = (" An install journal exists, but a journal alone never decides: Install re-checks every step."
+                if journal.exists() else "")
+        return False, (f"No Axigen group ({GROUP}) on the cluster (crm_mon on {node}): install not done. "
+                       f"Run Preflight (F3), then Install (F4).{hint}")
 
-    def _crm_mon_shows_group(self, spec) -> bool:
-        """One quick read-only look (known host keys only, no prompt, short timeouts)."""
+    def _crm_mon_group(self, spec) -> tuple[str, bool] | None:
+        """(node, whether crm_mon there shows the Axigen group), or None when no node answered. One quick
+        read-only look (known host keys only, no prompt, short timeouts)."""
+        from steps.install.common import CRM_MON_ARGV
         from steps.names import GROUP
+        from steps.pacemaker import parse_crm_mon
         from steps.session import close_context, open_context
 
         try:
             ctx = open_context(spec, self.secrets, connect_timeout=3.0)
         except Exception:  # no verdict: stay on inventory
-            return False
+            return None
         try:
             for name in spec.node_names:
                 try:
-                    result = ctx.runner(name).run(["crm_mon", "--output-as=xml", "-1"], timeout=8)
+                    # --inactive: a stopped group (both nodes in standby, say) is still an installed one
+                    result = ctx.runner(name).run(list(CRM_MON_ARGV), timeout=8)
                 except Exception:  # unreachable, unknown host key, ...: try the other node
                     continue
-                if result.ok:
-                    from steps.pacemaker import parse_crm_mon
-
-                    try:
-                        return parse_crm_mon(result.stdout).group(GROUP) is not None
-                    except Exception:
-                        return False
-            return False
+                try:
+                    status = parse_crm_mon(result.stdout)
+                except Exception:  # Pacemaker not running there: crm_mon prints an error status
+                    continue
+                if status.dc is None and not status.nodes:
+                    continue
+                return name, status.group(GROUP) is not None
+            return None
         finally:
             close_context(ctx)
 
@@ -255,6 +268,26 @@ class AxhaApp(App):
         confirmed = self._ask_from_worker(lambda: TypedConfirm(confirmation))
         self.write_log(f"{'confirmed' if confirmed else 'not confirmed'}: {confirmation.title}")
         return confirmed
+
+    def restart_operation(self, name: str) -> None:
+        """Set operation `name`'s journal aside so it starts from its first step; the install is rerun at once."""
+        from steps.session import restart_journal
+
+        if self.spec is None:
+            self.notify("no cluster file loaded", severity="warning")
+            return
+        try:
+            aside = restart_journal(self.spec, name)
+        except OSError as exc:
+            self.write_log(f"{name}: could not set the journal aside ({exc}); move it by hand, then run again.")
+            return
+        self.write_log(f"{name} restarted: " + (f"the previous journal is kept as {aside}" if aside else
+                                                "there was no journal") + ".")
+        if name == "install":
+            self.show("install")
+            screen = self._screens.get("install")
+            if screen is not None and hasattr(screen, "action_run"):
+                screen.action_run()
 
     # ------------------------------------------------------------ log
 
@@ -339,5 +372,10 @@ class AxhaApp(App):
                                 inventory.action_save)
             yield SystemCommand("Load cluster file", "Load the file named in 'Cluster file' (Ctrl+O)",
                                 inventory.action_load)
+        if self.spec is not None:
+            yield SystemCommand("Restart the install", "Set the install journal aside and run every step again "
+                                "(each re-checks the real state)", lambda: self.restart_operation("install"))
+            yield SystemCommand("Restart the upgrade", "Set the upgrade journal aside: the next upgrade starts "
+                                "from its first stage", lambda: self.restart_operation("upgrade"))
         yield SystemCommand("Toggle log pane", "Show or hide the log at the bottom (Ctrl+L)", self.action_toggle_log)
         yield from super().get_system_commands(screen)

@@ -151,10 +151,7 @@ def cmd_install(args) -> int:
         ctx = context_for_cli(args, spec, secrets, journal=None if args.plan else "install")
         ctx.options.update(options)
         printer = Printer(args.json, os.environ.get(RECORD_ENV), os.environ.get(STOP_AFTER_ENV), args.plan)
-        if ctx.journal is not None and not args.json:
-            done = [s for s, e in ctx.journal.data.get("steps", {}).items() if e.get("state") == "done"]
-            if done:
-                print(f"(journal: {', '.join(done)} finished earlier; each is re-checked against the real state)")
+        # the journal is checked against the cluster's instance id by run_steps, which says what it resumes
         report = run_steps(ctx, install_steps(spec, options), printer, plan_only=args.plan)
         if args.json:
             print(json.dumps({"event": "InstallFinished", **report.to_dict()}), flush=True)

@@ -1,7 +1,6 @@
 """The TUI shell and the inventory screen driven with Textual's Pilot at 80x24, plus an SVG snapshot."""
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
@@ -151,21 +150,7 @@ async def test_confirm_and_host_key_dialogs_from_a_worker():
         assert answers["key"] is False
 
 
-async def test_installed_cluster_opens_maintenance(tmp_path, monkeypatch):
-    monkeypatch.setenv("AXHA_STATE_DIR", str(tmp_path))
-    journal = tmp_path / "axigen-8699453a" / "journal" / "install.json"
-    journal.parent.mkdir(parents=True)
-    journal.write_text(json.dumps({"version": 1, "cluster": "axigen-8699453a",
-                                   "steps": {"access": {"state": "done"}, "verify": {"state": "done"}}}))
-    from tui import app as app_module
-
-    monkeypatch.setitem(app_module.SCREENS, "maintenance",
-                        ("tui.screens.no_such_maint", "X", "Maintenance", "help"))
-    app = AxhaApp(EXAMPLE)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: app.current == "maintenance", timeout=20)
-        await wait_for(pilot, lambda: app.screen.is_mounted and bool(app.screen.query("HeaderTitle")))
-        await pilot.pause(0.2)  # let the new screen's header finish mounting before the app exits
+# which screen opens on an installed cluster (decided by crm_mon, never by a journal): test_installed_decision.py
 
 
 def test_snapshot_inventory_nodes_tab_with_inline_error(snap_compare):
