@@ -101,14 +101,16 @@ def update_argv(instance: str) -> tuple[str, ...]:
 
 
 def bind_journal(journal, runners: Mapping[str, object], nodes: Sequence[str] | None = None, *,
-                 final_steps: Sequence[str] = ()) -> list[str]:
+                 final_steps: Sequence[str] = (), adopt_unbound: bool = True) -> list[str]:
     """Check a journal against the live cluster before an operation obeys it; the notes to show the admin.
     A stale journal (another instance, or the cluster has none while the journal has one) is set aside; a
-    finished operation's journal is kept as history and the run starts a new one (see steps.journal)."""
+    finished operation's journal is kept as history and the run starts a new one (see steps.journal).
+    adopt_unbound=False (operations on an installed cluster): a journal with progress but without an id is set
+    aside when the cluster has one."""
     notes: list[str] = []
     read = read_instance(runners, nodes)
     if read.known:
-        note = journal.bind(read.value)
+        note = journal.bind(read.value, adopt=adopt_unbound)
     elif journal.instance:
         note = (f"journal {journal.path}: the cluster's instance id could not be read ({read.source}); "
                 f"it is only a hint, every step re-checks the real state")

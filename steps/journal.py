@@ -4,7 +4,8 @@ A journal is a hint, the cluster is the truth. Two rules keep an old journal fro
 - `bind(instance)`: a journal records the cluster instance id it was written for (steps.instance). When the
   cluster now has another id, or none while the journal has one (servers re-installed, a lab re-created), the
   journal is stale: its file is set aside as `<name>.json.stale-<time>` and the run starts with an empty journal.
-  A journal written before the cluster had an id (an install's first steps) takes the id when it is first seen.
+  A journal written before the cluster had an id (an install's first steps) takes the id when it is first seen;
+  for operations on an installed cluster (bind(..., adopt=False)) such a journal with progress is set aside too.
 - `finish()` / `start_anew_if_finished()`: a journal whose operation finished is history. The next run of that
   operation starts a new one; the old file is kept as `<name>.json.done-<time>`.
 At most KEEP_ASIDE set-aside files of each kind are kept per journal (the oldest go first).
@@ -105,11 +106,21 @@ class Journal:
     def finished(self) -> bool:
         return bool(self.data.get("finished"))
 
-    def bind(self, instance: str | None) -> str | None:
+    def bind(self, instance: str | None, *, adopt: bool = True) -> str | None:
         """Tie the journal to the cluster instance `instance` (None: the cluster has no id). Returns None when the
-        journal is kept (new, not bound yet, or the same id), else the note saying it was set aside."""
+        journal is kept (new, not bound yet, or the same id), else the note saying it was set aside.
+        adopt=False: a journal with progress but no id, on a cluster that has one, is set aside too (it was
+        written before the cluster had its id, so it cannot show it belongs; an install's journal is adopted)."""
         with self._lock:
             mine = self.data.get("instance")
+            progress = any(e.get("state", "pending") != "pending" for e in self.data.get("steps", {}).values())
+            if mine is None and instance and progress and not adopt:
+                aside = self._set_aside(STALE)
+                self.data = {"version": VERSION, "cluster": self.data.get("cluster", ""), "steps": {},
+                             "instance": instance}
+                where = f"set aside as {aside.name}" if aside else "not used"
+                return (f"journal {self.path} was written before this cluster had an instance id (the cluster now "
+                        f"has {instance}), so it may describe an earlier installation: {where}")
             if mine is None:
                 if instance:
                     self.data["instance"] = instance

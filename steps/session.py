@@ -4,7 +4,8 @@ Journals and the cluster they describe: `open_bound_journal(ctx, name)` opens an
 against the live cluster (steps.instance): a journal of an earlier installation of the cluster (another instance
 id, or none on the cluster while the journal has one) is set aside as `<name>.json.stale-<time>`; a journal of a
 finished operation (Journal.finish(), or every step of `final_steps` done) is kept as `<name>.json.done-<time>`
-and a new operation starts; `restart=True` sets the journal aside as `<name>.json.restarted-<time>` first. It
+and a new operation starts; `restart=True` sets the journal aside as `<name>.json.restarted-<time>` first; a journal with progress but no id
+(from an axha without ids) is set aside when the cluster has an id (adopt_unbound=True keeps it). It
 returns (journal, note): the note (None when there is nothing to say) is for the admin. An operation calls
 `journal.finish()` when it has finished. run_steps (the install) does the same by itself.
 """
@@ -49,9 +50,11 @@ def open_journal(spec, name: str):
     return Journal(journal_path(spec, name), cluster_id(spec))
 
 
-def open_bound_journal(ctx, name: str, *, final_steps=(), restart: bool = False):
+def open_bound_journal(ctx, name: str, *, final_steps=(), restart: bool = False, adopt_unbound: bool = False):
     """(Journal, note or None): the journal of operation `name` for ctx's cluster, never one of another instance
-    of it nor one of a finished run (see the module docstring). Reads the instance id on the nodes (ctx.runners)."""
+    of it nor one of a finished run (see the module docstring). Reads the instance id on the nodes (ctx.runners).
+    A journal with progress but no id (written by an axha without ids) is set aside when the cluster has an id,
+    unless adopt_unbound (what the install does: its journal begins before the cluster has an id)."""
     from steps.instance import bind_journal
 
     journal = open_journal(ctx.spec, name)
@@ -60,7 +63,8 @@ def open_bound_journal(ctx, name: str, *, final_steps=(), restart: bool = False)
         aside = journal.set_aside("restarted")
         if aside is not None:
             notes.append(f"{name} restarted: the previous journal is kept as {aside.name}")
-    notes += bind_journal(journal, ctx.runners, ctx.spec.node_names, final_steps=final_steps)
+    notes += bind_journal(journal, ctx.runners, ctx.spec.node_names, final_steps=final_steps,
+                          adopt_unbound=adopt_unbound)
     return journal, "; ".join(notes) or None
 
 

@@ -102,6 +102,21 @@ def test_journal_of_an_earlier_installation_is_set_aside(tmp_path, now):
     assert json.loads(aside[0].read_text())["steps"]["final"]["state"] == "done"   # kept for the admin
 
 
+def test_unbound_journal_with_progress_is_adopted_by_the_install_only(tmp_path):
+    """An upgrade journal written by an axha without instance ids cannot show it belongs to this installation."""
+    path = tmp_path / "upgrade.json"
+    Journal(path, "axigen").mark("upgrade-first", "done")
+    kept = Journal(path, "axigen")
+    assert kept.bind(None, adopt=False) is None and kept.state("upgrade-first") == "done"   # no id to compare
+    note = kept.bind(NEW, adopt=False)
+    assert note.startswith(f"journal {path} was written before this cluster had an instance id")
+    assert kept.state("upgrade-first") == "pending" and kept.instance == NEW
+    assert list(tmp_path.glob("upgrade.json.stale-*"))
+    Journal(path, "axigen").mark("access", "done")
+    adopted = Journal(path, "axigen")
+    assert adopted.bind(NEW) is None and adopted.state("access") == "done"
+
+
 def test_finished_operation_starts_anew_and_is_kept_as_history(tmp_path):
     path = tmp_path / "upgrade.json"
     journal = Journal(path, "axigen")
@@ -151,6 +166,9 @@ def test_open_bound_journal_for_the_upgrade(tmp_path, monkeypatch):
     journal.mark("gates", "running")
     journal, note = open_bound_journal(ctx, "upgrade", restart=True)
     assert note.startswith("upgrade restarted") and journal.state("gates") == "pending"
+    journal.mark("final", "done")   # an upgrade journal of before finish() existed: done when 'final' is
+    journal, note = open_bound_journal(ctx, "upgrade", final_steps=("final",))
+    assert "the previous upgrade finished" in note and journal.state("final") == "pending"
 
 
 # ---------------------------------------------------------------- run_steps
