@@ -1,6 +1,7 @@
 """Maintenance on the lab after a real `axha install --yes`: switchover (twice, no cli-* left, VIP answers),
 switchover refused with the reason and NO configuration change for each gate, and the rolling upgrade to the lab's
-10.5.1 package (mail kept; killed in the middle and re-run, it finishes)."""
+10.5.1 package (mail kept; killed in the middle and re-run, it finishes; then a downgrade and the upgrade again, each
+a new operation)."""
 from __future__ import annotations
 
 import json
@@ -15,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from steps import names
-from steps.maint.status import banner_version, service_answer
+from steps import axigen
+from steps.maint.status import service_answer
 from steps.pacemaker import leftover_constraints, parse_cib_version, parse_constraints, parse_crm_mon
 
 pytestmark = pytest.mark.lab
@@ -220,14 +222,55 @@ def test_upgrade_killed_midway_then_rerun_finishes(installed, lab_exec):
     assert any("Following the transition" in line for line in seen), "".join(seen)[-2000:]
     out = axha(lab, installed["state_dir"], "upgrade", "--package", package, "--yes", timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-1000:]
-    for node in ("node1", "node2"):
-        assert run(lab_exec, node, "dpkg-query", "-W", "-f", "${Version}", "axigen") == "10.5.1"
-    answer = service_answer(lab["vip"], "smtp", 25)
-    assert answer.ok and banner_version(answer.banner) == "10.5.1", answer
-    assert [c.id for c in leftovers(lab_exec)] == []
+    assert_runs(lab, lab_exec, "10.5.1")
     assert any("before the upgrade" in m for m in read_subjects(lab["vip"]))
+    # a finished upgrade is history: a downgrade and the upgrade again are new operations that both work
+    for version in ("10.5.0", "10.5.1"):
+        out = axha(lab, installed["state_dir"], "upgrade", "--package", lab["packages"][version], "--yes",
+                   timeout=600)
+        assert out.returncode == 0, (version, out.stdout[-3000:] + out.stderr[-1000:])
+        assert_runs(lab, lab_exec, version)
+    assert any("before the upgrade" in m for m in read_subjects(lab["vip"]))
+
+
+def assert_runs(lab, lab_exec, version):
+    """Both nodes have `version` (package database and the binary), the active node runs it (its CLI's GET VERSION),
+    the passive node runs no Axigen, the VIP greets like Axigen (no version in it), no constraint is left."""
+    for node in ("node1", "node2"):
+        assert axigen.upstream_version(run(lab_exec, node, "dpkg-query", "-W", "-f", "${Version}", "axigen")) == version
+        assert axigen.parse_binary_version(run(lab_exec, node, "/opt/axigen/bin/axigen", "--version")) == version
     active = crm(lab_exec).where(names.GROUP)
-    assert run(lab_exec, active, "cat", "/var/opt/axigen/run/version").strip() == "10.5.1"
+    passive = "node2" if active == "node1" else "node1"
+    assert axigen.parse_cli_version(run(lab_exec, active, *axigen.cli_version_argv())) == version
+    assert lab_exec(passive, ["pgrep", "-f", "/opt/axigen/bin/[a]xigen"]).returncode == 1
+    answer = service_answer(lab["vip"], "smtp", 25)
+    assert answer.ok and answer.banner == f"220 {active} Axigen ESMTP ready", answer
+    assert [c.id for c in leftovers(lab_exec)] == []
+
+
+def test_install_bound_the_mail_listeners_to_the_vip_and_rebinds_an_old_install(installed, lab_exec):
+    """AXIGEN.md: Axigen listens on 127.0.0.1 by default; after the install the mail listeners are on the VIP in
+    run/axigen.cfg on the mail store, the CLI stays on the loopback, and the running version is read there. A
+    configuration put back on the loopback (an older axha's install) is rebound by the next install run."""
+    lab = installed["lab"]
+    active = wait_for("a settled cluster", lambda: settled(lab_exec))
+    cfg = run(lab_exec, active, "cat", axigen.config_path())
+    assert axigen.bound_to(cfg, lab["vip"])[0], cfg
+    assert {(lst.service, lst.address) for lst in axigen.listeners(axigen.parse_config(cfg))} >= {
+        ("smtpIncoming", f"{lab['vip']}:25"), ("imap", f"{lab['vip']}:143"), ("pop3", f"{lab['vip']}:110"),
+        ("cli", "127.0.0.1:7000")}
+    assert axigen.parse_cli_version(run(lab_exec, active, *axigen.cli_version_argv())) is not None
+    loopback_smtp = lab_exec(active, ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/25"])
+    assert loopback_smtp.returncode != 0            # nothing listens there any more
+    run(lab_exec, active, "sed", "-i", f"s/{lab['vip']}:/127.0.0.1:/", axigen.config_path())
+    out = axha(lab, installed["state_dir"], "install", "--yes", timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-1000:]
+    assert "Restart Axigen on" in out.stdout and "smtpIncoming 127.0.0.1:25 ->" in out.stdout
+    now = wait_for("a settled cluster", lambda: settled(lab_exec))
+    assert axigen.bound_to(run(lab_exec, now, "cat", axigen.config_path()), lab["vip"])[0]
+    assert service_answer(lab["vip"], "smtp", 25).ok
+    again = axha(lab, installed["state_dir"], "install", "--plan", timeout=300)
+    assert again.returncode == 0 and "plan: nothing to do" in again.stdout, again.stdout[-2000:]
 
 
 def test_status_json_contract(installed, lab_exec):
@@ -236,7 +279,11 @@ def test_status_json_contract(installed, lab_exec):
     assert out.returncode == 0, out.stdout[-2000:]
     assert state["active_node"] == crm(lab_exec).where(names.GROUP)
     assert [n["name"] for n in state["nodes"]] == ["node1", "node2"]
-    assert all(n["online"] and not n["standby"] and n["axigen_version"] for n in state["nodes"])
+    assert all(n["online"] and not n["standby"] and n["axigen_version"] and n["axigen_binary"]
+               for n in state["nodes"])
+    by_name = {n["name"]: n for n in state["nodes"]}
+    assert by_name[state["active_node"]]["axigen_running"] == by_name[state["active_node"]]["axigen_binary"]
+    assert [n["axigen_running"] for n in state["nodes"] if n["name"] != state["active_node"]] == [None]
     for node in ("node1", "node2"):
         assert {"role", "disk", "peer_disk", "connection", "sync_percent"} <= set(state["drbd"][node])
     assert len(state["links"]) == 4 and all(link["up"] for link in state["links"])

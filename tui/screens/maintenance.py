@@ -182,8 +182,8 @@ class NodePicker(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class UpgradeDialog(ModalScreen["tuple[str, bool] | None"]):
-    """The upgrade wizard's first page: the package file and whether to switch back at the end."""
+class UpgradeDialog(ModalScreen["tuple[str, bool, bool] | None"]):
+    """The upgrade wizard's first page: the package file, whether to switch back at the end, the licence."""
 
     DEFAULT_CSS = """
     UpgradeDialog { align: center middle; }
@@ -201,8 +201,9 @@ class UpgradeDialog(ModalScreen["tuple[str, bool] | None"]):
         with Vertical():
             yield Label("Rolling upgrade of Axigen (passive node first, one switchover)")
             yield Static(self.versions)
-            yield Input(placeholder="/path/to/axigen_X.Y.Z_all.deb", id="package")
+            yield Input(placeholder="/path/to/axigen .deb, .rpm or axigen-X.Y.Z.x86_64.deb.run", id="package")
             yield Checkbox("Switch back to the current node at the end", id="switch-back")
+            yield Checkbox("I accept Axigen's licence (needed for the vendor's .run installer)", id="license")
             with Horizontal():
                 yield Button("Start", id="start", variant="warning")
                 yield Button("Cancel", id="cancel")
@@ -213,7 +214,8 @@ class UpgradeDialog(ModalScreen["tuple[str, bool] | None"]):
             if not path:
                 self.notify("enter the package path", severity="error")
                 return
-            self.dismiss((path, self.query_one("#switch-back", Checkbox).value))
+            self.dismiss((path, self.query_one("#switch-back", Checkbox).value,
+                          self.query_one("#license", Checkbox).value))
         else:
             self.dismiss(None)
 
@@ -462,15 +464,17 @@ class MaintenanceScreen(Screen):
     def action_upgrade(self) -> None:
         versions = ""
         if self.state is not None:
-            versions = "Now: " + ", ".join(f"{n.name} {n.axigen_version or '-'}" for n in self.state.nodes)
+            versions = "Now: " + ", ".join(
+                f"{n.name} {n.axigen_version or '-'}" + (f" (runs {n.axigen_running})" if n.axigen_running else "")
+                for n in self.state.nodes)
 
         def picked(answer) -> None:
             if answer:
-                path, switch_back = answer
+                path, switch_back, accept_license = answer
 
                 def call(ctx):
                     from steps.maint.upgrade import Upgrade
-                    return Upgrade(ctx, package=path, switch_back=switch_back,
+                    return Upgrade(ctx, package=path, switch_back=switch_back, accept_license=accept_license,
                                    emit=lambda e: self.app.call_from_thread(self._event, e)).run()
                 self.run_action("Upgrade", lambda ctx: self._confirmed(
                     ctx, f"Upgrade Axigen on both nodes from {path}?", lambda: call(ctx)))
