@@ -157,7 +157,7 @@ def test_recorded_rerun_of_an_installed_cluster_plans_nothing():
     from steps.spec import load_cluster
 
     recorded = json.loads(REPLAY[0].read_text())
-    spec = load_cluster(FIX / "lab-instance1.yaml")
+    spec = load_cluster(FIX / "lab-instance8.yaml")
     runners = {p.stem.split("-")[1]: ReplayRunner.from_file(p.stem.split("-")[1], p, ordered=True) for p in REPLAY}
     ctx = Context(spec, runners, secrets=Secrets(bmc_passwords={"node1": "x" * 8, "node2": "y" * 8}))
     events = []

@@ -11,8 +11,8 @@ from steps.spec import load_cluster
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
 SPEC = load_cluster(str(FIX / "maint" / "cluster-lab8.yaml"))
-SMTP_OK = ServiceAnswer("smtp", 25, True, "220 node1 ESMTP Axigen 10.5.0 ready")
-IMAP_OK = ServiceAnswer("imap", 143, True, "* OK Axigen IMAP4 10.5.0 ready")
+SMTP_OK = ServiceAnswer("smtp", 25, True, "220 node1 Axigen ESMTP ready")
+IMAP_OK = ServiceAnswer("imap", 143, True, "* OK Axigen- IMAP4rev1 service is ready")
 
 
 def recorded(name: str) -> dict:
@@ -95,7 +95,8 @@ def test_split_brain_evidence():
     assert evidence["node1"]["role"] == "Primary" and evidence["node2"]["role"] == "Secondary"
     assert evidence["node1"]["data_generation"]
     assert [c.kind for c in s.leftover_constraints] == ["drbd-fence"]
-    assert s.maintenance_mode
+    assert not s.maintenance_mode and s.active_node == "node1"   # the service kept running on node1
+    assert [n.axigen_running for n in s.nodes] == ["10.5.0", None]
     as_json = s.to_json()
     assert as_json["split_brain"]["detected"] and as_json["leftover_constraints"][0]["kind"] == "drbd-fence"
 
