@@ -220,8 +220,7 @@ def install_axigen(instance: int, node: str, deb: str) -> bool:
     """dpkg -i the stand-in on the node unless that very package version is installed, with
     AXIGEN_INSTALL_DONT_START_SERVICE=yes (the vendor's way to keep the install from starting it), then
     disable it at boot and make sure it is stopped; True if it installed now."""
-    want = subprocess.run(["dpkg-deb", "-f", deb, "Version"], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    want = deb_version(deb)
     have = nodes.node_run(instance, node, ["dpkg-query", "-W", "-f", "${db:Status-Status} ${Version}", "axigen"],
                           check=False).stdout.decode()
     if have == f"installed {want}":
@@ -335,12 +334,44 @@ def ensure_sudo_user(instance: int, node: str, pubkey: str) -> bool:
     return True
 
 
-def _install_axigen_everywhere(layout: Layout, pkgs: dict) -> list[bool]:
+def deb_version(deb: str) -> str:
+    return subprocess.run(["dpkg-deb", "-f", deb, "Version"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def pristine_axigen(node: NodeLayout) -> str | None:
+    """The Axigen stand-in version installed on the node's pristine disk (its dpkg status file), or None."""
+    status = node.state_dir / "pristine/var/lib/dpkg/status"
+    try:
+        text = status.read_text(errors="replace")
+    except OSError:
+        return None
+    for stanza in text.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in stanza.splitlines() if ": " in line and line[0] != " ")
+        if fields.get("Package") == "axigen" and fields.get("Status", "").endswith(" installed"):
+            return fields.get("Version")
+    return None
+
+
+def _install_axigen_everywhere(layout: Layout, lab: dict) -> list[bool]:
+    """Install the stand-in where the pristine disk lacks this version. A node with a current pristine disk is
+    left as it is (an upgrade test may have put another version on it: `lab reset` brings the pristine one
+    back); a pristine disk with an older stand-in is restored first, so the new snapshot holds no cluster."""
+    pkgs = lab["packages"]
     if AXIGEN_INSTALLED not in pkgs:
         return [False for _ in layout.nodes]
+    want = deb_version(pkgs[AXIGEN_INSTALLED])
+    have = {n.name: pristine_axigen(n) for n in layout.nodes if (n.state_dir / "pristine").exists()}
+    if any(v != want for v in have.values()):
+        say(f"the lab's pristine disks hold another Axigen stand-in ({', '.join(sorted(map(str, have.values())))}):"
+            f" restoring them, then installing {want}")
+        _restore_pristine(layout, lab)
+        have = {}
+    todo = [n for n in layout.nodes if n.name not in have]
     with ThreadPoolExecutor(2) as pool:
-        return list(pool.map(lambda n: install_axigen(layout.instance, n.name, pkgs[AXIGEN_INSTALLED]),
-                             layout.nodes))
+        done = dict(zip([n.name for n in todo],
+                        pool.map(lambda n: install_axigen(layout.instance, n.name, pkgs[AXIGEN_INSTALLED]), todo)))
+    return [done.get(n.name, False) for n in layout.nodes]
 
 
 def _snapshot(node: NodeLayout, refresh: bool) -> None:
@@ -386,7 +417,7 @@ def _up(instance: int, profile: str | None, cluster_file: str | None) -> dict:
     _boot(layout, old.get("profile_dir") if old else None, lab)
     lab["packages"] = build_axigen(layout)
     write_private(layout.lab_json, json.dumps(lab, indent=2) + "\n", 0o644)
-    installed = _install_axigen_everywhere(layout, lab["packages"])
+    installed = _install_axigen_everywhere(layout, lab)
     pubkey = Path(f"{layout.ssh_key}.pub").read_text()
     users = [ensure_sudo_user(instance, n.name, pubkey) for n in layout.nodes]
     write_cluster_files(layout, cfile)
@@ -404,7 +435,12 @@ def reset(instance: int) -> dict:
 
 def _reset(instance: int) -> dict:
     layout = Layout(instance)
-    lab = nodes.read_lab(layout)
+    _restore_pristine(layout, nodes.read_lab(layout))
+    return status(instance)
+
+
+def _restore_pristine(layout: Layout, lab: dict) -> None:
+    instance = layout.instance
     for n in layout.nodes:
         nodes.power_off(instance, n.name)
     for n in layout.nodes:
@@ -424,7 +460,6 @@ def _reset(instance: int) -> dict:
     for n in layout.nodes:
         if not bmc_pids(instance, n.name) and (REPO_DIR / "lab/bmc.py").exists():
             bmc_start(instance, n.name)
-    return status(instance)
 
 
 def down(instance: int) -> None:
