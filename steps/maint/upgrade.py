@@ -199,15 +199,12 @@ class Upgrade:
 
     def run(self, *, plan_only: bool = False, restart: bool = False) -> UpgradeReport:
         target = self.target()
-        if restart:
-            self.journal.reset()
         if plan_only:
             import tempfile
             from steps.journal import Journal
             self.journal = Journal(Path(tempfile.mkdtemp(prefix="axha-plan-")) / "upgrade.json", self.spec.name)
-        if self.journal.state("final") == "done":
-            # a finished upgrade is history: this run is a new operation (upgrade, downgrade, the same again)
-            self.journal.reset()
+        else:
+            self.bind_journal(restart)
         unfinished = any(self.journal.state(s) != "pending" for s in STAGES)
         if unfinished and self.data().get("target") not in (None, target):
             raise InputError(f"an unfinished upgrade to {self.data().get('target')} is in the journal",
@@ -247,7 +244,25 @@ class Upgrade:
                 return UpgradeReport(True, f"plan: {message}", tuple(done), self.versions(),
                                      tuple(self.plan_lines(target)))
         versions = self.versions()
+        if not plan_only:
+            self.journal.finish()   # history now: the next upgrade (or a downgrade) is a new operation
         return UpgradeReport(True, f"both nodes run {target}; " + done[-1][2], tuple(done), versions)
+
+    def bind_journal(self, restart: bool) -> None:
+        """Obey the journal only when it belongs to this cluster instance and an unfinished upgrade: a journal of
+        another installation is set aside (a re-installed pair gets the same cluster id), so is a finished one
+        (kept as history), and --restart sets the current one aside."""
+        from steps.instance import bind_journal
+
+        notes = []
+        if restart:
+            aside = self.journal.set_aside("restarted")
+            if aside is not None:
+                notes.append(f"upgrade restarted: the previous journal is kept as {aside.name}")
+        notes += bind_journal(self.journal, self.ctx.runners, self.spec.node_names, final_steps=("final",),
+                              adopt_unbound=False)
+        for note in notes:
+            self.say("gates", "-", note)
 
     def still_done(self, stage: str, target: str) -> bool:
         """A stage the journal calls done is skipped only while the cluster agrees (a journal is a hint)."""

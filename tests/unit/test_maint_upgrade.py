@@ -13,6 +13,7 @@ from lab.axigen.build import build_installers, build_packages
 from steps import axigen
 from steps.errors import InputError
 from steps.framework import Context
+from steps.instance import QUERY_ARGV
 from steps.journal import Journal
 from steps.maint import upgrade as up
 from steps.maint.upgrade import Upgrade, deb_field, read_package
@@ -30,8 +31,13 @@ def installers(tmp_path_factory):
     return build_installers(tmp_path_factory.mktemp("runs"))
 
 
-def ctx(tmp_path, recordings=None):
-    runners = {n: ReplayRunner(n, list((recordings or {}).get(n, ())), ordered=False) for n in SPEC.node_names}
+# the real answer of lab instance 8's node1 (Pacemaker 2.1.5) to instance.QUERY_ARGV after an install by this axha
+INSTANCE = "e0d0ea82-7994-4f91-959f-00abaa55a890"
+
+
+def ctx(tmp_path, recordings=None, instance=INSTANCE):
+    ids = [Recorded(QUERY_ARGV, 0, f"{instance}\n")]
+    runners = {n: ReplayRunner(n, list((recordings or {}).get(n, ())) + ids, ordered=False) for n in SPEC.node_names}
     return Context(spec=SPEC, runners=runners, journal=Journal(tmp_path / "upgrade.json", SPEC.name))
 
 
@@ -69,14 +75,44 @@ def test_missing_or_foreign_package_refused_before_any_command(tmp_path):
     assert all(r.calls == [] for r in c.runners.values())
 
 
+def unfinished(journal, instance=INSTANCE):
+    if instance:
+        journal.bind(instance)
+    journal.mark("gates", "done", "plan", first="node2", second="node1", original_active="node1",
+                 target="10.5.0", old_versions={})
+    journal.mark("upgrade-first", "running")
+
+
 def test_unfinished_upgrade_to_another_version_is_refused(tmp_path, packages):
     c = ctx(tmp_path)
-    c.journal.mark("gates", "done", "plan", first="node2", second="node1", original_active="node1",
-                   target="10.5.0", old_versions={})
-    c.journal.mark("upgrade-first", "running")
+    unfinished(c.journal)
     with pytest.raises(InputError, match="unfinished upgrade to 10.5.0"):
         Upgrade(c, package=packages["10.5.1"]).run()
-    assert all(r.calls == [] for r in c.runners.values())
+    # only the cluster's instance id was read (the journal is this cluster's), nothing else
+    assert {tuple(a) for r in c.runners.values() for a in r.calls} <= {QUERY_ARGV}
+
+
+@pytest.mark.parametrize("written_for", ["1b7a7c52-0d3e-4c55-9d0c-4f0e2a9c1e11", None])
+def test_a_journal_of_another_installation_is_set_aside_not_obeyed(tmp_path, packages, written_for):
+    """A re-installed pair gets the same cluster id: its old upgrade journal (of another instance, or written
+    before instance ids) is set aside, and the upgrade starts from its gates."""
+    from steps.maint.status import probe_argv
+    silent = [Recorded(probe_argv(SPEC), 255, ""), Recorded(axigen.package_version_argv("axigen"), 1, "")]
+    c = ctx(tmp_path, {n: silent for n in SPEC.node_names})
+    unfinished(c.journal, written_for)
+    report = Upgrade(c, package=packages["10.5.1"]).run()
+    assert not report.ok and report.stages[0][:2] == ("gates", "failed")   # a new run: its gates, not 10.5.0
+    assert len(list(tmp_path.glob("upgrade.json.stale-*"))) == 1
+    assert c.journal.instance == INSTANCE and c.journal.state("upgrade-first") == "pending"
+
+
+def test_restart_sets_the_journal_aside(tmp_path, packages):
+    from steps.maint.status import probe_argv
+    silent = [Recorded(probe_argv(SPEC), 255, ""), Recorded(axigen.package_version_argv("axigen"), 1, "")]
+    c = ctx(tmp_path, {n: silent for n in SPEC.node_names})
+    unfinished(c.journal)
+    report = Upgrade(c, package=packages["10.5.1"]).run(restart=True)
+    assert report.stages[0][:2] == ("gates", "failed") and len(list(tmp_path.glob("upgrade.json.restarted-*"))) == 1
 
 
 def test_a_finished_upgrade_is_history_not_a_verdict(tmp_path, packages):
