@@ -282,10 +282,12 @@ REMOTE_BACKUP_DIR = "/var/backups/axha"
 
 
 def backup_paths(spec) -> tuple[str, ...]:
-    """Configuration files worth keeping (those absent on a node are skipped there)."""
+    """Configuration files worth keeping (those absent on a node are skipped there): the cluster's, the init
+    script's settings (/etc/sysconfig/axigen on RHEL per Axigen's HA guide; /etc/default/axigen where a Debian
+    package keeps them), and Axigen's own configuration and licence key on the mail store (where it is mounted)."""
     return (names.COROSYNC_CONF, resource_path(spec.storage.drbd.resource), "/etc/drbd.conf",
-            "/etc/drbd.d/global_common.conf", "/etc/opt/axigen", "/etc/default/axigen",
-            f"{spec.storage.mount_point}/run/axigen.cfg")
+            "/etc/drbd.d/global_common.conf", "/etc/sysconfig/axigen", "/etc/default/axigen",
+            f"{spec.storage.mount_point}/run/axigen.cfg", f"{spec.storage.mount_point}/axigen_lk.bin")
 
 
 def backup_argv(spec, stamp: str, node: str) -> tuple[str, ...]:
