@@ -2,6 +2,7 @@
 when malformed, bounded), and the versions from the CLI's GET VERSION, `axigen --version` and the package database."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,8 @@ import pytest
 from steps import axigen
 from steps.axigen import ConfigError, bind_plan, bound_to, listeners, parse_config
 
-CFG = (Path(__file__).resolve().parents[1] / "fixtures" / "axigen" / "default-10.5.cfg").read_text()
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "axigen"
+CFG = (FIX / "default-10.5.cfg").read_text()
 VIP = "192.168.77.100"
 
 
@@ -122,3 +124,14 @@ def test_cli_argv_is_fixed_and_sends_no_credentials():
     assert "USER" not in argv[4] and "GET VERSION" in argv[4]
     with pytest.raises(ValueError):
         axigen.cli_version_argv("127.0.0.1; id")
+
+
+def test_rpm_nodes_on_recorded_rpm_answers():
+    """RHEL-like nodes: the package query's rpm branch, recorded with a real rpm 4.18 and its own database
+    (tests/fixtures/axigen/rpm-q.json says how): the version when installed, None for rpm's 'not installed'."""
+    runs = {r["state"]: r for r in json.loads((FIX / "rpm-q.json").read_text())["runs"]}
+    for run in runs.values():
+        assert tuple(run["argv"]) == axigen.package_version_argv("axigen"), "re-record: the query changed"
+    assert axigen.parse_package_version(runs["installed"]["rc"], runs["installed"]["stdout"]) == "10.5.1-1"
+    assert runs["not installed"]["stdout"] == "package axigen is not installed\n"
+    assert axigen.parse_package_version(runs["not installed"]["rc"], runs["not installed"]["stdout"]) is None
