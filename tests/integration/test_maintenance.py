@@ -265,7 +265,7 @@ def test_install_bound_the_mail_listeners_to_the_vip_and_rebinds_an_old_install(
     run(lab_exec, active, "sed", "-i", f"s/{lab['vip']}:/127.0.0.1:/", axigen.config_path())
     out = axha(lab, installed["state_dir"], "install", "--yes", timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-1000:]
-    assert "Restart Axigen on" in out.stdout and "smtpIncoming 127.0.0.1:25 ->" in out.stdout
+    assert "Restart Axigen on" in out.stderr and "smtpIncoming 127.0.0.1:25 ->" in out.stdout   # --yes says so
     now = wait_for("a settled cluster", lambda: settled(lab_exec))
     assert axigen.bound_to(run(lab_exec, now, "cat", axigen.config_path()), lab["vip"])[0]
     assert service_answer(lab["vip"], "smtp", 25).ok
