@@ -19,13 +19,18 @@ KEY_SIZE = 256
 JOIN_TIMEOUT = 60.0
 
 
+def nodeids(spec) -> tuple[int, ...]:
+    """The corosync node ids render_conf() gives the nodes: 1, 2 in the cluster file's order."""
+    return tuple(range(1, len(spec.nodes) + 1))
+
+
 def render_conf(spec) -> str:
     """The corosync.conf text for the cluster (pure): template from assets/corosync/."""
     template = Template(resources.files("assets.corosync").joinpath("corosync.conf.tmpl").read_text())
     nodes = "".join(
         f"    node {{\n        name: {node.name}\n        nodeid: {i}\n"
         f"        ring0_addr: {node.link0.address}\n        ring1_addr: {node.link1.address}\n    }}\n"
-        for i, node in enumerate(spec.nodes, start=1))
+        for i, node in zip(nodeids(spec), spec.nodes))
     return template.substitute(cluster=spec.name, nodes=nodes)
 
 
@@ -43,33 +48,52 @@ class Quorum:
     nodes: int
     flags: tuple[str, ...]
     members: tuple[str, ...]
+    qdevice: str | None = None
+
+
+# VOTEQUORUM_QDEVICE_NODEID: the id the quorum device's row is printed with (include/corosync/votequorum.h)
+_QDEVICE_NODEID = 0
 
 
 def parse_quorumtool(text: str) -> Quorum:
-    """`corosync-quorumtool -s`: quorate, node count, flags and member names."""
+    """`corosync-quorumtool -s`: quorate, node count, flags, member names and the quorum device's name.
+
+    The membership table (tools/corosync-quorumtool.c display_nodes_data(), corosync v3.1.7 91348f8659 lines
+    465-578, the same in 3.0.x and HEAD): a header `Nodeid Votes [Qdevice] Name`, where the Qdevice column is
+    there only when a quorum device is registered (or with -p), then one row per member, the name last with
+    ` (local)` after the local one, and with a quorum device a last row for it with node id 0, no Qdevice cell,
+    the device's name and, when it does not vote here, ` (votes N)`."""
     fields: dict[str, str] = {}
     members: list[str] = []
-    in_members = False
+    qdevice = None
+    name_column = None
     for line in text.splitlines():
-        if line.strip().startswith("Nodeid") and "Name" in line:
-            in_members = True
+        words = line.split()
+        if words[:1] == ["Nodeid"] and "Name" in words:
+            name_column = words.index("Name")
             continue
-        if in_members:
-            parts = line.split()
-            if len(parts) >= 3 and parts[0].isdigit():
-                members.append(parts[2])
+        if name_column is not None:
+            if len(words) < 3 or not re.fullmatch(r"\d+|0x[0-9a-fA-F]+", words[0]):
+                continue
+            if int(words[0], 0) == _QDEVICE_NODEID:
+                qdevice = re.sub(r" \(votes \d+\)$", "", " ".join(words[2:]))
+                continue
+            if len(words) > name_column:
+                members.append(re.sub(r" \(local\)$", "", " ".join(words[name_column:])))
             continue
         if ":" in line:
             key, _, value = line.partition(":")
             fields[key.strip()] = value.strip()
     nodes = int(fields["Nodes"]) if fields.get("Nodes", "").isdigit() else 0
-    return Quorum(fields.get("Quorate") == "Yes", nodes, tuple(fields.get("Flags", "").split()), tuple(members))
+    return Quorum(fields.get("Quorate") == "Yes", nodes, tuple(fields.get("Flags", "").split()), tuple(members),
+                  qdevice)
 
 
-def links_up(text: str) -> tuple[int, ...]:
-    """Ids of the knet links on which every peer is connected (from `corosync-cfgtool -s`)."""
+def links_up(text: str, ids: tuple[int, ...] | None = None) -> tuple[int, ...]:
+    """Ids of the knet links on which every peer is connected (from `corosync-cfgtool -s`); `ids`: the cluster's
+    node ids (corosync 3.0.0-3.0.1 number the nodes by position)."""
     from steps.corosync_status import parse_cfgtool
-    return tuple(link.link_id for link in parse_cfgtool(text).links if link.up)
+    return tuple(link.link_id for link in parse_cfgtool(text, ids).links if link.up)
 
 
 # ---------------------------------------------------------------- the step
@@ -146,7 +170,7 @@ class CorosyncStep(Step):
             try:
                 up = wait_for(f"both corosync links up on {node}",
                               lambda n=node: (lambda ids: ids if set(ids) >= {0, 1} else None)(
-                                  links_up(read(ctx, n, ["corosync-cfgtool", "-s"]).stdout)),
+                                  links_up(read(ctx, n, ["corosync-cfgtool", "-s"]).stdout, nodeids(ctx.spec))),
                               JOIN_TIMEOUT, ctx, node=node)
                 findings.append(finding(True, "COROSYNC_LINKS_UP", node, f"links {', '.join(map(str, up))} up"))
             except AxhaError as exc:
