@@ -1,6 +1,7 @@
 """Pure parsers of Pacemaker's XML: `crm_mon --output-as=xml` status and `cibadmin --query --scope constraints`."""
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
@@ -59,18 +60,29 @@ class NodeStatus:
 
     @property
     def state(self) -> str:
-        """One word for the admin: online, standby, maintenance, unclean, pending, offline."""
+        """One word for the admin: unclean, pending, standby, maintenance, online, offline.
+
+        Pacemaker's own order (lib/pengine/pe_output.c node_text_status(), Pacemaker-2.1.5 line 1595, HEAD
+        0a519a6e line 1902): unclean, then pending, then standby (on-fail only while online), then maintenance,
+        each of the last two "OFFLINE (...)" when the node is not online. Pending comes before standby because
+        the scheduler itself marks a joining node standby (lib/pengine/unpack.c, 2.1.5 lines 1420 and 1449), so
+        crm_mon prints standby="true" pending="true" for it."""
         if self.unclean:
             return "unclean"
-        if not self.online:
-            return "offline"
-        if self.maintenance:
-            return "maintenance"
-        if self.standby or self.standby_onfail:
-            return "standby"
         if self.pending:
             return "pending"
-        return "online"
+        if self.standby_onfail and self.online:
+            return "standby"
+        if self.standby:
+            return "standby" if self.online else "offline"
+        if self.maintenance:
+            return "maintenance" if self.online else "offline"
+        return "online" if self.online else "offline"
+
+    @property
+    def in_standby(self) -> bool:
+        """In standby as an admin (or on-fail) put it there; not the standby the scheduler gives a pending node."""
+        return (self.standby or self.standby_onfail) and not self.pending
 
     def to_dict(self) -> dict:
         return {"name": self.name, "id": self.id, "online": self.online, "standby": self.standby,
@@ -146,8 +158,59 @@ class GroupStatus:
         return bool(self.members) and all(m.active for m in self.members) and len(self.nodes) == 1
 
 
+# Operation names that contain an underscore, and notify prefixes, as parse_op_key() lists them
+# (lib/common/actions.c, HEAD 0a519a6e lines 277-360; lib/common/operations.c in 2.1.x).
+_ACTIONS_WITH_UNDERBARS = ("migrate_from", "migrate_to")
+_ACTION_PREFIXES_WITH_UNDERBARS = ("pre_notify", "post_notify", "confirmed-pre_notify", "confirmed-post_notify")
+# the history entry id the controller keeps for a resource's last failure (lib/pengine/unpack.c, HEAD line 4234)
+_LAST_FAILURE_SUFFIX = "_last_failure_0"
+
+
+def _match_before(key: str, position: int, matches: tuple[str, ...]) -> int:
+    """Index of the underbar before one of `matches` that ends at `position`, else 0 (actions.c match_before)."""
+    for match in matches:
+        if position > len(match) + 1:
+            possible = position - len(match) - 1
+            if key[possible] == "_" and key[possible + 1:].startswith(match):
+                return possible
+    return 0
+
+
+def parse_op_key(key: str) -> tuple[str, str, int] | None:
+    """`RSC_ACTION_INTERVAL` -> (rsc, action, interval ms), None when it is not an operation key.
+
+    A port of Pacemaker's parse_op_key() (lib/common/actions.c, HEAD 0a519a6e lines 277-360), checked against its
+    unit test lib/common/tests/actions/parse_op_key_test.c: the interval is after the last underbar, the action
+    before it, except the actions and notify prefixes that contain underbars themselves."""
+    if len(key) < 5:
+        return None
+    interval_underbar = len(key) - 2
+    while interval_underbar > 2 and key[interval_underbar] != "_":
+        interval_underbar -= 1
+    if interval_underbar == 2:
+        return None
+    # convert_interval() is strtoul(): the leading digits, 0 when there are none (it fails only on overflow)
+    interval = int(re.match(r"\d*", key[interval_underbar + 1:]).group() or 0)
+    action_underbar = _match_before(key, interval_underbar, _ACTIONS_WITH_UNDERBARS)
+    if action_underbar == 0:
+        action_underbar = interval_underbar - 2
+        while action_underbar > 0 and key[action_underbar] != "_":
+            action_underbar -= 1
+        if action_underbar == 0:
+            return None
+    possible = _match_before(key, action_underbar, _ACTION_PREFIXES_WITH_UNDERBARS)
+    if possible:
+        action_underbar = possible
+    return key[:action_underbar], key[action_underbar + 1:interval_underbar], interval
+
+
 @dataclass(frozen=True)
 class FailedAction:
+    """One `<failure>` of crm_mon (xml/api/failure-2.8.rng). `op_key` holds the operation key, or the history
+    entry's id when crm_mon wrote `id=` instead (the entry had no operation key: pe_output.c failed_action_xml(),
+    2.1.5 lines 1369-1370, HEAD lines 1640-1641). `task`/`interval` are crm_mon's own attributes when it wrote
+    them (only with a last-rc-change, same function), else read from the key."""
+
     op_key: str
     node: str
     exitstatus: str
@@ -157,12 +220,13 @@ class FailedAction:
     task: str
     interval: str
     last_rc_change: str
+    call: str = ""
 
     @property
     def resource(self) -> str:
-        """The resource id, from op_key `<rsc>_<task>_<interval>`."""
-        parts = self.op_key.rsplit("_", 2)
-        return parts[0] if len(parts) == 3 else self.op_key
+        """The resource id: the key without its exact `_<task>_<interval>` tail when crm_mon gave the task and
+        interval, else as Pacemaker's parse_op_key() splits it (which is what crm_mon's text view shows)."""
+        return _resource_of(self.op_key, self.task, self.interval)
 
     def summary(self) -> str:
         reason = f" ({self.exitreason})" if self.exitreason else ""
@@ -171,7 +235,7 @@ class FailedAction:
     def to_dict(self) -> dict:
         return {"op_key": self.op_key, "resource": self.resource, "node": self.node, "task": self.task,
                 "exitstatus": self.exitstatus, "exitreason": self.exitreason, "exitcode": self.exitcode,
-                "status": self.status, "last_rc_change": self.last_rc_change}
+                "interval": self.interval, "status": self.status, "last_rc_change": self.last_rc_change}
 
 
 @dataclass(frozen=True)
@@ -260,7 +324,9 @@ def _resource(el: ET.Element, parent: str | None) -> ResourceStatus:
         id=el.get("id", ""), agent=el.get("resource_agent", "").replace("::", ":"),
         role=normalize_role(el.get("role")), active=_bool(el.get("active")),
         managed=_bool(el.get("managed", "true")), failed=_bool(el.get("failed")), blocked=_bool(el.get("blocked")),
-        orphaned=_bool(el.get("orphaned")), nodes=tuple(n.get("name", "") for n in el.findall("node")),
+        # Pacemaker 3.0.2 renamed orphaned to removed (xml/api/resources-2.41.rng lines 116 and 152, the old
+        # name deprecated): read the new one first
+        orphaned=_bool(el.get("removed", el.get("orphaned"))), nodes=tuple(n.get("name", "") for n in el.findall("node")),
         parent=parent, target_role=el.get("target_role"))
 
 
@@ -294,12 +360,32 @@ def _walk_resources(container: ET.Element | None):
     return resources, clones, groups
 
 
+def _resource_of(key: str, task: str, interval: str) -> str:
+    if key.endswith(_LAST_FAILURE_SUFFIX) and len(key) > len(_LAST_FAILURE_SUFFIX):
+        return key[:-len(_LAST_FAILURE_SUFFIX)]
+    tail = f"_{task}_{interval}"
+    if task and interval.isdigit() and key.endswith(tail) and len(key) > len(tail):
+        return key[:-len(tail)]
+    parsed = parse_op_key(key)
+    return parsed[0] if parsed else key
+
+
 def _failure(el: ET.Element) -> FailedAction:
+    # failure-2.8.rng: a choice of op_key or id
+    key = el.get("op_key") or el.get("id") or ""
+    task, interval = el.get("task", ""), el.get("interval", "")
+    parsed = parse_op_key(key)
+    if parsed and not key.endswith(_LAST_FAILURE_SUFFIX):
+        task = task or parsed[1]
+        interval = interval or str(parsed[2])
+    reason = el.get("exitreason", "")
     return FailedAction(
-        op_key=el.get("op_key", ""), node=el.get("node", ""), exitstatus=el.get("exitstatus", ""),
-        exitreason=el.get("exitreason", ""), exitcode=el.get("exitcode", ""), status=el.get("status", ""),
-        task=el.get("task", ""), interval=el.get("interval", ""),
-        last_rc_change=el.get("last-rc-change", el.get("last_rc_change", "")))
+        op_key=key, node=el.get("node", ""), exitstatus=el.get("exitstatus", ""),
+        # crm_mon writes exitreason="none" when the agent gave no reason (pe_output.c failed_action_xml(),
+        # 2.1.5 line 1360, HEAD line 1629), and the schema requires the attribute
+        exitreason="" if reason == "none" else reason, exitcode=el.get("exitcode", ""), status=el.get("status", ""),
+        task=task, interval=interval, last_rc_change=el.get("last-rc-change", el.get("last_rc_change", "")),
+        call=el.get("call", ""))
 
 
 def _fence_event(el: ET.Element) -> FenceEvent:
@@ -329,7 +415,9 @@ def parse_crm_mon(text: str) -> ClusterStatus:
         dc=dc.get("name") if dc is not None and _bool(dc.get("present")) else None,
         with_quorum=_bool(_text_attr(dc, "with_quorum")),
         version=_text_attr(dc, "version"),
-        stonith_enabled=_bool(_text_attr(options, "stonith-enabled")),
+        # Pacemaker 3.0.2 renamed stonith-enabled to fencing-enabled (xml/api/crm_mon-2.42.rng lines 112 and 121,
+        # the old name deprecated, both still written by pe_output.c cluster_options_xml, HEAD lines 1246-1261)
+        stonith_enabled=_bool(_text_attr(options, "fencing-enabled", _text_attr(options, "stonith-enabled"))),
         maintenance_mode=_bool(_text_attr(options, "maintenance-mode")),
         stop_all_resources=_bool(_text_attr(options, "stop-all-resources")),
         nodes=tuple(_node(n) for n in root.findall("nodes/node")),
@@ -346,7 +434,12 @@ def parse_crm_mon(text: str) -> ClusterStatus:
 
 @dataclass(frozen=True)
 class LocationConstraint:
-    """A rsc_location: `node`+`score` for the simple form, or the nodes named by a rule (`rule_nodes`)."""
+    """A rsc_location: `node`+`score` for the simple form, or the nodes named by a rule (`rule_nodes`).
+
+    `node` is the node the constraint is about in either form: `crm_resource --move/--ban --lifetime` writes the
+    rule form, `#uname eq NODE` and a `date_expression operation="lt" end=...` (tools/crm_resource_ban.c,
+    Pacemaker HEAD 0a519a6e lines 106-126 for a ban, 186-205 for a move; cts/cli/regression.crm_resource.exp
+    "Specify a lifetime when moving a resource"); `until` is that end."""
 
     id: str
     resource: str
@@ -355,6 +448,7 @@ class LocationConstraint:
     role: str | None
     rule_nodes: tuple[str, ...] = ()
     rule_score: str | None = None
+    until: str | None = None
 
     @property
     def kind(self) -> str:
@@ -373,10 +467,13 @@ class LocationConstraint:
         return self.kind != "other"
 
     def describe(self) -> str:
-        if self.kind == "cli-prefer":
-            return f"{self.resource} pinned to {self.node} ({self.id}, from a move)"
-        if self.kind == "cli-ban":
-            return f"{self.resource} banned from {self.node} ({self.id}, from a ban/move)"
+        timed = f", until {self.until}" if self.until else ""
+        if self.kind in ("cli-prefer", "cli-ban"):
+            # the score says which way it pushes (old crm_resource wrote cli-prefer rules with -INFINITY too)
+            away = (self.score or "").strip().startswith("-")
+            what = "banned from" if away else "pinned to"
+            origin = "move" if self.kind == "cli-prefer" else "ban/move"
+            return f"{self.resource} {what} {self.node} ({self.id}, from a {'timed ' if timed else ''}{origin}{timed})"
         if self.kind == "drbd-fence":
             keep = ", ".join(self.rule_nodes) or "?"
             return f"{self.resource} may be promoted only on {keep} ({self.id}, set by DRBD's fence-peer handler)"
@@ -384,7 +481,8 @@ class LocationConstraint:
 
     def to_dict(self) -> dict:
         return {"id": self.id, "kind": self.kind, "resource": self.resource, "node": self.node, "score": self.score,
-                "role": self.role, "rule_nodes": list(self.rule_nodes), "description": self.describe()}
+                "role": self.role, "rule_nodes": list(self.rule_nodes), "until": self.until,
+                "description": self.describe()}
 
 
 def parse_constraints(text: str) -> tuple[LocationConstraint, ...]:
@@ -393,7 +491,9 @@ def parse_constraints(text: str) -> tuple[LocationConstraint, ...]:
     out: list[LocationConstraint] = []
     for el in root.iter("rsc_location"):
         rule_nodes: list[str] = []
+        rule_node = None
         rule_score = None
+        until = None
         role = el.get("role")
         for rule in el.findall("rule"):
             rule_score = rule.get("score")
@@ -401,10 +501,15 @@ def parse_constraints(text: str) -> tuple[LocationConstraint, ...]:
             for expr in rule.findall("expression"):
                 if expr.get("attribute") == "#uname" and expr.get("value"):
                     rule_nodes.append(expr.get("value", ""))
+                    if expr.get("operation") == "eq" and rule_node is None:
+                        rule_node = expr.get("value")
+            for date in rule.findall("date_expression"):
+                if date.get("operation") == "lt" and date.get("end") is not None:
+                    until = date.get("end")
         out.append(LocationConstraint(
-            id=el.get("id", ""), resource=el.get("rsc", el.get("rsc-pattern", "")), node=el.get("node"),
-            score=el.get("score"), role=normalize_role(role) or None, rule_nodes=tuple(rule_nodes),
-            rule_score=rule_score))
+            id=el.get("id", ""), resource=el.get("rsc", el.get("rsc-pattern", "")),
+            node=el.get("node") or rule_node, score=el.get("score") or rule_score, role=normalize_role(role) or None,
+            rule_nodes=tuple(rule_nodes), rule_score=rule_score, until=until))
     return tuple(out)
 
 
