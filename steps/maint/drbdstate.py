@@ -60,3 +60,19 @@ def parse_drbd_status(text: str, resource: str) -> DrbdLocal | None:
         peer_disk=pd.peer_disk if pd else "DUnknown", connection=conn.connection, replication=repl,
         sync_percent=percent, out_of_sync_kib=(pd.out_of_sync_kib or 0) if pd else 0, suspended=res.suspended,
         node_id=res.node_id)
+
+
+# `drbdsetup status RES --json` for a resource that is not up: `[` and `]` on stdout, `RES: No such resource` on
+# stderr, exit 10 (user/v9/drbdsetup.c status_cmd(), drbd-utils v9.22.0 409097fe02 lines 3215-3275, HEAD
+# b4b2f5b922 line 3575). Under `2>&1` the lines can come in either order (stdout is flushed at exit).
+_JSON_PUNCTUATION = set("[]{},")
+
+
+def status_error(text: str, rc: int) -> str:
+    """What a failed `drbdsetup status RES --json` said, in one line: its stderr message, not JSON brackets."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    words = [line for line in lines if not set(line) <= _JSON_PUNCTUATION]
+    missing = next((line for line in words if line.endswith("No such resource")), None)
+    if missing is not None:
+        return f"the DRBD resource is not up on this node (drbdsetup: {missing})"
+    return words[-1] if words else f"drbdsetup exited {rc}"
