@@ -13,7 +13,7 @@ from steps import axigen, names
 from steps.corosync_status import CFGTOOL_ARGV, CorosyncStatus, parse_cfgtool
 from steps.drbd import status_argv as drbd_status_argv
 from steps.errors import AxhaError
-from steps.maint.drbdstate import DrbdLocal, DrbdStatusError, parse_drbd_status
+from steps.maint.drbdstate import DrbdLocal, DrbdStatusError, parse_drbd_status, status_error
 from steps.pacemaker import (CONSTRAINTS_ARGV, CRM_MON_ARGV, CibVersion, ClusterStatus, LocationConstraint,
                              PacemakerParseError, leftover_constraints, parse_cib_version, parse_constraints,
                              parse_crm_mon)
@@ -123,12 +123,16 @@ def parse_probe(node: str, rc: int, stdout: str, spec) -> NodeProbe:
         except DrbdStatusError as exc:
             kw["drbd_error"] = str(exc)
     else:
-        kw["drbd_error"] = drbd.strip().splitlines()[-1] if drbd.strip() else f"drbdsetup exited {d_rc}"
+        kw["drbd_error"] = status_error(drbd, d_rc)
     g_rc, gi = sections.get("gi", (1, ""))
     kw["drbd_gi"] = gi.strip().splitlines()[-1] if g_rc == 0 and gi.strip() else ""
     k_rc, coro = sections.get("corosync", (1, ""))
-    parsed = parse_cfgtool(coro)
-    if k_rc == 0 and parsed.links:
+    # the node ids place corosync 3.0.0-3.0.1's numbered nodes; Pacemaker's ids of corosync nodes are theirs
+    pcmk = kw.get("pacemaker")
+    parsed = parse_cfgtool(coro, [int(n.id) for n in pcmk.nodes if n.id.isdigit()] if pcmk else None)
+    # links printed are links read, whatever the exit code: 3.0.x exits 1 when a link is down
+    # (steps/corosync_status.py)
+    if parsed.links:
         kw["corosync"] = parsed
     else:
         kw["corosync_error"] = coro.strip().splitlines()[-1] if coro.strip() else f"corosync-cfgtool exited {k_rc}"
@@ -344,7 +348,7 @@ def _node_view(name: str, probe: NodeProbe | None, pcmk: ClusterStatus | None) -
         state = "unreachable" if not reachable else "unknown" if running else "stopped"
         return NodeView(name, reachable, probe.error if probe else "", state, False, False, False, False, False,
                         version, running, **versions)
-    return NodeView(name, reachable, probe.error if probe else "", status.state, status.online, status.standby,
+    return NodeView(name, reachable, probe.error if probe else "", status.state, status.online, status.in_standby,
                     status.maintenance, status.unclean, status.is_dc, version, running, **versions)
 
 
@@ -399,6 +403,9 @@ def _warnings(state_nodes, links, drbd, pcmk, split, answers, leftovers, fencing
             out.append(Attention("NODE_" + n.state.upper(), n.name, f"{n.name} is {n.state} in the cluster", True))
         elif n.state in ("standby", "maintenance"):
             out.append(Attention("NODE_" + n.state.upper(), n.name, f"{n.name} is in {n.state}"))
+        elif n.state == "pending":
+            out.append(Attention("NODE_PENDING", n.name, f"{n.name} is joining the cluster (pending): it runs no "
+                                 "resources yet"))
     for link in links:
         # "unknown": not checked (the node did not answer over SSH, or corosync is stopped there), which the
         # node's own attention already says; redundancy is judged only from links that were read
