@@ -326,7 +326,8 @@ def _resource(el: ET.Element, parent: str | None) -> ResourceStatus:
         managed=_bool(el.get("managed", "true")), failed=_bool(el.get("failed")), blocked=_bool(el.get("blocked")),
         # Pacemaker 3.0.2 renamed orphaned to removed (xml/api/resources-2.41.rng lines 116 and 152, the old
         # name deprecated): read the new one first
-        orphaned=_bool(el.get("removed", el.get("orphaned"))), nodes=tuple(n.get("name", "") for n in el.findall("node")),
+        orphaned=_bool(el.get("removed", el.get("orphaned"))),
+        nodes=tuple(n.get("name", "") for n in el.findall("node")),
         parent=parent, target_role=el.get("target_role"))
 
 

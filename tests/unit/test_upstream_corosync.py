@@ -26,7 +26,8 @@ STATES = {
 
 def links_of(state: str, transports=("udp", "udp")) -> tuple[list[int], int, list[Link]]:
     nodeids, local, per_link = STATES[state]
-    links = [Link(i, f"192.168.{81 + i}.{10 + local}", connected, transports[i]) for i, connected in enumerate(per_link)]
+    links = [Link(i, f"192.168.{81 + i}.{10 + local}", connected, transports[i])
+             for i, connected in enumerate(per_link)]
     return nodeids, local, links
 
 

@@ -10,7 +10,6 @@ crm_mon XML in cts/cli/regression.*.exp.
 """
 from __future__ import annotations
 
-import copy
 import os
 import re
 import subprocess
