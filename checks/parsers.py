@@ -1,33 +1,11 @@
 """Pure parsers: one function per command output, text in, frozen facts out. No I/O, no verdicts here."""
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-# ---------------------------------------------------------------- helpers
-
-
-def extract_json(text: str) -> Any:
-    """The JSON document inside a command's merged output (warnings before or after it are ignored)."""
-    starts = [i for i in (text.find("{"), text.find("[")) if i >= 0]
-    if not starts:
-        raise ValueError("no JSON in the output")
-    start = min(starts)
-    end = max(text.rfind("}"), text.rfind("]"))
-    return json.loads(text[start:end + 1])
-
-
-def key_values(text: str, sep: str = ":") -> dict[str, str]:
-    """`Key : value` lines into a dict (first occurrence wins, keys stripped)."""
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        if sep in line:
-            key, value = line.split(sep, 1)
-            out.setdefault(key.strip(), value.strip())
-    return out
-
+from steps.sections import extract_json, key_values  # noqa: F401 (used here and by the verdicts)
 
 # ---------------------------------------------------------------- CPU and memory
 
@@ -454,58 +432,7 @@ def parse_fence_status(text: str, rc: int) -> FenceStatus:
     return FenceStatus(None, "failed", message)
 
 
-# ---------------------------------------------------------------- storage
-
-
-@dataclass(frozen=True)
-class BlockDevice:
-    path: str
-    kname: str
-    size: int
-    type: str
-    fstype: str | None
-    pttype: str | None
-    mountpoints: tuple[str, ...]
-    children: tuple[str, ...]  # partitions / holders as lsblk lists them, e.g. ("sdb1 part", "md0 raid1")
-    wwn: str | None
-    serial: str | None
-    model: str | None
-
-
-def parse_lsblk(text: str) -> BlockDevice:
-    """`lsblk -J -O -b DEV` -> the device (sizes in bytes)."""
-    devices = extract_json(text).get("blockdevices", [])
-    if not devices:
-        raise ValueError("lsblk listed no device")
-    d = devices[0]
-
-    def walk(node: dict) -> list[str]:
-        out = []
-        for child in node.get("children", []) or []:
-            fstype = f" {child['fstype']}" if child.get("fstype") else ""
-            out.append(f"{child.get('name')} {child.get('type')}{fstype}")
-            out.extend(walk(child))
-        return out
-
-    mounts = d.get("mountpoints") or ([d["mountpoint"]] if d.get("mountpoint") else [])
-    return BlockDevice(path=d.get("path") or f"/dev/{d.get('name')}", kname=d.get("kname") or d.get("name"),
-                       size=int(d.get("size") or 0), type=d.get("type", ""), fstype=d.get("fstype"),
-                       pttype=d.get("pttype"), mountpoints=tuple(m for m in mounts if m),
-                       children=tuple(walk(d)), wwn=d.get("wwn"), serial=d.get("serial"), model=d.get("model"))
-
-
-def parse_blkid_export(text: str, rc: int) -> dict[str, str]:
-    """`blkid -p -o export DEV`: {} when nothing was found (exit 2), else TYPE / PTTYPE / USAGE / ..."""
-    if rc == 2:
-        return {}
-    return {k: v for k, v in (line.split("=", 1) for line in text.splitlines() if "=" in line)}
-
-
-def parse_wipefs_json(text: str) -> list[dict]:
-    """`wipefs -n -J DEV` -> [{"offset", "type", "uuid", "label"}] (no signatures: [])."""
-    if not text.strip():
-        return []
-    return list(extract_json(text).get("signatures", []))
+# ---------------------------------------------------------------- storage (the disk's facts: steps.disk)
 
 
 def parse_proc_mount(text: str) -> dict[str, str] | None:
@@ -515,24 +442,6 @@ def parse_proc_mount(text: str) -> dict[str, str] | None:
     if not lines:
         return None
     return {k: v for k, _, v in (opt.partition("=") for opt in lines[-1].split(","))}
-
-
-def parse_swaps(text: str) -> list[str]:
-    return [line.split()[0] for line in text.splitlines()[1:] if line.strip()]
-
-
-def parse_mountinfo(text: str) -> list[str]:
-    """Our mounts section: /proc/self/mountinfo lines of the disk's major:minor -> mount points."""
-    return [line.split()[4] for line in text.splitlines() if len(line.split()) > 4]
-
-
-def parse_holders(text: str) -> list[str]:
-    return [w for w in text.split() if w and not w.endswith(":")]
-
-
-def parse_head_checksum(text: str) -> str | None:
-    match = re.search(r"\b([0-9a-f]{64})\b", text)
-    return match.group(1) if match else None
 
 
 # ---------------------------------------------------------------- software

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from checks import verdicts as v
-from checks.script import Section, script_argv, split_sections
+from checks.script import script_argv
+from steps.sections import Section, begin_line, is_end_line, split_sections
 from steps.errors import AxhaError
 from steps.framework import FAIL, PASS, SKIP, WARN, Finding, worst
 
@@ -218,10 +219,10 @@ class _Run:
         buffer: list[str] = []
 
         def on_line(line: str) -> None:
-            if line == "@@axha clock" and name not in self.marks:
+            if line == begin_line("clock") and name not in self.marks:
                 self.marks[name] = time.time()
             buffer.append(line)
-            if line.startswith("@@axha-rc "):
+            if is_end_line(line):
                 self._absorb(name, "\n".join(buffer) + "\n")
         try:
             result = self.ctx.runner(name).stream(argv, on_line, timeout=SCRIPT_TIMEOUT, stdin=stdin or "")

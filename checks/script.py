@@ -1,4 +1,4 @@
-"""The one read-only shell script preflight runs per node, and the splitter that cuts its output into sections.
+"""The one read-only shell script preflight runs per node (its output is cut into sections by steps.sections).
 
 Every value from the cluster file reaches the script as a positional argument after the script (never pasted
 into it), so a node name or device path cannot change what runs. The only input on stdin is the option list for
@@ -7,11 +7,10 @@ gets no command-line arguments: the password is never in any argv.
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from steps.disk import DISK_FUNCS, preflight_lines
+from steps.sections import SEC_FUNC
 
 SCRIPT_NAME = "axha-preflight"
-MARK = "@@axha"
 
 # Sections in the order the script runs them. Each check (checks.preflight.CHECKS) names the sections it needs,
 # so re-running one check re-reads only those.
@@ -33,7 +32,7 @@ PKGS="pacemaker corosync drbd-utils fence-agents resource-agents"
 S=",$1,"; DISK=$2; IF0=$3; PEER0=$4; IF1=$5; PEER1=$6; AXPKG=$7; AXSVC=$8; FENCE=$9
 shift 9
 want() { case "$S" in *",$1,"*|*",all,"*) return 0;; esac; return 1; }
-sec() { n=$1; shift; printf '%s %s\n' '@@axha' "$n"; "$@" </dev/null 2>&1; rc=$?; printf '\n%s-rc %s %s\n' '@@axha' "$n" "$rc"; }
+""" + SEC_FUNC + r"""
 t() { timeout "$@"; }
 have() { command -v "$1" >/dev/null 2>&1; }
 cpufreq() { for f in /sys/devices/system/cpu/cpu*/cpufreq/cpuinfo_max_freq; do [ -r "$f" ] && cat "$f"; done; return 0; }
@@ -52,18 +51,7 @@ pinger() { have ping || { echo "ping: not installed"; return 127; }; [ -n "$2" ]
 fence() { [ "$FENCE" = 1 ] || { echo "not requested"; return 0; }
   have fence_ipmilan || { echo "fence_ipmilan: not installed"; return 127; }
   t 30 fence_ipmilan <&4; }
-kname() { lsblk -dno KNAME "$DISK" 2>/dev/null; }
-holders() { k=$(kname); [ -n "$k" ] || { echo "$DISK: no such block device"; return 1; }
-  ls -1 "/sys/class/block/$k/holders"; }
-mounts() { mm=$(lsblk -dno MAJ:MIN "$DISK" 2>/dev/null | tr -d ' '); [ -n "$mm" ] || return 1
-  awk -v mm="$mm" '$3 == mm' /proc/self/mountinfo; }
-ids() { k=$(kname); [ -n "$k" ] || return 1
-  for f in wwid serial; do [ -r "/sys/class/block/$k/device/$f" ] && printf '%s=%s\n' "$f" "$(cat "/sys/class/block/$k/device/$f")"; done
-  [ -r "/sys/class/block/$k/loop/backing_file" ] && printf 'loop_backing_file=%s\n' "$(cat "/sys/class/block/$k/loop/backing_file")"
-  return 0; }
-head1m() { [ -b "$DISK" ] || { echo "$DISK: not a block device"; return 1; }
-  t 20 dd if="$DISK" bs=65536 count=16 iflag=direct status=none | sha256sum; }
-pkgs() { if have dpkg-query; then
+""" + DISK_FUNCS + r"""pkgs() { if have dpkg-query; then
     dpkg-query -W -f '${Package}\t${Version}\t${db:Status-Abbrev}\n' $PKGS "$AXPKG"
   else rpm -q --qf '%{NAME}\t%{VERSION}-%{RELEASE}\tii \n' $PKGS "$AXPKG"; fi; }
 axen() { if have systemctl; then t 10 systemctl is-enabled "$AXSVC"; return; fi
@@ -93,15 +81,7 @@ want nics && sec nics nics
 want ping_link0 && sec ping_link0 pinger "$IF0" "$PEER0"
 want ping_link1 && sec ping_link1 pinger "$IF1" "$PEER1"
 want fence_peer && sec fence_peer fence
-want disk_lsblk && sec disk_lsblk lsblk -J -O -b "$DISK"
-want disk_blkid && sec disk_blkid blkid -p -o export "$DISK"
-want disk_wipefs && sec disk_wipefs wipefs -n -J "$DISK"
-want disk_holders && sec disk_holders holders
-want disk_swaps && sec disk_swaps cat /proc/swaps
-want disk_mounts && sec disk_mounts mounts
-want disk_ids && sec disk_ids ids
-want disk_head && sec disk_head head1m
-want os_release && sec os_release cat /etc/os-release
+""" + preflight_lines() + r"""want os_release && sec os_release cat /etc/os-release
 want proc_mount && sec proc_mount awk '$2 == "/proc" && $3 == "proc" {print $4}' /proc/self/mounts
 want packages && sec packages pkgs
 want apt_policy && sec apt_policy policy
@@ -115,46 +95,8 @@ want iptables && sec iptables tool iptables-save
 exit 0
 """
 
-_BEGIN = re.compile(r"^@@axha ([a-z0-9_]+)$")
-_END = re.compile(r"^@@axha-rc ([a-z0-9_]+) (-?\d+)$")
-
-
-@dataclass(frozen=True)
-class Section:
-    """One command's output inside the script's output: its exit code and text (stdout and stderr merged)."""
-
-    name: str
-    rc: int
-    text: str
-
-    @property
-    def ok(self) -> bool:
-        return self.rc == 0
-
-
 def script_argv(sections: str, disk: str, if0: str, peer0: str, if1: str, peer1: str, axigen_package: str,
                 axigen_service: str, fence: bool, names: tuple[str, ...]) -> list[str]:
     """The argv that runs the script: values go as positional parameters after the script, never inside it."""
     return ["sh", "-c", SCRIPT, SCRIPT_NAME, sections, disk, if0, peer0, if1, peer1, axigen_package,
             axigen_service, "1" if fence else "0", *names]
-
-
-def split_sections(output: str) -> dict[str, Section]:
-    """Cut the script's output at its markers; a section without an end marker (cut short) gets rc -1."""
-    sections: dict[str, Section] = {}
-    name, lines = None, []
-    for line in output.splitlines():
-        begin, end = _BEGIN.match(line), _END.match(line)
-        if begin:
-            if name is not None:
-                sections[name] = Section(name, -1, "\n".join(lines))
-            name, lines = begin.group(1), []
-        elif end and name == end.group(1):
-            text = "\n".join(lines)
-            sections[name] = Section(name, int(end.group(2)), text[:-1] if text.endswith("\n") else text)
-            name, lines = None, []
-        elif name is not None:
-            lines.append(line)
-    if name is not None:
-        sections[name] = Section(name, -1, "\n".join(lines))
-    return sections

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from checks import parsers as p
-from checks.script import Section
+from steps.disk import DISK_SECTIONS, DiskFacts, facts_from_sections
+from steps.sections import Section
 from steps.framework import FAIL, PASS, SKIP, WARN, Finding
 
 # The Axigen HA baseline (Axigen's HA architecture paper): Xeon quad-core > 2 GHz, 8 GB RAM, RAID, 2 x GbE.
@@ -524,60 +525,17 @@ def fencing(view: NodeView) -> list[Finding]:
 # ---------------------------------------------------------------- storage
 
 
-@dataclass(frozen=True)
-class DiskFacts:
-    device: str
-    lsblk: p.BlockDevice | None
-    signatures: tuple[str, ...]
-    holders: tuple[str, ...]
-    swap: bool
-    mounts: tuple[str, ...]
-    ids: dict
-    head: str | None
-    error: str = ""
-
-
 ZERO_1M_SHA256 = "30e14955ebf1352266dc2ff8067e68104607e750abb9d3b36582b8af909fcb58"
 
 
 def disk_facts(view: NodeView) -> DiskFacts:
     device = view.spec.storage.device if view.spec.storage.mode == "shared" else view.node.backing_disk
-    s = view.section("disk_lsblk")
-    if not s or not s.ok:
-        why = s.text.strip().splitlines()[-1] if s and s.text.strip() else "lsblk failed"
-        return DiskFacts(device, None, (), (), False, (), {}, None, why)
-    dev = p.parse_lsblk(s.text)
-    sigs: list[str] = []
-    blkid = view.section("disk_blkid")
-    if blkid:
-        found = p.parse_blkid_export(blkid.text, blkid.rc)
-        for key in ("TYPE", "PTTYPE"):
-            if found.get(key):
-                sigs.append(found[key] + (" partition table" if key == "PTTYPE" else ""))
-    wipefs = view.section("disk_wipefs")
-    if wipefs and wipefs.ok:
-        for sig in p.parse_wipefs_json(wipefs.text):
-            text = f"{sig.get('type')} at {sig.get('offset')}"
-            if not any(sig.get("type", "") in x for x in sigs):
-                sigs.append(text)
-    if dev.fstype and not any(dev.fstype in x for x in sigs):
-        sigs.append(dev.fstype)
-    if dev.pttype and not any(dev.pttype in x for x in sigs):
-        sigs.append(f"{dev.pttype} partition table")
-    holders = view.section("disk_holders")
-    swaps = view.section("disk_swaps")
-    mounts = view.section("disk_mounts")
-    ids = view.section("disk_ids")
-    head = view.section("disk_head")
-    swap_list = p.parse_swaps(swaps.text) if swaps and swaps.ok else []
-    return DiskFacts(device, dev, tuple(sigs), tuple(p.parse_holders(holders.text)) if holders and holders.ok else (),
-                     device in swap_list or dev.path in swap_list or f"/dev/{dev.kname}" in swap_list,
-                     tuple(p.parse_mountinfo(mounts.text)) if mounts and mounts.ok else dev.mountpoints,
-                     p.key_values(ids.text, "=") if ids and ids.ok else {},
-                     p.parse_head_checksum(head.text) if head and head.ok else None)
+    return facts_from_sections(device, {name: sec for name in DISK_SECTIONS if (sec := view.section(name))})
 
 
 def storage(view: NodeView) -> list[Finding]:
+    """The disk rule of steps.disk, in preflight's words: in use -> FAIL (axha never writes to it), holds data ->
+    FAIL naming what (the install erases it only after the disk path is typed), blank -> PASS."""
     d = disk_facts(view)
     role = "shared array device" if view.spec.storage.mode == "shared" else "DRBD backing disk"
     if d.lsblk is None:
@@ -587,34 +545,18 @@ def storage(view: NodeView) -> list[Finding]:
     size = f"{d.lsblk.size / 2**30:.1f} GiB"
     if d.mounts:
         out.append(_f("DISK_MOUNTED", view.name, FAIL, f"{d.device} is mounted on {', '.join(d.mounts)}",
-                      f"Pick an unused disk, or unmount it and remove it from /etc/fstab if its data is not needed."))
-    used = []
-    if d.holders:
-        used.append(f"held by {', '.join(d.holders)}")
-    if d.swap:
-        used.append("used as swap")
-    members = [c for c in d.lsblk.children if " raid" in c or " lvm" in c or " crypt" in c]
-    if members:
-        used.append(f"part of {', '.join(members)}")
+                      "Pick an unused disk, or unmount it and remove it from /etc/fstab if its data is not needed."))
+    used = [why for why in d.in_use() if not why.startswith("mounted")]
     if used:
         out.append(_f("DISK_IN_USE", view.name, FAIL, f"{d.device} is in use: {'; '.join(used)}",
-                      "Pick a disk nothing uses (not in an md array, LVM, dm-crypt or swap)."))
-    if d.signatures:
-        sig = ", ".join(d.signatures)
-        low = sig.lower()
-        if "raid" in low or "linux_raid_member" in low:
-            code = "DISK_HAS_RAID_SIGNATURE"
-        elif "lvm" in low:
-            code = "DISK_HAS_LVM"
-        elif "partition table" in low or d.lsblk.pttype:
-            code = "DISK_HAS_PARTITIONS"
-        elif "drbd" in low:
-            code = "DISK_HAS_DRBD_METADATA"
-        else:
-            code = "DISK_HAS_FILESYSTEM"
-        out.append(_f(code, view.name, FAIL, f"{d.device} is not empty: {sig}",
-                      f"axha never wipes a disk on its own. If the data on {d.device} is not needed, wipe it "
-                      f"yourself (wipefs -a {d.device}) and re-run preflight; otherwise pick another disk.",
+                      "Pick a disk nothing uses (not in an md array, LVM, dm-crypt or swap): axha never writes to "
+                      "a disk in use."))
+    code = d.content_code()
+    if code:
+        out.append(_f(code, view.name, FAIL, f"{d.device} is not empty: {', '.join(d.content())}",
+                      f"If the data on {d.device} is not needed, the install erases it only after you type the "
+                      f"disk path (headless: --wipe-disk {view.name}:{d.device}; --yes alone never erases), or "
+                      f"wipe it yourself (wipefs -a {d.device}) and re-run preflight; otherwise pick another disk.",
                       detail="; ".join(d.lsblk.children)))
     if not out:
         out.append(_f("DISK_OK", view.name, PASS, f"{d.device}: {size}, empty, not mounted, not in use"))

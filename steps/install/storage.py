@@ -7,7 +7,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from steps import drbd
+from steps import disk, drbd
 from steps.errors import AxhaError, CommandFailed, CommandTimeout
 from steps.framework import (FAIL, PASS, WARN, Action, ActionFinished, ActionStarted, Confirmation, Context, Emit,
                              Finding, OutputLine, Progress, Step)
@@ -18,8 +18,6 @@ ASIDE_SUFFIX = ".pre-axha"
 TEMP_MOUNT = "/run/axha-data"
 FS_LABEL = "axigen-data"
 NOT_UP_RC = (10,)  # drbdsetup: "No such resource"
-WIPEFS = ("wipefs", "-n", "-J")
-LSBLK = ("lsblk", "-J", "-b", "-o", "NAME,PATH,SIZE,TYPE,FSTYPE,LABEL,MOUNTPOINT,PTTYPE")
 
 
 class DiskNotEmpty(AxhaError):
@@ -30,84 +28,64 @@ class DataMoveError(AxhaError):
     """The mail store is in a state the data move cannot safely continue from."""
 
 
-# ---------------------------------------------------------------- the disk guard (pure parsers)
-
-
-@dataclass(frozen=True)
-class Signature:
-    type: str
-    offset: str
-    label: str | None = None
-    uuid: str | None = None
+# ---------------------------------------------------------------- the disk guard (the rule: steps.disk)
 
 
 @dataclass(frozen=True)
 class DiskReport:
-    """What a disk holds, read with wipefs (signatures) and lsblk (size, mount points, partitions)."""
+    """What a disk on a node holds and whether it is in use, read and judged by steps.disk (preflight's rule)."""
 
     node: str
-    path: str
-    size_bytes: int | None
-    signatures: tuple[Signature, ...]
-    mountpoints: tuple[str, ...] = ()
-    children: tuple[str, ...] = ()
+    facts: disk.DiskFacts
+
+    @property
+    def path(self) -> str:
+        return self.facts.device
+
+    @property
+    def mountpoints(self) -> tuple[str, ...]:
+        return self.facts.mounts
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        return self.facts.types
 
     @property
     def blank(self) -> bool:
-        return not self.signatures and not self.mountpoints and not self.children
+        return self.facts.blank
 
-    def foreign(self, allowed: tuple[str, ...] = ()) -> tuple[Signature, ...]:
-        return tuple(s for s in self.signatures if s.type not in allowed)
+    def busy(self, *, allowed_mount: str | None = None) -> tuple[str, ...]:
+        """Why nothing may write to it (mounted elsewhere than allowed_mount, held, swap, a member)."""
+        why = [w for w in self.facts.in_use() if not w.startswith("mounted")]
+        mounts = [m for m in self.facts.mounts if m != allowed_mount]
+        return ((f"mounted on {', '.join(mounts)}",) if mounts else ()) + tuple(why)
+
+    def holds(self, fs: str) -> bool:
+        return fs in self.facts.types
 
     def describe(self) -> str:
-        size = f"{self.size_bytes / 2**30:.1f} GiB" if self.size_bytes else "size unknown"
-        parts = [f"{s.type}" + (f" labelled {s.label!r}" if s.label else "") + f" at offset {s.offset}"
-                 for s in self.signatures]
-        parts += [f"partition {c}" for c in self.children]
-        parts += [f"MOUNTED on {m}" for m in self.mountpoints]
-        return f"{self.node}:{self.path} ({size}): " + ("; ".join(parts) if parts else "empty")
-
-
-def parse_wipefs_json(text: str) -> tuple[Signature, ...]:
-    """`wipefs -n -J DEV`: every signature libblkid finds (filesystem, partition table, LVM, RAID, drbd)."""
-    if not text.strip():
-        return ()
-    data = json.loads(text)
-    return tuple(Signature(type=s.get("type") or "unknown", offset=s.get("offset") or "?", label=s.get("label"),
-                           uuid=s.get("uuid")) for s in data.get("signatures", []))
-
-
-def parse_lsblk_json(text: str) -> tuple[int | None, tuple[str, ...], tuple[str, ...]]:
-    """`lsblk -J -b -o ...DEV` -> (size in bytes, mount points of the disk and its partitions, partition paths)."""
-    devices = json.loads(text).get("blockdevices", []) if text.strip() else []
-    if not devices:
-        return None, (), ()
-    top = devices[0]
-    mounts, children = [], []
-
-    def walk(dev: dict, is_top: bool) -> None:
-        if dev.get("mountpoint"):
-            mounts.append(dev["mountpoint"])
-        if not is_top:
-            children.append(dev.get("path") or dev.get("name", "?"))
-        for child in dev.get("children", []) or []:
-            walk(child, False)
-
-    walk(top, True)
-    size = top.get("size")
-    return (int(size) if size is not None else None), tuple(mounts), tuple(children)
+        return self.facts.describe(self.node)
 
 
 def read_disk(ctx: Context, node: str, path: str) -> DiskReport:
-    runner = ctx.runner(node)
-    sig = runner.run(WIPEFS + (path,), timeout=30)
-    if sig.rc != 0:
-        raise CommandFailed(sig, f"cannot read the signatures of {path} on {node}: {sig.stderr.strip()}",
+    """One read-only round trip (steps.disk.guard_argv); refuses to guess when a reader did not answer."""
+    result, facts, unread = disk.read_facts(ctx.runner(node), path, timeout=60)
+    if facts.lsblk is None or unread:
+        why = facts.error if facts.lsblk is None else "; ".join(unread)
+        raise CommandFailed(result, f"cannot read what {path} on {node} holds: {why}",
                             remedy=f"Check that {path} exists on {node} (backing_disk / storage.device in the "
-                                   "cluster file).")
-    blk = runner.run(LSBLK + (path,), timeout=30)
-    size, mounts, children = parse_lsblk_json(blk.stdout) if blk.rc == 0 else (None, (), ())
-    return DiskReport(node, path, size, parse_wipefs_json(sig.stdout), mounts, children)
+                                   "cluster file) and that util-linux (lsblk, blkid, wipefs) is installed.")
+    return DiskReport(node, facts)
+
+
+def busy_finding(code: str, report: DiskReport, allowed_mount: str | None = None) -> list[Finding]:
+    """A disk in use is never written to, whatever is confirmed."""
+    why = report.busy(allowed_mount=allowed_mount)
+    if not why:
+        return []
+    return [Finding(code, report.node, FAIL, f"{report.path} on {report.node} is in use: {'; '.join(why)}",
+                    "axha never writes to a disk in use. Unmount it (and remove it from /etc/fstab), take it out "
+                    "of its md array, LVM or swap, or choose another disk in the cluster file.")]
 
 
 def wipe_allowed(ctx: Context, node: str, path: str) -> bool:
@@ -289,10 +267,9 @@ class DrbdMetadata(Step):
             return []
         findings = []
         for node, report in self.disks_without_metadata(ctx).items():
-            if report.mountpoints:
-                findings.append(Finding("BACKING_DISK_MOUNTED", node, FAIL, f"{report.path} on {node} is in use: "
-                                        f"{report.describe()}", "Unmount it and remove it from /etc/fstab first, "
-                                        "or choose another backing_disk."))
+            busy = busy_finding("BACKING_DISK_MOUNTED" if report.mountpoints else "BACKING_DISK_IN_USE", report)
+            if busy:
+                findings += busy
             elif not report.blank:
                 findings += blanket_yes_refusal(ctx, report, "BACKING_DISK_NOT_EMPTY")
         return findings
@@ -303,15 +280,17 @@ class DrbdMetadata(Step):
             return []
         actions = []
         for node, report in self.disks_without_metadata(ctx).items():
-            disk = report.path
+            path = report.path
+            if report.busy():
+                continue   # check() refused it: nothing is planned on a disk in use
             if report.blank:
-                actions.append(adm(ctx, node, "create-md", f"write DRBD metadata on the empty disk {disk}"))
+                actions.append(adm(ctx, node, "create-md", f"write DRBD metadata on the empty disk {path}"))
                 continue
             self.to_wipe.append(report)
             actions += [
-                Action(node, ("wipefs", "-a", disk), f"erase what {disk} holds ({report.describe()})",
+                Action(node, ("wipefs", "-a", path), f"erase what {path} holds ({report.describe()})",
                        destructive=True),
-                adm(ctx, node, "create-md", f"write DRBD metadata on {disk}", "--force", destructive=True),
+                adm(ctx, node, "create-md", f"write DRBD metadata on {path}", "--force", destructive=True),
             ]
         return actions
 
@@ -594,11 +573,13 @@ class Filesystem(Step):
         fs = ctx.spec.storage.filesystem
         for node in ctx.spec.node_names:
             report = read_disk(ctx, node, ctx.spec.storage.data_device)
-            if report.mountpoints and report.mountpoints != (ctx.spec.storage.mount_point,):
-                findings.append(Finding("SHARED_DEVICE_MOUNTED", node, FAIL, report.describe(),
-                                        "Unmount the shared device first."))
-            elif node == ctx.spec.nodes[0].name and report.signatures and \
-                    not any(sig.type == fs for sig in report.signatures):
+            mount_point = ctx.spec.storage.mount_point
+            elsewhere = [m for m in report.mountpoints if m != mount_point]
+            busy = busy_finding("SHARED_DEVICE_MOUNTED" if elsewhere else "SHARED_DEVICE_IN_USE", report,
+                                allowed_mount=mount_point)
+            if busy:
+                findings += busy
+            elif node == ctx.spec.nodes[0].name and not report.blank and not report.holds(fs):
                 findings += blanket_yes_refusal(ctx, report, "DATA_DEVICE_NOT_EMPTY")
         return findings
 
@@ -621,14 +602,16 @@ class Filesystem(Step):
         report = self.read(ctx, node, states)
         if report is None and AxigenData.done(ctx):
             return []  # the data was copied onto this filesystem and verified: it exists
-        if report is not None and any(s.type == fs for s in report.signatures):
+        if report is not None and report.holds(fs):
             return []
+        if report is not None and report.busy(allowed_mount=ctx.spec.storage.mount_point):
+            return []   # check() refused it
         up, down = promote_demote(ctx, node, states)
         why = f"create the {fs} filesystem for the mail store on {device}"
         if report is None:
             why += " (the device is read again after promotion: an existing filesystem is never formatted)"
         wipe = []
-        if report is not None and report.signatures:
+        if report is not None and not report.blank:
             self.to_wipe.append(report)
             wipe = [Action(node, ("wipefs", "-a", device), f"erase what {device} holds ({report.describe()})",
                            destructive=True)]
@@ -643,20 +626,23 @@ class Filesystem(Step):
         for action in plan:
             if action.argv[0] in ("wipefs", "mkfs.ext4", "mkfs.xfs"):
                 report = read_disk(ctx, action.node, ctx.spec.storage.data_device)  # guard right before writing
-                if any(s.type == fs for s in report.signatures):
+                if report.holds(fs):
                     emit(OutputLine(self.id, action.node, f"{report.path} already holds {fs}: not formatted"))
                     self.seen_ok = True
                     continue
+                if report.busy():
+                    raise DiskNotEmpty(f"{report.describe()}: in use, refusing to format it", node=action.node,
+                                       remedy="axha never writes to a disk in use; see what holds it.")
                 confirmed = any(r.path == report.path for r in self.to_wipe) or \
                     wipe_allowed(ctx, action.node, report.path)
-                if report.signatures and not confirmed:
+                if not report.blank and not confirmed:
                     raise DiskNotEmpty(f"{report.describe()}: refusing to format it",
                                        node=action.node, remedy="Run again to see what it holds and confirm by "
                                        "typing the device path, or pass --wipe-disk NODE:PATH.")
             ctx.execute(action, emit, self.id)
             if action.argv[0].startswith("mkfs"):
                 report = read_disk(ctx, action.node, ctx.spec.storage.data_device)
-                self.seen_ok = any(s.type == fs for s in report.signatures)
+                self.seen_ok = report.holds(fs)
 
     def verify(self, ctx: Context) -> list[Finding]:
         states = read_all(ctx) if drbd_mode(ctx) else {}
@@ -668,7 +654,7 @@ class Filesystem(Step):
             return [Finding("DATA_FILESYSTEM", node, PASS if ok else FAIL,
                             f"{fs} on {ctx.spec.storage.data_device}" + (" (seen while Primary)" if ok else
                                                                         ": not seen")) ]
-        ok = any(s.type == fs for s in report.signatures)
+        ok = report.holds(fs)
         return [Finding("DATA_FILESYSTEM", node, PASS if ok else FAIL,
                         f"{fs} on {report.path}" if ok else f"no {fs} on {report.describe()}")]
 

@@ -5,11 +5,13 @@ from pathlib import Path
 
 import pytest
 
+from steps import disk as disk_rule
 from steps import drbd
 from steps.framework import Confirmation, Context, PlanReady, Progress, run_steps
 from steps.install import storage
 from steps.install.storage import STORAGE_STEPS
 from steps.runner import ReplayRunner, UnexpectedCommand
+from steps.sections import Section
 from steps.spec import load_cluster
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "drbd-real"
@@ -240,19 +242,20 @@ def disk(kind: str) -> tuple[str, str]:
 @pytest.mark.parametrize("kind, types", [("blank", []), ("ext4", ["ext4"]), ("xfs", ["xfs"]), ("dos", ["dos"]),
                                          ("drbdmd", ["drbd"]), ("drbdmd_ext4", ["drbd", "ext4"])])
 def test_wipefs_signatures(kind, types):
-    sigs = storage.parse_wipefs_json(disk(kind)[0])
+    sigs = disk_rule.parse_wipefs_json(disk(kind)[0])
     assert [s.type for s in sigs] == types
 
 
 def test_disk_report_describes_what_would_be_lost():
     wipefs, lsblk = disk("ext4-mounted")
-    size, mounts, children = storage.parse_lsblk_json(lsblk)
-    report = storage.DiskReport("node2", "/dev/vdb", size, storage.parse_wipefs_json(wipefs), mounts, children)
+    sections = {"disk_lsblk": Section("disk_lsblk", 0, lsblk), "disk_wipefs": Section("disk_wipefs", 0, wipefs)}
+    report = storage.DiskReport("node2", disk_rule.facts_from_sections("/dev/vdb", sections))
     text = report.describe()
-    assert not report.blank and size == 64 * 2**20
+    assert not report.blank and report.facts.lsblk.size == 64 * 2**20 and report.busy()
     assert "ext4 labelled 'olddata'" in text and "MOUNTED on /tmp/d1/mnt" in text and "0.1 GiB" in text
-    blank = storage.DiskReport("node1", "/dev/vdb", *[storage.parse_lsblk_json(disk("blank")[1])[0]],
-                               storage.parse_wipefs_json(disk("blank")[0]))
+    wipefs, lsblk = disk("blank")
+    sections = {"disk_lsblk": Section("disk_lsblk", 0, lsblk), "disk_wipefs": Section("disk_wipefs", 0, wipefs)}
+    blank = storage.DiskReport("node1", disk_rule.facts_from_sections("/dev/vdb", sections))
     assert blank.blank and blank.describe().endswith("empty")
 
 

@@ -8,7 +8,8 @@ import pytest
 
 from checks import parsers as p
 from checks import verdicts as v
-from checks.script import SCRIPT, Section, script_argv, split_sections
+from checks.script import SCRIPT, script_argv
+from steps.sections import Section, split_sections
 from tests.unit.test_preflight_md import sections, view
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "preflight" / "proc_mount"

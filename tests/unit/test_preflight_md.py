@@ -10,7 +10,8 @@ import pytest
 
 from checks import parsers as p
 from checks import verdicts as v
-from checks.script import Section, script_argv, split_sections
+from checks.script import script_argv
+from steps.sections import Section, split_sections
 from steps.spec import load_cluster
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "preflight"

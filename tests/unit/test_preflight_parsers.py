@@ -8,7 +8,9 @@ import pytest
 
 from checks import parsers as p
 from checks import verdicts as v
-from checks.script import SCRIPT, Section, split_sections
+from checks.script import SCRIPT
+from steps import disk
+from steps.sections import Section, split_sections
 from steps.spec import load_cluster
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "preflight"
@@ -285,19 +287,19 @@ def test_bmc_on_a_cluster_link_subnet_warns():
 
 def test_empty_backing_disk_passes():
     s = sections("baseline", "node1")
-    dev = p.parse_lsblk(s["disk_lsblk"].text)
+    dev = disk.parse_lsblk(s["disk_lsblk"].text)
     assert dev.size == 1 << 30 and dev.fstype is None and dev.kname.startswith("loop")
-    assert p.parse_blkid_export(s["disk_blkid"].text, s["disk_blkid"].rc) == {}
-    assert p.parse_wipefs_json(s["disk_wipefs"].text) == []
-    assert p.parse_head_checksum(s["disk_head"].text) == v.ZERO_1M_SHA256
+    assert disk.parse_blkid_export(s["disk_blkid"].text, s["disk_blkid"].rc) == {}
+    assert disk.parse_wipefs_json(s["disk_wipefs"].text) == ()
+    assert disk.parse_head_checksum(s["disk_head"].text) == v.ZERO_1M_SHA256
     assert codes(v.storage(view("baseline", "node1"))) == {"DISK_OK": "PASS"}
     assert codes(v.storage_pair(view("baseline", "node1"), view("baseline", "node2"))) == {"DISK_SIZE_SAME": "PASS"}
 
 
 def test_disk_with_a_filesystem_fails_on_that_node_only():
     s = sections("disk2-ext4", "node2")
-    assert p.parse_blkid_export(s["disk_blkid"].text, s["disk_blkid"].rc)["TYPE"] == "ext4"
-    assert p.parse_wipefs_json(s["disk_wipefs"].text)[0]["type"] == "ext4"
+    assert disk.parse_blkid_export(s["disk_blkid"].text, s["disk_blkid"].rc)["TYPE"] == "ext4"
+    assert disk.parse_wipefs_json(s["disk_wipefs"].text)[0].type == "ext4"
     findings = v.storage(view("disk2-ext4", "node2"))
     assert codes(findings) == {"DISK_HAS_FILESYSTEM": "FAIL"} and "wipefs -a /dev/vdb" in findings[0].remedy
     assert codes(v.storage(view("disk2-ext4", "node1"))) == {"DISK_OK": "PASS"}
