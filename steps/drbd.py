@@ -13,6 +13,15 @@ SYNC_STATES = ("SyncSource", "SyncTarget", "PausedSyncS", "PausedSyncT", "Starti
                "WFBitMapS", "WFBitMapT", "WFSyncUUID")
 VERIFY_STATES = ("VerifyS", "VerifyT")
 GOOD_DISK = "UpToDate"
+
+
+def data_in_sync(disk: str | None, peer_disk: str | None, connection: str | None, replication: str | None) -> bool:
+    """The one rule for "both copies hold the same, current data" (the install's wait, the switchover's and the
+    maintenance actions' gates): UpToDate here and on the peer, Connected, replication Established. Not while a
+    resync or an online verify runs, not Ahead/Behind (the peer lags: drbd.conf(5) on-congestion), not in the
+    WFBitMap/StartingSync steps before a resync. (The maintenance actions once took "Connected and not syncing",
+    which let Ahead/Behind and a verify pass.)"""
+    return disk == GOOD_DISK and peer_disk == GOOD_DISK and connection == "Connected" and replication == "Established"
 FENCE_PEER = "/usr/lib/drbd/crm-fence-peer.9.sh"
 UNFENCE_PEER = "/usr/lib/drbd/crm-unfence-peer.9.sh"
 VERIFY_ALG = "sha256"
@@ -133,13 +142,13 @@ class Resource:
 
     @property
     def in_sync(self) -> bool:
-        """UpToDate here and on every peer, connected, no resync running."""
-        if not self.devices or not self.connected:
+        """data_in_sync for every volume and every peer (see there)."""
+        if not self.devices or not self.connections:
             return False
-        if any(d.disk != GOOD_DISK for d in self.devices):
-            return False
-        return all(pd.peer_disk == GOOD_DISK and pd.replication == "Established"
-                   for c in self.connections for pd in c.peer_devices)
+        disks = {d.volume: d.disk for d in self.devices}
+        return all(c.peer_devices and all(data_in_sync(disks.get(pd.volume, "DUnknown"), pd.peer_disk, c.connection,
+                                                       pd.replication) for pd in c.peer_devices)
+                   for c in self.connections)
 
 
 # ---------------------------------------------------------------- drbdsetup status --json

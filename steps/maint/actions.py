@@ -271,8 +271,7 @@ class Actions:
 
 
 def _drbd_in_sync(state: ClusterState) -> bool:
-    return all(d is not None and d.disk == "UpToDate" and d.peer_disk == "UpToDate" and d.connection == "Connected"
-               and not d.syncing for _, d in state.drbd)
+    return bool(state.drbd) and all(d is not None and d.in_sync for _, d in state.drbd)
 
 
 # ---------------------------------------------------------------- backup

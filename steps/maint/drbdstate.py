@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from steps.drbd import DrbdParseError, SYNC_STATES, find_resource, parse_status_json
+from steps.drbd import DrbdParseError, SYNC_STATES, data_in_sync, find_resource, parse_status_json
 
 VERIFY_STATES = ("VerifyS", "VerifyT")
 DrbdStatusError = DrbdParseError
@@ -32,6 +32,10 @@ class DrbdLocal:
     @property
     def verifying(self) -> bool:
         return self.replication in VERIFY_STATES
+
+    @property
+    def in_sync(self) -> bool:
+        return data_in_sync(self.disk, self.peer_disk, self.connection, self.replication)
 
     def to_dict(self) -> dict:
         return {"resource": self.resource, "role": self.role, "disk": self.disk, "peer_role": self.peer_role,

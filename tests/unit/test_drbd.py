@@ -214,3 +214,20 @@ def test_lab_sync_stream_runs_to_uptodate(node, role):
     res = state.resource("axigen")
     assert done == sorted(done) and 0 <= done[0] < 10 and done[-1] > 90
     assert res.in_sync and len(res.connection().paths) == 2 and all(p.established for p in res.connection().paths)
+
+
+def test_data_in_sync_is_one_rule_for_install_and_maintenance():
+    """Where the copies disagreed: the maintenance actions took "Connected and not syncing" as in sync, which let
+    an online verify, Ahead/Behind and the bitmap exchange before a resync pass; the install required Established.
+    One rule now (steps.drbd.data_in_sync), read by Resource.in_sync and the dashboard's DrbdLocal.in_sync."""
+    from steps.drbd import data_in_sync
+    from steps.maint.drbdstate import DrbdLocal
+    assert data_in_sync("UpToDate", "UpToDate", "Connected", "Established")
+    for repl in ("VerifyS", "VerifyT", "Ahead", "Behind", "WFBitMapS", "WFBitMapT", "SyncSource", "PausedSyncS"):
+        assert not data_in_sync("UpToDate", "UpToDate", "Connected", repl), repl
+        local = DrbdLocal("axigen", "Primary", "UpToDate", "Secondary", "UpToDate", "Connected", repl, None)
+        assert not local.in_sync, repl
+    assert not data_in_sync("UpToDate", "Outdated", "Connected", "Established")
+    assert not data_in_sync("UpToDate", "UpToDate", "StandAlone", "Off")
+    assert DrbdLocal("axigen", "Primary", "UpToDate", "Secondary", "UpToDate", "Connected", "Established",
+                     None).in_sync
