@@ -11,6 +11,7 @@ from typing import Any
 
 from steps import axigen, names
 from steps.corosync_status import CFGTOOL_ARGV, CorosyncStatus, parse_cfgtool
+from steps.drbd import DIVERGING_DISKS, split_brain_signs_of
 from steps.drbd import status_argv as drbd_status_argv
 from steps.errors import AxhaError
 from steps.maint.drbdstate import DrbdLocal, DrbdStatusError, parse_drbd_status, status_error
@@ -372,9 +373,9 @@ def _links(spec, probes: dict[str, NodeProbe], nodeids: dict[str, int]) -> tuple
 
 
 def detect_split_brain(spec, probes: dict[str, NodeProbe], pcmk: ClusterStatus | None) -> SplitBrain:
-    """DRBD split brain: both Primary, or a node StandAlone (it refused the peer) while the peer is reachable."""
+    """DRBD split brain by steps.drbd's one rule (split_brain_signs_of), with each node's evidence."""
     drbd = {n: p.drbd for n, p in probes.items() if p.drbd is not None}
-    if len(drbd) < 2:
+    if not drbd:
         return SplitBrain(False)
     promoted = ()
     if pcmk is not None:
@@ -382,14 +383,19 @@ def detect_split_brain(spec, probes: dict[str, NodeProbe], pcmk: ClusterStatus |
         promoted = clone.promoted if clone else ()
     evidence = tuple((name, {**d.to_dict(), "data_generation": probes[name].drbd_gi,
                              "pacemaker_promoted_here": name in promoted}) for name, d in sorted(drbd.items()))
+    peers = {n: spec.peer(n).name for n in drbd}
+    signs = split_brain_signs_of({n: (d.role, d.disk, ((peers[n], d.connection),) if d.connection else ())
+                                  for n, d in sorted(drbd.items())})
+    if not signs:
+        return SplitBrain(False, evidence=evidence)
     primaries = [n for n, d in drbd.items() if d.role == "Primary"]
-    standalone = [n for n, d in drbd.items() if d.connection == "StandAlone"]
-    if len(primaries) == 2 and any(d.connection != "Connected" for d in drbd.values()):
-        return SplitBrain(True, "both nodes are DRBD Primary and not connected", evidence)
-    if standalone:
-        return SplitBrain(True, f"DRBD is StandAlone on {', '.join(sorted(standalone))} (it refused to "
-                          "reconnect: the data diverged)", evidence)
-    return SplitBrain(False, evidence=evidence)
+    standalone = sorted(n for n, d in drbd.items() if d.connection == "StandAlone" and d.disk in DIVERGING_DISKS)
+    if len(primaries) > 1:
+        reason = "both nodes are DRBD Primary" + ("" if all(d.connection == "Connected" for d in drbd.values())
+                                                  else " and not connected")
+    else:   # the dashboard's short words for the rule's StandAlone sign
+        reason = f"DRBD is StandAlone on {', '.join(standalone)} (it refused to reconnect: the data diverged)"
+    return SplitBrain(True, reason, evidence)
 
 
 def _warnings(state_nodes, links, drbd, pcmk, split, answers, leftovers, fencing) -> list[Attention]:

@@ -231,3 +231,23 @@ def test_data_in_sync_is_one_rule_for_install_and_maintenance():
     assert not data_in_sync("UpToDate", "UpToDate", "StandAlone", "Off")
     assert DrbdLocal("axigen", "Primary", "UpToDate", "Secondary", "UpToDate", "Connected", "Established",
                      None).in_sync
+
+
+def test_split_brain_is_one_rule_for_install_and_dashboard():
+    """Where the copies disagreed: the dashboard called any StandAlone a split brain (an Inconsistent node that
+    never synced, after `drbdadm disconnect`, too) and needed both nodes' answers; the install's rule asked for
+    data that could have diverged. The install's rule is right; both use it now."""
+    from steps.drbd import split_brain_signs_of
+    from steps.maint.drbdstate import DrbdLocal
+    from steps.maint.status import NodeProbe, detect_split_brain
+    from tests.unit.test_maint_status import SPEC
+
+    def probe(node, disk, conn, role="Secondary"):
+        return NodeProbe(node, True, drbd=DrbdLocal("axigen", role, disk, None, None, conn, "Off", None))
+    never_synced = {"node1": probe("node1", "Inconsistent", "StandAlone"),
+                    "node2": probe("node2", "Inconsistent", "Connecting")}
+    assert not detect_split_brain(SPEC, never_synced, None).detected
+    assert split_brain_signs_of({"node1": ("Secondary", "Inconsistent", (("node2", "StandAlone"),))}) == ()
+    one_side = {"node1": probe("node1", "UpToDate", "StandAlone", "Primary")}   # node2 did not answer
+    found = detect_split_brain(SPEC, one_side, None)
+    assert found.detected and "StandAlone on node1" in found.reason
