@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from checks import verdicts as v
 from checks.script import script_argv
+from steps.runner import concurrently
 from steps.sections import Section, begin_line, is_end_line, split_sections
 from steps.errors import AxhaError
 from steps.framework import FAIL, PASS, SKIP, WARN, Finding, worst
@@ -198,12 +199,8 @@ class _Run:
     # -- inputs
     def node_script(self, name: str) -> None:
         """Run this node's script(s) (script_plan) at once on its one SSH connection."""
-        threads = [threading.Thread(target=self._one_script, args=(name, sections, fence), daemon=True)
-                   for sections, fence in script_plan(self.checks)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        concurrently([lambda s=sections, f=fence: self._one_script(name, s, f)
+                      for sections, fence in script_plan(self.checks)])
         with self.lock:
             self.finished[name] = True
         self.evaluate()
@@ -373,13 +370,12 @@ def run_preflight(ctx, emit: Callable[[CheckResult], None] | None = None, only: 
         report = PreflightReport(ctx.spec.name, ctx.spec.node_names)
     run = _Run(ctx, checks, emit, report)
     started = time.monotonic()
-    threads = [threading.Thread(target=run.node_script, args=(n,), daemon=True) for n in ctx.spec.node_names]
+    calls = [lambda n=n: run.node_script(n) for n in ctx.spec.node_names]
     if any(c.needs_bmc for c in checks):
-        threads.insert(0, threading.Thread(target=run.local_bmcs, args=(ctx.spec.node_names,), daemon=True))
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+        calls.insert(0, lambda: run.local_bmcs(ctx.spec.node_names))
+    for result in concurrently(calls):
+        if isinstance(result, Exception):
+            raise result
     run.evaluate()
     report.duration = time.monotonic() - started
     return report

@@ -251,21 +251,27 @@ class ReplayRunner:
                                  f"{shlex.join(self.recordings[0].argv)}")
 
 
-def run_all(runners: Iterable[Runner], fn: Callable[[Runner], object]) -> dict[str, object]:
-    """Run fn(runner) for each node at once in threads; return {node: value or the exception raised}."""
-    results: dict[str, object] = {}
-    threads = []
+def concurrently(calls: Iterable[Callable[[], object]]) -> list[object]:
+    """Run every call at once, each in its own thread; their values (or the exception each raised) in order.
+    The one fan-out of the engine (both nodes' commands, a node's scripts, a check beside the BMCs)."""
+    calls = list(calls)
+    results: list[object] = [None] * len(calls)
 
-    def call(r: Runner) -> None:
+    def call(i: int) -> None:
         try:
-            results[r.node] = fn(r)
-        except Exception as exc:  # reported per node by the caller
-            results[r.node] = exc
+            results[i] = calls[i]()
+        except Exception as exc:  # reported by the caller, per call
+            results[i] = exc
 
-    for runner in runners:
-        t = threading.Thread(target=call, args=(runner,), daemon=True)
+    threads = [threading.Thread(target=call, args=(i,), daemon=True) for i in range(len(calls))]
+    for t in threads:
         t.start()
-        threads.append(t)
     for t in threads:
         t.join()
     return results
+
+
+def run_all(runners: Iterable[Runner], fn: Callable[[Runner], object]) -> dict[str, object]:
+    """Run fn(runner) for each node at once in threads; return {node: value or the exception raised}."""
+    runners = list(runners)
+    return dict(zip((r.node for r in runners), concurrently([lambda r=r: fn(r) for r in runners])))

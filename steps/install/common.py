@@ -8,10 +8,9 @@ from typing import Callable, TypeVar
 from steps import cib
 from steps.errors import AxhaError, CommandTimeout
 from steps.framework import FAIL, PASS, Action, Context, Emit, Finding, OutputLine
-from steps.pacemaker import ClusterStatus, parse_crm_mon
+from steps.pacemaker import CRM_MON_ARGV, ClusterStatus, parse_crm_mon  # noqa: F401 (CRM_MON_ARGV: one home)
 
 T = TypeVar("T")
-CRM_MON_ARGV = ("crm_mon", "--one-shot", "--inactive", "--output-as=xml")
 READ_TIMEOUT = 30.0
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 import shlex
 import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +17,7 @@ from steps.maint.drbdstate import DrbdLocal, DrbdStatusError, parse_drbd_status,
 from steps.pacemaker import (CONSTRAINTS_ARGV, CRM_MON_ARGV, CibVersion, ClusterStatus, LocationConstraint,
                              PacemakerParseError, leftover_constraints, parse_cib_version, parse_constraints,
                              parse_crm_mon)
-from steps.runner import run_all
+from steps.runner import concurrently
 
 PROBE_TIMEOUT = 25.0
 STEP_TIMEOUT = 8  # seconds per probe command on the node (a hung crm_mon must not stall the refresh)
@@ -478,16 +477,13 @@ def build_state(spec, probes: tuple[NodeProbe, ...], answers: tuple[ServiceAnswe
 def read_state(ctx, *, with_service: bool = True) -> ClusterState:
     """One refresh: both nodes probed at once (one command each) and the VIP asked, in parallel."""
     spec = ctx.spec
-    results: dict[str, object] = {}
-    runners = [ctx.runner(n) for n in spec.node_names]
-    answers: list[tuple[ServiceAnswer, ...]] = []
-    thread = None
+    calls = [lambda n=n: probe_node(ctx.runner(n), spec) for n in spec.node_names]
     if with_service:
-        thread = threading.Thread(target=lambda: answers.append(service_answers(spec.vip.address)), daemon=True)
-        thread.start()
-    results = run_all(runners, lambda r: probe_node(r, spec))
-    if thread is not None:
-        thread.join()
-    probes = tuple(results[n] if isinstance(results.get(n), NodeProbe)
-                   else NodeProbe(n, False, error=str(results.get(n))) for n in spec.node_names)
-    return build_state(spec, probes, answers[0] if answers else ())
+        calls.append(lambda: service_answers(spec.vip.address))
+    results = concurrently(calls)
+    probes = tuple(r if isinstance(r, NodeProbe) else NodeProbe(n, False, error=str(r))
+                   for n, r in zip(spec.node_names, results))
+    answers = results[len(spec.node_names)] if with_service else ()
+    if isinstance(answers, Exception):
+        raise answers
+    return build_state(spec, probes, answers)
