@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from steps.sections import extract_json, key_values  # noqa: F401 (used here and by the verdicts)

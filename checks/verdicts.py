@@ -706,7 +706,7 @@ def axigen(view: NodeView) -> list[Finding]:
     if version is None:
         out.append(_f("AXIGEN_NOT_INSTALLED", view.name, FAIL,
                       f"the Axigen package ({view.spec.axigen.package}) is not installed",
-                      f"Install the same Axigen .deb/.rpm on both nodes (dpkg -i axigen-*.deb), leave it stopped "
+                      "Install the same Axigen .deb/.rpm on both nodes (dpkg -i axigen-*.deb), leave it stopped "
                       "and disabled at boot, then re-run."))
     s = view.section("axigen_enabled")
     if s is not None:

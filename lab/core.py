@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from lab import disks, net, nodes
-from lab.host import clean_env, out, run, write_private
+from lab.host import clean_env, run, write_private
 from lab.layout import (BACKING_DISK_MIB, BMC_PORT, BMC_USER, PROFILES_DIR, REPO_DIR, SHARED_DISK_MIB, STATE_ROOT,
                         SYNC_SECONDS, Layout, LabError, NodeLayout)
 

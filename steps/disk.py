@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Mapping
 
 from steps.sections import SEC_FUNC, Section, extract_json, key_values, split_sections
 

@@ -5,9 +5,11 @@ import shlex
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 from steps.errors import AxhaError, Cancelled, CommandFailed
+
+T = TypeVar("T")
 
 PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
 STATUSES = (PASS, WARN, FAIL, SKIP)
@@ -344,3 +346,22 @@ def _open_journal(ctx: Context) -> list[str]:
 def _journal(ctx: Context, step_id: str, state: str, message: str = "") -> None:
     if ctx.journal is not None:
         ctx.journal.mark(step_id, state, message)
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float, ctx: Context, interval: float = 1.0,
+             node: str | None = None, remedy: str = "") -> T:
+    """The engine's one polling wait: probe() until it returns something truthy, bounded by `timeout` (then
+    CommandTimeout naming `what`), cancellable at once between polls (ctx.cancel)."""
+    from steps.errors import CommandTimeout
+
+    deadline = time.monotonic() + timeout
+    while True:
+        ctx.check_cancel()
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise CommandTimeout(f"{what}: not reached within {timeout:g} s", node=node,
+                                 remedy=remedy or "Look at the node's logs (corosync, pacemaker), fix the cause, "
+                                 "run again.")
+        ctx.cancel.wait(interval)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from steps.framework import FAIL, PASS, Action, Context, Finding, Step
+from steps.framework import FAIL, Action, Context, Finding, Step
 from steps.install.common import finding, read
 
 HOSTS = "/etc/hosts"

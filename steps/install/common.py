@@ -1,16 +1,14 @@
 """Small helpers the cluster install steps share: reads on nodes, bounded waits, CIB pushes, service state."""
 from __future__ import annotations
 
-import time
 from dataclasses import replace
-from typing import Callable, TypeVar
+from typing import Callable
 
 from steps import cib
-from steps.errors import AxhaError, CommandTimeout
+from steps.errors import AxhaError
 from steps.framework import FAIL, PASS, Action, Context, Emit, Finding, OutputLine
 from steps.pacemaker import CRM_MON_ARGV, ClusterStatus, parse_crm_mon  # noqa: F401 (CRM_MON_ARGV: one home)
 
-T = TypeVar("T")
 READ_TIMEOUT = 30.0
 
 
@@ -58,21 +56,6 @@ def any_status(ctx: Context) -> ClusterStatus | None:
         if status is not None:
             return status
     return None
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float, ctx: Context, interval: float = 1.0,
-             node: str | None = None) -> T:
-    """Poll probe() until it returns something truthy; bounded by `timeout`, cancellable."""
-    deadline = time.monotonic() + timeout
-    while True:
-        ctx.check_cancel()
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise CommandTimeout(f"{what}: not reached within {timeout:g} s", node=node,
-                                 remedy="Look at the node's logs (corosync, pacemaker), fix the cause, run again.")
-        time.sleep(interval)
 
 
 def cib_node(ctx: Context) -> str:

@@ -7,8 +7,8 @@ from importlib import resources
 from string import Template
 
 from steps.errors import AxhaError
-from steps.framework import FAIL, PASS, Action, Context, Emit, Finding, Step
-from steps.install.common import finding, read, service_actions, service_state, stdin_action, wait_for
+from steps.framework import FAIL, Action, Context, Emit, Finding, Step, wait_for
+from steps.install.common import finding, read, service_actions, service_state, stdin_action
 from steps.names import COROSYNC_AUTHKEY, COROSYNC_CONF
 
 STAGED = COROSYNC_CONF + ".axha-new"

@@ -13,8 +13,8 @@ import time
 
 from steps import cib, names
 from steps.errors import AxhaError
-from steps.framework import FAIL, PASS, Action, Confirmation, Context, Emit, Finding, OutputLine, Step
-from steps.install.common import (any_status, apply_with_push, cib_plan, finding, read, stdin_action, wait_for)
+from steps.framework import FAIL, Action, Confirmation, Context, Emit, Finding, OutputLine, Step, wait_for
+from steps.install.common import any_status, apply_with_push, cib_plan, finding, read, stdin_action
 
 FENCE_AGENT = "/usr/sbin/fence_ipmilan"
 # stonith-action=off: a node the cluster fences stays powered off until the admin powers it on (BMC or

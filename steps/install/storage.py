@@ -2,15 +2,13 @@
 live progress, the filesystem, and the Axigen data moved onto it; or the filesystem on a shared array device."""
 from __future__ import annotations
 
-import json
 import threading
-import time
 from dataclasses import dataclass
 
 from steps import disk, drbd
 from steps.errors import AxhaError, CommandFailed, CommandTimeout
 from steps.framework import (FAIL, PASS, WARN, Action, ActionFinished, ActionStarted, Confirmation, Context, Emit,
-                             Finding, OutputLine, Progress, Step)
+                             Finding, OutputLine, Progress, Step, wait_for)
 from steps.runner import run_all
 
 MARKER = ".axha-data-moved"
@@ -329,21 +327,21 @@ class DrbdUp(Step):
         self.wait_connected(ctx, float(ctx.options.get("drbd_connect_timeout", 60)))
 
     def wait_connected(self, ctx: Context, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            states = read_all(ctx)
-            if all(s is not None and s.connected for s in states.values()):
-                return
-            if time.monotonic() >= deadline:
-                seen = ", ".join(f"{n}: {_conn_state(s)}" for n, s in states.items())
-                signs = drbd.split_brain_signs(states)
-                if signs:
-                    seen += "; split brain? " + "; ".join(signs)
-                raise CommandTimeout(f"DRBD did not connect within {timeout:g} s ({seen})",
-                                     remedy="Check the replication links (link0/link1) and port "
-                                            f"{ctx.spec.storage.drbd.port} between the nodes, then run again.")
-            ctx.check_cancel()
-            ctx.cancel.wait(1.0)
+        last: dict = {}
+
+        def connected() -> bool:
+            last.update(read_all(ctx))
+            return all(s is not None and s.connected for s in last.values())
+        try:
+            wait_for("DRBD connected on both nodes", connected, timeout, ctx)
+        except CommandTimeout:
+            seen = ", ".join(f"{n}: {_conn_state(s)}" for n, s in last.items())
+            signs = drbd.split_brain_signs(last)
+            if signs:
+                seen += "; split brain? " + "; ".join(signs)
+            raise CommandTimeout(f"DRBD did not connect within {timeout:g} s ({seen})",
+                                 remedy="Check the replication links (link0/link1) and port "
+                                        f"{ctx.spec.storage.drbd.port} between the nodes, then run again.") from None
 
     def verify(self, ctx: Context) -> list[Finding]:
         if not drbd_mode(ctx):

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from steps import axigen, drbd, names
 from steps.errors import AxhaError
-from steps.framework import FAIL, PASS, Context, Finding, Step
-from steps.install.common import any_status, finding, read, wait_for
+from steps.framework import FAIL, Context, Finding, Step, wait_for
+from steps.install.common import any_status, finding, read
 
 PORTS = (("SMTP", 25, "220"), ("IMAP", 143, "* OK"), ("POP3", 110, "+OK"))
 BANNER_TIMEOUT = 5.0

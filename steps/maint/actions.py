@@ -11,10 +11,9 @@ from typing import Callable
 
 from steps import names
 from steps.drbd import drbdadm_argv, resource_path
-from steps.errors import AxhaError, InputError
-from steps.framework import Confirmation, OutputLine, StepFinished, StepStarted
+from steps.errors import AxhaError, CommandTimeout, InputError
+from steps.framework import Confirmation, OutputLine, StepFinished, StepStarted, wait_for
 from steps.maint.status import ClusterState, read_state
-from steps.pacemaker import parse_crm_mon
 
 SETTLE_TIMEOUT = 120
 
@@ -251,14 +250,14 @@ class Actions:
         return self._wrap("split-brain-recover", f"Split-brain recovery: discard {victim}", go)
 
     def _wait_connected(self, node: str, timeout: float):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            state = read_state(self.ctx, with_service=False)
-            d = state.drbd_of(node)
-            if d is not None and d.connection == "Connected":
-                return d
-            time.sleep(0.5)
-        return None
+        """DRBD on `node` Connected again (its view), or None after `timeout`; cancellable (wait_for)."""
+        def connected():
+            d = read_state(self.ctx, with_service=False).drbd_of(node)
+            return d if d is not None and d.connection == "Connected" else None
+        try:
+            return wait_for(f"DRBD on {node} connected", connected, timeout, self.ctx, interval=0.5, node=node)
+        except CommandTimeout:
+            return None
 
     # ------------------------------------------------------------ backup
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 import re
 import shlex
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from steps import names
 from steps.errors import AxhaError, CommandTimeout, InputError
-from steps.framework import (FAIL, PASS, WARN, Confirmation, Finding, OutputLine, StepFinished, StepStarted,
+from steps.framework import (FAIL, PASS, Confirmation, Finding, OutputLine, StepFinished, StepStarted,
                              worst)
 from steps.maint.gap import GapReport, ServiceGapMonitor
 from steps.maint.status import ClusterState, read_state, service_answers
@@ -218,7 +218,7 @@ class Switchover:
         return source, target, findings
 
     def preview(self, runner, target: str) -> tuple[str, ...]:
-        self.emit(StepStarted("switchover.preview", f"What Pacemaker will do (crm_simulate, on a copy)"))
+        self.emit(StepStarted("switchover.preview", "What Pacemaker will do (crm_simulate, on a copy)"))
         result = runner.run(simulate_move_argv(target), timeout=60)
         summary = transition_summary(result.stdout)
         for line in summary:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import re
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -473,7 +472,7 @@ class Upgrade:
         runner.run(service_stop_argv(self.service), timeout=120, mutating=True)
         if runner.run(running_argv(), timeout=30).rc == 0:
             runner.run(("pkill", "-TERM", "-f", RUNNING_PATTERN), timeout=30, mutating=True)
-            from steps.install.common import wait_for
+            from steps.framework import wait_for
             try:
                 wait_for(f"Axigen stopped on {node}", lambda: runner.run(running_argv(), timeout=30).rc != 0,
                          60, self.ctx, node=node)
@@ -544,7 +543,7 @@ class Upgrade:
 
     def wait_running(self, node: str, target: str) -> str | None:
         """The CLI's GET VERSION on `node` until it answers the target (Axigen may still be starting)."""
-        from steps.install.common import wait_for
+        from steps.framework import wait_for
         seen: list[str | None] = [None]
 
         def probe():

@@ -2,7 +2,6 @@
 without it; the backup script archives the CIB and config files; the service-gap arithmetic."""
 from __future__ import annotations
 
-import io
 import json
 import tarfile
 

@@ -2,7 +2,6 @@
 import json
 from pathlib import Path
 
-import pytest
 
 from steps.maint.status import (NodeProbe, ServiceAnswer, build_state, parse_probe, probe_argv, probe_node,
                                 split_sections)

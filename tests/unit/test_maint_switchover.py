@@ -1,10 +1,8 @@
 """Switchover gates and flow on recorded real states (lab probes + Pacemaker 2.1.5 output)."""
-from pathlib import Path
-
 import pytest
 
 from steps.errors import AxhaError
-from steps.framework import FAIL, PASS, Context
+from steps.framework import FAIL, Context
 from steps.maint.switchover import (Switchover, move_argv, simulate_move_argv, switchover_gates,
                                     transition_summary)
 from steps.runner import Recorded, ReplayRunner
