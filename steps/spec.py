@@ -9,18 +9,31 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from steps.bounded import FileProblem, YamlProblem, decode_utf8, dump_yaml, load_yaml, read_regular
 from steps.errors import InputError
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
-HOST_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
-NODE_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-IFACE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")
-USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-DEV_RE = re.compile(r"^/dev/[A-Za-z0-9_./:-]+$")
-RESOURCE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
-SERVICE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+# every pattern is used with fullmatch (a `$` would also match before a trailing newline)
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
+HOST_RE = re.compile(r"(?=.{1,253}\Z)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+NODE_NAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+# a Linux interface name (the kernel's dev_valid_name: < 16 bytes, no '/', ':' or space, not . or ..), here also
+# not starting with '-' or '.' (it is an argument of ip and ping)
+IFACE_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}")
+USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+BMC_USER_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,15}")
+DEV_RE = re.compile(r"/dev/[A-Za-z0-9_.:+-][A-Za-z0-9_./:+-]*")
+# mount points and device paths that are not a data disk or a data directory
+NOT_A_DISK = ("/dev/shm/", "/dev/mqueue/", "/dev/pts/", "/dev/hugepages/", "/dev/fd/", "/dev/stdin", "/dev/stdout",
+              "/dev/stderr", "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty")
+SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/opt", "/proc", "/root",
+               "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/usr/local", "/var", "/var/lib", "/var/log", "/var/opt")
+MOUNT_RE = re.compile(r"/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
+RESOURCE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
+SERVICE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
+# a package name both package managers accept: dpkg's rule ([a-z0-9][a-z0-9+.-]+, policy 5.6.1) and rpm's
+# (letters, digits, - . _ +), so not ending in '-' (apt reads a trailing - or + as "remove"/"install")
+PACKAGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9+._-]{0,98}[A-Za-z0-9+]")
+IFACE_WHAT = "interface name (at most 15 letters, digits and _ . -, not starting with . or -)"
 SECRET_WORDS = ("password", "passwd", "passphrase", "secret", "token", "private_key")
 STORAGE_MODES = ("drbd", "shared")
 FILESYSTEMS = ("ext4", "xfs")
@@ -136,31 +149,6 @@ class ClusterSpec:
 # ---------------------------------------------------------------- loading
 
 
-def _line_index(text: str) -> dict[tuple, int]:
-    """Map each key path (tuple of keys/indexes) to its 1-based line in the YAML text."""
-    index: dict[tuple, int] = {}
-
-    def walk(node: Any, path: tuple) -> None:
-        index[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                key = key_node.value
-                index[path + (key,)] = key_node.start_mark.line + 1
-                walk(value_node, path + (key,))
-                index[path + (key,)] = key_node.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                walk(item, path + (i,))
-
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
-        return index
-    if root is not None:
-        walk(root, ())
-    return index
-
-
 class _Reader:
     """Reads typed values out of the parsed YAML, raising SpecError with file, line and dotted key."""
 
@@ -173,8 +161,7 @@ class _Reader:
             line = self.lines.get(keypath[:cut])
             if line:
                 break
-        dotted = ".".join(f"[{k}]" if isinstance(k, int) else str(k) for k in keypath).replace(".[", "[") or "(top)"
-        return SpecError(self.path, line, dotted, message)
+        return SpecError(self.path, line, _dotted(keypath) or "(top)", message)
 
     def mapping(self, value: Any, keypath: tuple, allowed: tuple[str, ...]) -> dict:
         if not isinstance(value, dict):
@@ -194,9 +181,12 @@ class _Reader:
             return default
         value = data[key]
         if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-            raise self.fail(keypath + (key,), f"expected a whole number, got {_kind(value)} {value!r}")
+            raise self.fail(keypath + (key,), f"expected a whole number, got {_kind(value)} {_show(value)}")
         if kind is str and not isinstance(value, str):
-            raise self.fail(keypath + (key,), f"expected text, got {_kind(value)} {value!r}")
+            raise self.fail(keypath + (key,), f"expected text, got {_kind(value)} {_show(value)}"
+                            + (" (put it in quotes)" if isinstance(value, (int, float, bool)) else ""))
+        if kind is dict and not isinstance(value, dict):
+            raise self.fail(keypath + (key,), f"expected a mapping, got {_kind(value)}")
         return value
 
     def string(self, data: dict, key: str, keypath: tuple, pattern: re.Pattern | None, what: str,
@@ -204,8 +194,8 @@ class _Reader:
         value = self.get(data, key, keypath, str, default)
         if value is default and default is not ...:
             return value
-        if pattern is not None and not pattern.match(value):
-            raise self.fail(keypath + (key,), f"{value!r} is not a valid {what}")
+        if pattern is not None and not pattern.fullmatch(value):
+            raise self.fail(keypath + (key,), f"{_show(value)} is not a valid {what}")
         return value
 
     def number(self, data: dict, key: str, keypath: tuple, low: int, high: int, default: Any = ...) -> int:
@@ -214,21 +204,76 @@ class _Reader:
             raise self.fail(keypath + (key,), f"{value} is out of range {low}..{high}")
         return value
 
-    def ip(self, data: dict, key: str, keypath: tuple) -> str:
+    def ip(self, data: dict, key: str, keypath: tuple, zone: bool = False) -> str:
         value = self.get(data, key, keypath, str)
         try:
-            return str(ipaddress.ip_address(value))
-        except ValueError:
-            raise self.fail(keypath + (key,), f"{value!r} is not an IP address (expected e.g. 192.168.1.10)") from None
+            return canonical_ip(value, zone)
+        except ValueError as exc:
+            raise self.fail(keypath + (key,), f"{_show(value)} is not an IP address {exc}") from None
 
     def host(self, data: dict, key: str, keypath: tuple) -> str:
+        """An IP address (canonical form, a zone id allowed) or a DNS host name (lower case)."""
         value = self.get(data, key, keypath, str)
         try:
-            return str(ipaddress.ip_address(value))
-        except ValueError:
-            if HOST_RE.match(value) and not value.replace(".", "").isdigit():
-                return value
-        raise self.fail(keypath + (key,), f"{value!r} is neither an IP address nor a host name")
+            return canonical_ip(value, True)
+        except ValueError as exc:
+            if ":" in value or "%" in value or value.replace(".", "").isdigit():
+                raise self.fail(keypath + (key,), f"{_show(value)} is not an IP address {exc}") from None
+        name = value.lower()
+        if HOST_RE.fullmatch(name):
+            return name
+        raise self.fail(keypath + (key,), f"{_show(value)} is neither an IP address nor a host name")
+
+    def device(self, data: dict, key: str, keypath: tuple, default: Any = ...) -> Any:
+        value = self.get(data, key, keypath, str, default)
+        if value is default and default is not ...:
+            return value
+        problem = device_problem(value)
+        if problem:
+            raise self.fail(keypath + (key,), problem)
+        return value
+
+
+def canonical_ip(text: str, zone: bool = False) -> str:
+    """An IP address in canonical form: parsed by ipaddress and written out again, an IPv4-mapped IPv6 address
+    as the IPv4 address it is; an IPv6 zone id (fe80::1%eth0) only when `zone`, and then an interface name.
+    ValueError (its text says what is expected) otherwise."""
+    address, sep, scope = text.partition("%")
+    if sep and not zone:
+        raise ValueError("(a zone id such as %eth0 is not used here; give a global or unique local address)")
+    if sep and not IFACE_RE.fullmatch(scope):
+        raise ValueError("(its zone id after % must be an interface name such as eth0)")
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        raise ValueError("(expected e.g. 192.168.1.10 or fd00::10)") from None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        if sep:
+            raise ValueError("(an IPv4-mapped address has no zone id)")
+        ip = ip.ipv4_mapped
+    if sep and ip.version == 4:
+        raise ValueError("(an IPv4 address has no zone id)")
+    return f"{ip}%{scope}" if sep else str(ip)
+
+
+def device_problem(value: str) -> str | None:
+    """Why `value` is not a block device path axha may use (None when it is): normalised, under /dev."""
+    import posixpath
+
+    if not DEV_RE.fullmatch(value):
+        return f"{_show(value)} is not a device path (expected /dev/... with letters, digits and _ . : + - /)"
+    if posixpath.normpath(value) != value:
+        return (f"{_show(value)} is not a normalised path (no //, /./, /../ or trailing /): it would be "
+                f"{posixpath.normpath(value)}")
+    if any(value == bad.rstrip("/") or value.startswith(bad) for bad in NOT_A_DISK):
+        return f"{_show(value)} is not a disk device"
+    return None
+
+
+def _show(value: Any) -> str:
+    """A value for an error message: repr, cut to 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _kind(value: Any) -> str:
@@ -239,15 +284,13 @@ def _kind(value: Any) -> str:
 def parse_cluster(text: str, path: str = "<cluster file>") -> ClusterSpec:
     """Parse and validate cluster file text; raise SpecError on the first problem."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise SpecError(path, mark.line + 1 if mark else None, "(syntax)",
-                        f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    r = _Reader(path, _line_index(text))
+        data, lines = load_yaml(text)
+    except YamlProblem as exc:
+        raise SpecError(path, exc.line, _dotted(exc.keypath) or "(syntax)", exc.message) from None
+    r = _Reader(path, lines)
     top = r.mapping(data, (), ("cluster", "ssh", "nodes", "storage", "vip", "axigen", "secrets_file"))
     name = r.string(top, "cluster", (), NAME_RE, "cluster name (letters, digits, - and _, at most 32)")
-    ssh = _parse_ssh(r, top.get("ssh") or {}, ("ssh",), path)
+    ssh = _parse_ssh(r, r.get(top, "ssh", (), dict, {}), ("ssh",), path)
     nodes_raw = r.get(top, "nodes", (), list)
     if not isinstance(nodes_raw, list) or len(nodes_raw) != 2:
         count = len(nodes_raw) if isinstance(nodes_raw, list) else _kind(nodes_raw)
@@ -257,8 +300,10 @@ def parse_cluster(text: str, path: str = "<cluster file>") -> ClusterSpec:
     vip = _parse_vip(r, r.get(top, "vip", (), dict), ("vip",))
     axigen_raw = r.mapping(r.get(top, "axigen", (), dict, {}), ("axigen",), ("service", "package"))
     axigen = AxigenSpec(
-        service=r.string(axigen_raw, "service", ("axigen",), SERVICE_RE, "service name", "axigen"),
-        package=r.string(axigen_raw, "package", ("axigen",), None, "package", "axigen"),
+        service=r.string(axigen_raw, "service", ("axigen",), SERVICE_RE,
+                         "service name (letters, digits and _ . @ -)", "axigen"),
+        package=r.string(axigen_raw, "package", ("axigen",), PACKAGE_RE,
+                         "package name (letters, digits and + . _ -, as dpkg and rpm name packages)", "axigen"),
     )
     secrets_file = r.get(top, "secrets_file", (), str, None)
     if secrets_file is not None:
@@ -290,20 +335,20 @@ def _parse_node(r: _Reader, raw: Any, kp: tuple) -> NodeSpec:
     for which in ("link0", "link1"):
         link = r.mapping(r.get(raw, which, kp, dict), kp + (which,), ("address", "interface"))
         links.append(Link(address=r.ip(link, "address", kp + (which,)),
-                          interface=r.string(link, "interface", kp + (which,), IFACE_RE, "interface name")))
+                          interface=r.string(link, "interface", kp + (which,), IFACE_RE, IFACE_WHAT)))
     bmc = r.mapping(r.get(raw, "bmc", kp, dict), kp + ("bmc",), ("address", "port", "user"))
     return NodeSpec(
         name=r.string(raw, "name", kp, NODE_NAME_RE, "node name (the node's short hostname, lower case)"),
         ssh_address=r.host(raw, "ssh_address", kp),
         ssh_port=r.number(raw, "ssh_port", kp, 1, 65535, 22),
-        ssh_user=r.string(raw, "ssh_user", kp, USER_RE, "user name", "root"),
+        ssh_user=r.string(raw, "ssh_user", kp, USER_RE, "user name (lower case letters, digits, _ and -)", "root"),
         link0=links[0],
         link1=links[1],
         bmc=BmcSpec(address=r.host(bmc, "address", kp + ("bmc",)),
                     port=r.number(bmc, "port", kp + ("bmc",), 1, 65535, 623),
-                    user=r.string(bmc, "user", kp + ("bmc",), re.compile(r"^[^\s:]{1,16}$"),
-                                  "BMC user (at most 16 characters, no spaces)")),
-        backing_disk=r.string(raw, "backing_disk", kp, DEV_RE, "device path (expected /dev/...)"),
+                    user=r.string(bmc, "user", kp + ("bmc",), BMC_USER_RE,
+                                  "BMC user (at most 16 letters, digits and _ . @ + -)")),
+        backing_disk=r.device(raw, "backing_disk", kp),
     )
 
 
@@ -311,8 +356,8 @@ def _parse_storage(r: _Reader, raw: Any, kp: tuple) -> StorageSpec:
     raw = r.mapping(raw, kp, ("mode", "device", "drbd", "filesystem", "mount_point"))
     mode = r.get(raw, "mode", kp, str, "drbd")
     if mode not in STORAGE_MODES:
-        raise r.fail(kp + ("mode",), f"unknown storage mode {mode!r}; expected one of: {', '.join(STORAGE_MODES)}")
-    device = r.string(raw, "device", kp, DEV_RE, "device path (expected /dev/...)", None)
+        raise r.fail(kp + ("mode",), f"unknown storage mode {_show(mode)}; expected one of: {', '.join(STORAGE_MODES)}")
+    device = r.device(raw, "device", kp, None)
     if mode == "shared" and device is None:
         raise r.fail(kp + ("device",), "storage mode 'shared' needs 'device': the external array's device path")
     drbd_raw = r.mapping(r.get(raw, "drbd", kp, dict, {}), kp + ("drbd",), ("resource", "minor", "port"))
@@ -323,12 +368,27 @@ def _parse_storage(r: _Reader, raw: Any, kp: tuple) -> StorageSpec:
     )
     fs = r.get(raw, "filesystem", kp, str, "ext4")
     if fs not in FILESYSTEMS:
-        raise r.fail(kp + ("filesystem",), f"unsupported filesystem {fs!r}; expected one of: {', '.join(FILESYSTEMS)}")
+        raise r.fail(kp + ("filesystem",), f"unsupported filesystem {_show(fs)}; expected one of: "
+                                           f"{', '.join(FILESYSTEMS)}")
     mount_point = r.get(raw, "mount_point", kp, str, "/var/opt/axigen")
-    if not mount_point.startswith("/") or mount_point.rstrip("/") == "" or ".." in mount_point.split("/") \
-            or not re.match(r"^/[A-Za-z0-9_./-]+$", mount_point):
-        raise r.fail(kp + ("mount_point",), f"{mount_point!r} is not an absolute directory path other than /")
+    problem = mount_point_problem(mount_point)
+    if problem:
+        raise r.fail(kp + ("mount_point",), problem)
     return StorageSpec(mode=mode, device=device, drbd=drbd, filesystem=fs, mount_point=mount_point.rstrip("/"))
+
+
+def mount_point_problem(value: str) -> str | None:
+    """Why `value` is not a directory axha may mount the mail store on (None when it is)."""
+    import posixpath
+
+    clean = value.rstrip("/") if value != "/" else value
+    if not MOUNT_RE.fullmatch(clean):
+        return f"{_show(value)} is not an absolute directory path other than / (letters, digits and _ . - /)"
+    if posixpath.normpath(clean) != clean:
+        return f"{_show(value)} is not a normalised path (no //, /./ or /../)"
+    if clean in SYSTEM_DIRS or clean.startswith(("/proc/", "/sys/", "/dev/", "/run/")):
+        return f"{_show(value)} is a system directory; mount the mail store on a directory of its own"
+    return None
 
 
 def _parse_vip(r: _Reader, raw: Any, kp: tuple) -> VipSpec:
@@ -336,12 +396,12 @@ def _parse_vip(r: _Reader, raw: Any, kp: tuple) -> VipSpec:
     address = r.ip(raw, "address", kp)
     limit = 32 if ipaddress.ip_address(address).version == 4 else 128
     return VipSpec(address=address, cidr=r.number(raw, "cidr", kp, 1, limit),
-                   interface=r.string(raw, "interface", kp, IFACE_RE, "interface name"))
+                   interface=r.string(raw, "interface", kp, IFACE_RE, IFACE_WHAT))
 
 
 def _cross_check(r: _Reader, spec: ClusterSpec) -> None:
     a, b = spec.nodes
-    if a.name == b.name:
+    if a.name == b.name:  # lower case by NODE_NAME_RE, so no two names differ only in case
         raise r.fail(("nodes", 1, "name"), f"both nodes are named {a.name!r}; node names must differ")
     seen: dict[str, tuple] = {}
     for i, node in enumerate(spec.nodes):
@@ -363,7 +423,7 @@ def _cross_check(r: _Reader, spec: ClusterSpec) -> None:
                                          f"({_dotted(seen[spec.vip.address])}); pick a free address")
     for which in ("link0", "link1"):
         x, y = getattr(a, which).address, getattr(b, which).address
-        if ipaddress.ip_address(x).version != ipaddress.ip_address(y).version:
+        if ipaddress.ip_address(x.partition("%")[0]).version != ipaddress.ip_address(y.partition("%")[0]).version:
             raise r.fail(("nodes", 1, which, "address"), f"{which} mixes IPv4 and IPv6 between the nodes")
     if a.link0.address == b.link1.address:
         raise r.fail(("nodes", 1, "link1", "address"), "link addresses must be unique")
@@ -374,15 +434,17 @@ def _dotted(keypath: tuple) -> str:
 
 
 def load_cluster(path: str | os.PathLike) -> ClusterSpec:
-    """Read and validate a cluster file; raise SpecError (never a traceback) on any problem."""
+    """Read and validate a cluster file; raise SpecError (never a traceback) on any problem. Only a regular file
+    of at most steps.bounded.MAX_BYTES is read (a FIFO or a link to a device is refused, never waited on)."""
     path = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(path, None, "(file)", "no such file; create one with `axha` (inventory screen) "
-                                              "or `axha lab up`") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(path, None, "(file)", f"cannot read it: {exc}") from None
+        data, _ = read_regular(path)
+        text = decode_utf8(data)
+    except FileProblem as exc:
+        if exc.missing:
+            raise SpecError(path, None, "(file)", "no such file; create one with `axha` (inventory screen) "
+                                                  "or `axha lab up`") from None
+        raise SpecError(path, exc.line, "(file)", str(exc)) from None
     return parse_cluster(text, path)
 
 
@@ -419,8 +481,7 @@ def spec_to_dict(spec: ClusterSpec) -> dict:
 
 
 def dump_cluster(spec: ClusterSpec) -> str:
-    return "# axha cluster file: no secrets here (see the secrets file)\n" + yaml.safe_dump(
-        spec_to_dict(spec), sort_keys=False, default_flow_style=False)
+    return "# axha cluster file: no secrets here (see the secrets file)\n" + dump_yaml(spec_to_dict(spec))
 
 
 def atomic_write(path: str | os.PathLike, data: bytes | str, mode: int = 0o644) -> None:
