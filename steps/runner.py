@@ -73,7 +73,9 @@ class LocalRunner:
 
     def __init__(self, node: str = "local", audit=None, env: dict[str, str] | None = None):
         self.node, self.audit = node, audit
-        self.env = {**os.environ, **BASE_ENV, **(env or {})}
+        from steps.envsecrets import child_environment
+
+        self.env = {**child_environment(), **BASE_ENV, **(env or {})}  # no AXHA_* secret reaches a local command
 
     def run(self, argv, *, stdin=None, timeout=DEFAULT_TIMEOUT, mutating=False, check=False) -> Result:
         argv = tuple(argv)

@@ -178,6 +178,9 @@ def _split_lab(argv: list[str]) -> tuple[list[str], list[str]] | None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from steps.envsecrets import take_from_environment
+
+    take_from_environment()  # AXHA_* secrets: read from here on, never inherited by a child process
     debug = "--debug" in argv or os.environ.get("AXHA_DEBUG") == "1"
     lab = _split_lab(argv)
     if lab is not None:
