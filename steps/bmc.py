@@ -2,14 +2,18 @@
 
 pyghmi's Command keeps process-wide session state (Session.bmc_handlers, initting_sessions, keepalive sessions
 driven by one shared wait_for_rsp loop) and blocks in that loop; a call cannot be interrupted from outside. So
-each BmcClient call runs pyghmi in a short-lived child process (`python -m steps.bmc`, request as JSON on stdin,
-so the password is never in argv), which is killed at the deadline. No session state leaks between calls or
-threads, and a hung BMC never hangs axha.
+each BmcClient call runs pyghmi in a short-lived child process (this module, request as JSON on stdin, so the
+password is never in argv), which is killed at the deadline. No session state leaks between calls or threads, and
+a hung BMC never hangs axha.
+
+The child gets both BMC passwords, so it must run this very file: it starts as `python -I` (isolated: no current
+directory, PYTHONPATH or user site on sys.path, no PYTHON* variables) with the directory this `steps` package was
+loaded from put first on its path, never `python -m steps.bmc` (which would run a steps/bmc.py from the current
+directory). Its environment carries no AXHA_* secret either (steps.envsecrets.child_environment).
 """
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -20,7 +24,15 @@ from typing import Callable
 from steps.errors import ConnectError
 
 ACTIONS = ("on", "off", "cycle", "reset", "shutdown")
-_REPO = str(Path(__file__).resolve().parents[1])
+# the directory holding the `steps` package this code was loaded from (a checkout, or site-packages)
+PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
+_BOOT = ("import sys; sys.path.insert(0, sys.argv.pop(1)); import runpy; "
+         "runpy.run_module('steps.bmc', run_name='__main__', alter_sys=True)")
+
+
+def helper_argv() -> list[str]:
+    """The BMC helper's command line: this interpreter, isolated, running this module from PACKAGE_ROOT."""
+    return [sys.executable, "-I", "-c", _BOOT, PACKAGE_ROOT]
 
 
 class BmcError(ConnectError):
@@ -103,7 +115,7 @@ class BmcClient:
         started = time.monotonic()
         env = _child_env()
         try:
-            proc = subprocess.run([sys.executable, "-m", "steps.bmc"], input=json.dumps(payload),
+            proc = subprocess.run(helper_argv(), input=json.dumps(payload),
                                   capture_output=True, text=True, timeout=deadline + 5, env=env)
         except subprocess.TimeoutExpired:
             error: BmcError = BmcUnreachable(f"no answer from the BMC at {self.where} within {deadline:g} s",
@@ -172,7 +184,7 @@ def power_states(clients, on_result: Callable[[int, object], None] | None = None
         client._note({"op": "state"}, f"failed: {error}", started)
         deliver(i, error)
 
-    proc = subprocess.Popen([sys.executable, "-m", "steps.bmc"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(helper_argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True, env=_child_env())
     killer = threading.Timer(deadline + 5, proc.kill)  # the hard deadline: EOF on stdout follows the kill
     killer.start()
@@ -204,7 +216,9 @@ def power_states(clients, on_result: Callable[[int, object], None] | None = None
 
 
 def _child_env() -> dict:
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_REPO, os.environ.get("PYTHONPATH")])))
+    from steps.envsecrets import child_environment
+
+    return child_environment()
 
 
 # ---------------------------------------------------------------- the child process side

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from steps.audit import AuditLog, Redactor
-from steps.bmc import BmcAuthError, BmcCipherError, BmcClient, BmcUnreachable, classify
+from steps.bmc import BmcAuthError, BmcCipherError, BmcClient, BmcUnreachable, classify, helper_argv
 from tests.unit.test_lab_bmc import PASSWORD, USER, Server
 
 
@@ -125,7 +125,7 @@ def test_power_states_asks_several_bmcs_from_one_child_and_keeps_each_answer(ser
     assert good_state == "on"
     assert isinstance(wrong_state, BmcAuthError) and "refused the password" in str(wrong_state)
     assert isinstance(replayed, BmcUnreachable)
-    assert len(children) == 1 and children[0][-2:] == ["-m", "steps.bmc"]  # one interpreter for both BMCs
+    assert len(children) == 1 and children[0] == helper_argv()  # one interpreter for both BMCs
     notes = [e["stdout"] for e in audit.entries()]
     assert any("power state -> on" in n for n in notes) and any("refused the password" in n for n in notes)
     assert "Wr0ng-Passw0rd-xyz" not in (tmp_path / "audit.jsonl").read_text()
@@ -174,3 +174,38 @@ def test_power_states_delivers_each_answer_as_it_arrives(server):
     assert [a[0] for a in arrived] == [1, 0]  # the good BMC first, although it was asked second
     assert arrived[0][1] == "on" and isinstance(arrived[1][1], BmcUnreachable)
     assert arrived[0][2] < total - 1.0  # not held back until the silent one gave up
+
+
+def test_the_helper_runs_the_installed_module_never_one_from_the_working_directory(server, tmp_path, monkeypatch):
+    """Issue 11: `python -m steps.bmc` ran a steps/bmc.py from the current directory, which then read both BMC
+    passwords on stdin. The helper is isolated (-I) and runs this package's own file; nor does it inherit AXHA_*
+    secrets from the environment."""
+    import subprocess
+    import sys
+
+    planted = tmp_path / "work"
+    (planted / "steps").mkdir(parents=True)
+    (planted / "steps" / "__init__.py").write_text("")
+    stolen = tmp_path / "stolen"
+    (planted / "steps" / "bmc.py").write_text(
+        f"import sys, os\nopen({str(stolen)!r}, 'w').write(sys.stdin.read() + repr(dict(os.environ)))\n"
+        "print('{\"state\": \"on\"}')\n")
+    monkeypatch.chdir(planted)
+    monkeypatch.setenv("PYTHONPATH", str(planted))
+    monkeypatch.setenv("AXHA_BMC_PASSWORD", "env-secret-xyz")
+    env_seen: list[dict] = []
+    real_run = subprocess.run
+
+    def spying_run(argv, *args, **kwargs):
+        env_seen.append(kwargs.get("env") or {})
+        return real_run(argv, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", spying_run)
+    client = BmcClient(server.address, USER, PASSWORD, port=server.port, timeout=5, node="node1")
+    assert client.power_state() == "on"
+    assert not stolen.exists()
+    assert env_seen and "AXHA_BMC_PASSWORD" not in env_seen[0] and "PATH" in env_seen[0]
+    # the planted module is what `python -m steps.bmc` would have run from there: the test can fail
+    real_run([sys.executable, "-m", "steps.bmc"], input="{}", capture_output=True, text=True, timeout=30,
+             env=dict(PYTHONPATH=str(planted)))
+    assert stolen.exists()
