@@ -12,6 +12,7 @@ from checks.script import script_argv
 from steps.runner import concurrently
 from steps.sections import Section, begin_line, is_end_line, split_sections
 from steps.errors import AxhaError
+from steps.render import option_lines
 from steps.framework import FAIL, PASS, SKIP, WARN, Finding, worst
 
 CLUSTER = "cluster"  # the subject of findings that compare the two nodes
@@ -170,15 +171,18 @@ class PreflightReport:
 
 
 def fence_options(spec, secrets, target) -> str | None:
-    """fence_ipmilan's stdin options for the target node's BMC (key=value lines; the password never in argv)."""
+    """fence_ipmilan's stdin options for the target node's BMC (key=value lines; the password never in argv), None
+    without a password. Rendered by steps.render.option_lines: a value with a line break (which would start an
+    option of its own, such as password_script, run through a shell) raises RenderError."""
     try:
         password = secrets.bmc_password(target.name) if secrets is not None else None
     except AxhaError:
         return None
-    if not password or any(c in password for c in "\r\n"):
+    if not password:
         return None
-    return (f"ip={target.bmc.address}\nipport={target.bmc.port}\nusername={target.bmc.user}\n"
-            f"password={password}\nlanplus=1\naction=status\nverbose=1\npower_timeout=10\n")
+    return option_lines((("ip", target.bmc.address), ("ipport", target.bmc.port), ("username", target.bmc.user),
+                         ("password", password), ("lanplus", 1), ("action", "status"), ("verbose", 1),
+                         ("power_timeout", 10)), secret={"password"})
 
 
 class _Run:
@@ -208,7 +212,11 @@ class _Run:
     def _one_script(self, name: str, sections: str, fence: bool) -> None:
         node, peer = self.spec.node(name), self.spec.peer(name)
         device = self.spec.storage.device if self.spec.storage.mode == "shared" else node.backing_disk
-        stdin = fence_options(self.spec, self.ctx.secrets, peer) if fence else None
+        try:
+            stdin = fence_options(self.spec, self.ctx.secrets, peer) if fence else None
+        except AxhaError as exc:  # a value the renderer refuses: nothing runs for these sections
+            self.errors[name] = exc.explain()
+            return
         argv = script_argv(sections, device,
                            node.link0.interface, peer.link0.address, node.link1.interface, peer.link1.address,
                            self.spec.axigen.package, self.spec.axigen.service, stdin is not None,

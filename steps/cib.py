@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from steps.errors import AxhaError, CommandFailed
 from steps.framework import Action
+from steps.render import RenderError, xml_attr
 
 TIMEOUT = 60.0
 # crm_verify errors expected before the fencing step has added the devices (stonith-enabled stays true)
@@ -29,13 +30,36 @@ NOT_RUNNING = ("Could not connect", "Transport endpoint is not connected", "Conn
                "not connected", "No such file or directory")
 
 
+OBJECT_TAGS = {"resources": ("primitive", "clone", "group", "bundle"),
+               "constraints": ("rsc_location", "rsc_colocation", "rsc_order", "rsc_ticket")}
+# an XML ID (NCName) as Pacemaker's schema wants for id attributes, kept to ASCII
+ID_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+
+
 @dataclass(frozen=True)
 class CibObject:
-    """A whole object we own (primitive, clone, group, constraint): created, or replaced by id when present."""
+    """A whole object we own (primitive, clone, group, constraint): created, or replaced by id when present.
+    Checked when made (the second wall behind validation): `xml` is one well-formed element of a tag that belongs
+    in `scope`, with `id` as its id, so no value pasted into it can have added or closed an element."""
 
     scope: str   # resources | constraints
     id: str
     xml: str
+
+    def __post_init__(self):
+        if not ID_RE.fullmatch(self.id):
+            raise RenderError(f"refusing the CIB id {self.id!r}: not an XML id")
+        try:
+            root = ET.fromstring(self.xml)
+        except ET.ParseError as exc:
+            raise RenderError(f"refusing CIB object {self.id}: not well-formed XML ({exc})") from None
+        if root.tag not in OBJECT_TAGS.get(self.scope, ()) or root.get("id") != self.id:
+            raise RenderError(f"refusing CIB object {self.id}: <{root.tag} id={root.get('id')!r}> does not belong in "
+                              f"{self.scope} as {self.id}")
+        for element in root.iter():
+            element_id = element.get("id")
+            if element_id is not None and not ID_RE.fullmatch(element_id):
+                raise RenderError(f"refusing CIB object {self.id}: the id {element_id!r} is not an XML id")
 
 
 @dataclass(frozen=True)
@@ -108,7 +132,11 @@ def primitive(rid: str, cls: str, type_: str, provider: str | None = None, param
 
 
 def _attr(value: str) -> str:
-    return (value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;"))
+    """An attribute value, escaped; a control character (which XML refuses or turns into a space) is refused."""
+    return xml_attr(value)
+
+
+attr = _attr
 
 
 def ids_in(cib_xml: str) -> set[str]:

@@ -10,6 +10,7 @@ from steps.errors import AxhaError
 from steps.framework import FAIL, Action, Context, Emit, Finding, Step, wait_for
 from steps.install.common import finding, read, service_actions, service_state, stdin_action
 from steps.names import COROSYNC_AUTHKEY, COROSYNC_CONF
+from steps.render import conf_word
 
 STAGED = COROSYNC_CONF + ".axha-new"
 BACKUP = COROSYNC_CONF + ".axha-orig"
@@ -25,13 +26,15 @@ def nodeids(spec) -> tuple[int, ...]:
 
 
 def render_conf(spec) -> str:
-    """The corosync.conf text for the cluster (pure): template from assets/corosync/."""
+    """The corosync.conf text for the cluster (pure): template from assets/corosync/. Every value goes in as one
+    word (steps.render.conf_word): a newline or a brace in it is refused, never written."""
     template = Template(resources.files("assets.corosync").joinpath("corosync.conf.tmpl").read_text())
     nodes = "".join(
-        f"    node {{\n        name: {node.name}\n        nodeid: {i}\n"
-        f"        ring0_addr: {node.link0.address}\n        ring1_addr: {node.link1.address}\n    }}\n"
+        f"    node {{\n        name: {conf_word(node.name, 'the node name')}\n        nodeid: {int(i)}\n"
+        f"        ring0_addr: {conf_word(node.link0.address, 'the link0 address')}\n"
+        f"        ring1_addr: {conf_word(node.link1.address, 'the link1 address')}\n    }}\n"
         for i, node in zip(nodeids(spec), spec.nodes))
-    return template.substitute(cluster=spec.name, nodes=nodes)
+    return template.substitute(cluster=conf_word(spec.name, "the cluster name"), nodes=nodes)
 
 
 # ---------------------------------------------------------------- parsers (pure)

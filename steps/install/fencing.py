@@ -49,7 +49,8 @@ def fencing_change(spec) -> cib.CibChange:
     for node in spec.nodes:
         device, lid = names.fence_device(node.name), names.fence_location(node.name)
         objects.append(cib.CibObject("constraints", lid,
-                                     f'<rsc_location id="{lid}" rsc="{device}" node="{node.name}" score="-INFINITY"/>'))
+                                     f'<rsc_location id="{cib.attr(lid)}" rsc="{cib.attr(device)}" '
+                                     f'node="{cib.attr(node.name)}" score="-INFINITY"/>'))
     return cib.CibChange(objects=tuple(objects), properties=CLUSTER_FENCING)
 
 

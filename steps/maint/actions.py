@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from steps import names
+from steps import cib, names
 from steps.drbd import drbdadm_argv, resource_path
 from steps.errors import AxhaError, CommandTimeout, InputError
 from steps.framework import Confirmation, OutputLine, StepFinished, StepStarted, wait_for
@@ -59,7 +59,7 @@ CLEANUP_ARGV = ("crm_resource", "--cleanup")
 
 
 def delete_constraint_argv(cid: str) -> tuple[str, ...]:
-    return ("cibadmin", "--delete", "--scope", "constraints", "--xml-text", f'<rsc_location id="{cid}"/>')
+    return ("cibadmin", "--delete", "--scope", "constraints", "--xml-text", f'<rsc_location id="{cib.attr(cid)}"/>')
 
 
 def clear_argv(resource: str) -> tuple[str, ...]:
