@@ -2,9 +2,8 @@
 
 Everything axha reads from an admin (the cluster file, the secrets file) comes through here, so a hostile or
 careless file ends in a short error naming its line, never in a hang, a memory blow-up or a traceback:
-- `read_regular(path, limit)`: opens without blocking (a FIFO never hangs the open), then accepts only a regular
-  file (not a FIFO, a device such as /dev/zero behind a symlink, a directory), of at most `limit` bytes, read from
-  the descriptor that was checked (no stat-then-open race). With nofollow=True a symlink itself is refused.
+- `read_regular(path, limit)` (steps.files): only a regular file (never a FIFO, nor /dev/zero behind a symlink),
+  of at most MAX_BYTES (64 KiB: a cluster file is about 2 KiB), read without blocking;
 - `decode_utf8(data)`: strict UTF-8, the error names the line of the first bad byte.
 - `load_yaml(text)`: PyYAML's scanner and parser, a composer that stops at MAX_DEPTH levels and MAX_ALIASES
   aliases, then one walk that builds plain Python values with at most MAX_VALUES values (aliases counted every
@@ -15,10 +14,7 @@ careless file ends in a short error naming its line, never in a hang, a memory b
 """
 from __future__ import annotations
 
-import errno
-import os
 import re
-import stat
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +27,8 @@ from yaml.reader import Reader
 from yaml.resolver import BaseResolver
 from yaml.scanner import Scanner
 
-MAX_BYTES = 64 * 1024      # a cluster file is about 2 KiB; a secrets file less
+from steps.files import MAX_BYTES, FileProblem, read_regular
+
 MAX_DEPTH = 16             # the cluster file nests 4 levels
 MAX_ALIASES = 64
 MAX_VALUES = 5000          # values after alias expansion (a cluster file has about 60)
@@ -64,57 +61,6 @@ def bad_character(text: str) -> str | None:
 
 
 # ---------------------------------------------------------------- files
-
-
-class FileProblem(Exception):
-    """A file that cannot be read as input; `missing` when it does not exist, `line` when the problem has one.
-    The message never holds the file's content."""
-
-    def __init__(self, message: str, missing: bool = False, line: int | None = None):
-        super().__init__(message)
-        self.missing, self.line = missing, line
-
-
-def read_regular(path: str | os.PathLike, limit: int = MAX_BYTES, *, nofollow: bool = False) -> tuple[bytes, os.stat_result]:
-    """The bytes of a regular file of at most `limit` bytes, and its stat (taken on the open descriptor)."""
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY | (os.O_NOFOLLOW if nofollow else 0)
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        raise FileProblem("no such file", missing=True) from None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP and nofollow:
-            raise FileProblem("is a symbolic link; axha reads this file only directly, not through a link") from None
-        raise FileProblem(f"cannot open it: {exc.strerror or exc}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise FileProblem(f"is not a regular file ({_kind(st.st_mode)}); give the path of a plain file")
-        if st.st_size > limit:
-            raise FileProblem(f"is {st.st_size} bytes, more than the {limit} bytes such a file can have")
-        chunks, size = [], 0
-        while size <= limit:
-            try:
-                chunk = os.read(fd, limit + 1 - size)
-            except OSError as exc:
-                raise FileProblem(f"cannot read it: {exc.strerror or exc}") from None
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > limit:  # grew while we read it
-            raise FileProblem(f"is more than the {limit} bytes such a file can have")
-        return b"".join(chunks), st
-    finally:
-        os.close(fd)
-
-
-def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return name
-    return "not a plain file"
 
 
 def decode_utf8(data: bytes) -> str:

@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Sequence
 
 from steps.errors import InputError
+from steps.files import FileProblem, read_own
 from steps.spec import atomic_write
 
 VERSION = 1
 STATES = ("pending", "running", "done", "failed")
 KEEP_ASIDE = 10
+MAX_JOURNAL_BYTES = 16 * 1024 * 1024
 STALE, DONE = "stale", "done"
 
 
@@ -43,10 +45,15 @@ class Journal:
         self.data = self._load(cluster)
 
     def _load(self, cluster: str) -> dict:
-        if not self.path.exists():
-            return {"version": VERSION, "cluster": cluster, "steps": {}}
         try:
-            data = json.loads(self.path.read_text())
+            raw = read_own(self.path, MAX_JOURNAL_BYTES)  # never through a symbolic link, never a FIFO
+        except FileProblem as exc:
+            if exc.missing:
+                return {"version": VERSION, "cluster": cluster, "steps": {}}
+            raise InputError(f"journal {self.path} {exc}",
+                             remedy="Move it aside; axha re-checks every step's real state on the next run.") from None
+        try:
+            data = json.loads(raw)
         except (OSError, ValueError) as exc:
             raise InputError(f"journal {self.path} is unreadable ({exc})",
                              remedy="Move it aside; axha re-checks every step's real state on the next run.") from None
