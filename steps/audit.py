@@ -20,6 +20,9 @@ import threading
 import time
 from pathlib import Path
 
+from steps.errors import AxhaError
+from steps.files import FileProblem, open_append, read_own
+
 MASK = "********"
 EXCERPT = 2000
 ROTATE_BYTES = 8 * 1024 * 1024
@@ -27,7 +30,50 @@ KEEP_ROTATED = 4
 SUMMARY_EVERY = 600.0
 # the parts of a read-only answer that change on every call without the cluster changing: crm_mon's clock
 _VOLATILE = re.compile(r'(last_update time|last_updated)="[^"]*"')
-_KV_SECRET = re.compile(r"(?i)\b(passw(?:or)?d|passwd|passphrase|secret|token)(\s*[=:]\s*)(\S+)")
+# a secret's value after its name: password=x, password: "x y", "passphrase": "x", -P x, --password x
+_SECRET_NAME = r"(?:passw(?:or)?d|passwd|passphrase|secret|token|auth_?key)"
+_QUOTED_OR_WORD = r"""(?:"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"',;&}]+)"""
+_KV_SECRET = re.compile(rf"""(?i)(\b{_SECRET_NAME}\b["']?)(\s*[=:]\s*)({_QUOTED_OR_WORD})""")
+# --password x anywhere; -P x only on an ipmitool command line (elsewhere -P is another option: df -P, cp -P)
+_OPT_SECRET = re.compile(rf"""(?<![\w-])(--pass(?:word|wd|phrase))(\s*=?\s*)({_QUOTED_OR_WORD})""")
+_IPMITOOL_P = re.compile(rf"""(\bipmitool\b[^\n]*?\s-P)(\s*)({_QUOTED_OR_WORD})""")
+STRONG = 8      # a secret this long is masked wherever it occurs, also inside a longer word
+# A secret that is a common word, a short number, or one or two characters occurs in ordinary output (`uid=0(root)`,
+# `port 22`): masking every occurrence would show the reader which word it is, so such a secret is masked only where
+# it stands as a password value (_KV_SECRET, _OPT_SECRET). Shorter than STRONG, it is masked as a whole word only
+# (masking `tar` inside `started` would also tell).
+COMMON_WORDS = frozenset("""
+admin administrator root user users guest test testing default password passwd pass secret changeme letmein
+welcome qwerty login logout ipmi bmc node cluster axigen online offline started stopped starting stopping running
+master slave primary secondary promoted unpromoted true false yes no on off none null ok error errors fail failed
+failure warning status start stop restart active inactive enabled disabled linux debian ubuntu centos redhat
+rocky alma server system service services mail smtp imap pop3 http https local localhost host hosts link links
+drbd corosync pacemaker fence stonith disk disks data backup operator supervisor manager support service calvin
+super console monitor power reset cycle lanplus ether eth0 eth1 lo any all
+""".split())
+
+
+def weak_secret(secret: str, public: "set[str] | frozenset[str]" = frozenset()) -> bool:
+    """True when `secret` is too common to mask everywhere without revealing it (see COMMON_WORDS)."""
+    low = secret.lower()
+    return len(secret) < 3 or (secret.isdigit() and len(secret) < 6) or low in COMMON_WORDS or low in public
+
+
+def secret_forms(secret: str) -> set[str]:
+    """The ways a secret can appear in output and command lines: as is, JSON- and Python-escaped, shell-quoted
+    and backslash-escaped, XML/HTML-escaped and URL-encoded."""
+    import html
+    import shlex
+    from urllib.parse import quote, quote_plus
+
+    forms = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1], repr(secret)[1:-1],
+             shlex.quote(secret), re.sub(r"([^A-Za-z0-9_./,:@%+=-])", r"\\\1", secret), html.escape(secret),
+             html.escape(secret).replace("&#x27;", "&apos;"), quote(secret, safe=""), quote_plus(secret)}
+    return {form for form in forms if form}
+
+
+class AuditError(AxhaError):
+    """The audit log cannot be written where it should be (a symbolic link or a FIFO there, no permission)."""
 
 
 def default_state_dir() -> Path:
@@ -41,27 +87,65 @@ def default_state_dir() -> Path:
 
 
 class Redactor:
-    """Knows every secret in play and masks it (and anything shaped like password=...) in text."""
+    """Knows every secret in play and masks it in text: each secret in every form it can take (secret_forms),
+    and whatever stands as a password value (password=..., "password": "...", -P ..., --password ...). Masking
+    happens on the whole text before anything is cut from it. A common or very short secret (weak_secret) is
+    masked only as a password value, never everywhere (that would show which word it is)."""
 
-    def __init__(self, secrets: "list[str] | tuple[str, ...]" = ()):
+    def __init__(self, secrets: "list[str] | tuple[str, ...]" = (), public: "list[str] | tuple[str, ...]" = ()):
         self._secrets: set[str] = set()
+        self._public: set[str] = set()
         self._lock = threading.Lock()
+        self._patterns: "tuple[re.Pattern | None, re.Pattern | None] | None" = None
+        self.add_public(public)
         for secret in secrets:
             self.add(secret)
 
     def add(self, secret: str | None) -> None:
-        if secret and len(secret) >= 3:
+        if secret:
             with self._lock:
                 self._secrets.add(secret)
+                self._patterns = None
+
+    def add_public(self, words) -> None:
+        """Words everybody may see (user and node names from the cluster file): a secret equal to one of them is
+        weak, since masking it would reveal it (a BMC password ADMIN for the BMC user ADMIN)."""
+        with self._lock:
+            self._public.update(w.lower() for w in words if w)
+            self._patterns = None
+
+    @property
+    def weak_count(self) -> int:
+        """How many secrets in play are masked only as password values (common words, short numbers...)."""
+        with self._lock:
+            return sum(1 for s in self._secrets if weak_secret(s, self._public))
+
+    def _compiled(self) -> "tuple[re.Pattern | None, re.Pattern | None]":
+        with self._lock:
+            if self._patterns is None:
+                anywhere, words = set(), set()
+                for secret in self._secrets:
+                    if weak_secret(secret, self._public):
+                        continue
+                    (anywhere if len(secret) >= STRONG else words).update(secret_forms(secret))
+
+                def alternation(forms: set[str]) -> str:
+                    return "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
+
+                self._patterns = (re.compile(alternation(anywhere)) if anywhere else None,
+                                  re.compile(rf"(?<![A-Za-z0-9])(?:{alternation(words)})(?![A-Za-z0-9])")
+                                  if words else None)
+            return self._patterns
 
     def redact(self, text: str) -> str:
         if not text:
             return text
-        with self._lock:
-            secrets = sorted(self._secrets, key=len, reverse=True)
-        for secret in secrets:
-            text = text.replace(secret, MASK)
-        return _KV_SECRET.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
+        for pattern in self._compiled():
+            if pattern is not None:
+                text = pattern.sub(MASK, text)
+        for pattern in (_KV_SECRET, _OPT_SECRET, _IPMITOOL_P):
+            text = pattern.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
+        return text
 
 
 class _Repeats:
@@ -105,11 +189,19 @@ class AuditLog:
     def _append(self, entry: dict) -> None:
         data = (json.dumps(entry, ensure_ascii=False) + "\n").encode()
         try:
-            if self.path.stat().st_size + len(data) > self.rotate_bytes:
+            if os.lstat(self.path).st_size + len(data) > self.rotate_bytes:
                 self._rotate()
         except FileNotFoundError:
             pass
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._append_bytes(self.path, data)
+
+    @staticmethod
+    def _append_bytes(path: Path, data: bytes) -> None:
+        """Append to one of our files, never through a symlink (O_NOFOLLOW) or into a FIFO or a device."""
+        try:
+            fd = open_append(path, 0o600)
+        except FileProblem as exc:
+            raise AuditError(f"audit log {path} {exc}", remedy=f"Remove or move {path} away and run again.") from None
         try:
             os.write(fd, data)
         finally:
@@ -126,13 +218,13 @@ class AuditLog:
     def _rotate(self) -> None:
         oldest = self.rotated(self.keep)
         if oldest.exists():
-            kept = [line for line in oldest.read_text(errors="replace").splitlines() if _is_change(line)]
+            try:
+                text = read_own(oldest, 4 * self.rotate_bytes).decode(errors="replace")
+            except FileProblem:  # not our file (a link, a FIFO...): dropped unread
+                text = ""
+            kept = [line for line in text.splitlines() if _is_change(line)]
             if kept:
-                fd = os.open(self.changes_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-                try:
-                    os.write(fd, ("\n".join(kept) + "\n").encode())
-                finally:
-                    os.close(fd)
+                self._append_bytes(self.changes_path, ("\n".join(kept) + "\n").encode())
             oldest.unlink()
         for n in range(self.keep - 1, 0, -1):
             if self.rotated(n).exists():
@@ -148,8 +240,9 @@ class AuditLog:
             "rc": result.rc,
             "duration": round(result.duration, 3),
             "mutating": mutating,
-            "stdout": r(_excerpt(result.stdout)),
-            "stderr": r(_excerpt(result.stderr)),
+            # masked first, then cut: a secret across the cut is masked whole
+            "stdout": _excerpt(r(result.stdout)),
+            "stderr": _excerpt(r(result.stderr)),
         }
         if mutating:
             self._write(entry)
@@ -187,9 +280,13 @@ class AuditLog:
 
     def entries(self) -> list[dict]:
         """The entries of the current file (the rotated ones are audit.1.jsonl, ... and audit.changes.jsonl)."""
-        if not self.path.exists():
-            return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        try:
+            text = read_own(self.path, 4 * self.rotate_bytes).decode(errors="replace")
+        except FileProblem as exc:
+            if exc.missing:
+                return []
+            raise AuditError(f"audit log {self.path} {exc}") from None
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def _is_change(line: str) -> bool:

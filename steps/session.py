@@ -75,6 +75,14 @@ def restart_journal(spec, name: str):
     return set_aside_file(journal_path(spec, name), "restarted")
 
 
+def public_words(spec) -> list[str]:
+    """Names from the cluster file that appear in commands and output anyway (a secret equal to one is weak)."""
+    words = [spec.name, spec.axigen.service, spec.axigen.package]
+    for node in spec.nodes:
+        words += [node.name, node.ssh_user, node.bmc.user, node.link0.interface, node.link1.interface]
+    return words
+
+
 def open_audit(spec, secrets=None) -> AuditLog:
     audit = AuditLog(state_paths(spec)[0], Redactor(secrets.values() if secrets is not None else ()))
     return audit
@@ -91,8 +99,13 @@ def open_context(spec, secrets, *, audit: AuditLog | None = None, journal=None,
     secrets = secrets if secrets is not None else Secrets()
     if audit is None:
         audit = open_audit(spec, secrets)
+    audit.redactor.add_public(public_words(spec))
     for value in secrets.values():
         audit.redactor.add(value)
+    if audit.redactor.weak_count:
+        audit.note("local", f"{audit.redactor.weak_count} secret(s) in use are common words, short numbers or "
+                            "shorter than 3 characters: this log masks them only where they stand as a password "
+                            "value (masking every occurrence would reveal them); choose longer passwords")
     if isinstance(journal, str):
         journal = open_journal(spec, journal)
     runners = {
