@@ -27,10 +27,12 @@ import socket
 import threading
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Sequence
 
 from steps.errors import AxhaError, CommandTimeout, ConnectError, HostKeyError
+from steps.files import FileProblem, open_append, read_regular
 from steps.runner import DEFAULT_TIMEOUT, OnLine, Result
 
 
@@ -57,6 +59,34 @@ PID_MARK = b"AXHA-PID "
 WRAPPER = 'echo "AXHA-PID $$" >&2; exec timeout -k 5 "$0" "$@"'
 KILL_GRACE = 1.0
 AcceptHostKey = Callable[[HostKeyError], bool]
+KNOWN_HOSTS_LIMIT = 16 * 1024 * 1024
+
+
+def parse_known_hosts(text: str):
+    """(paramiko HostKeys, set of revoked keys' base64) from known_hosts text. `@revoked` lines revoke their key;
+    `@cert-authority` lines and lines paramiko cannot read (bad base64, unknown key types) are skipped."""
+    paramiko = _paramiko()
+    HostKeyEntry, InvalidHostKey = paramiko.hostkeys.HostKeyEntry, paramiko.hostkeys.InvalidHostKey
+
+    keys, revoked = paramiko.HostKeys(), set()
+    for lineno, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("@"):
+            marker, _, rest = line.partition(" ")
+            fields = rest.split()
+            if marker == "@revoked" and len(fields) >= 3:
+                revoked.add(fields[2])
+            continue
+        try:
+            entry = HostKeyEntry.from_line(line, lineno)
+        except (paramiko.SSHException, InvalidHostKey, ValueError, TypeError, IndexError):
+            continue
+        if entry is not None:
+            for name in entry.hostnames:
+                keys.add(name, entry.key.get_name(), entry.key)
+    return keys, revoked
 
 
 def fingerprint(key) -> str:
@@ -97,6 +127,7 @@ class SshRunner:
         self.use_agent = use_agent
         self.sudo = node.ssh_user != "root"
         self._transport = None
+        self._revoked: set[str] = set()
         self._lock = threading.Lock()
         for secret in (password, passphrase):
             if audit is not None and secret:
@@ -178,19 +209,30 @@ class SshRunner:
                                remedy="Check the address and the network path.") from None
 
     def _load_known_hosts(self):
-        paramiko = _paramiko()
-
-        keys = paramiko.HostKeys()
-        if os.path.exists(self.known_hosts):
-            try:
-                keys.load(self.known_hosts)
-            except (OSError, paramiko.SSHException) as exc:
-                raise ConnectError(f"cannot read known_hosts file {self.known_hosts}: {_plain(exc)}",
-                                   node=self.node, remedy="Fix or move the file aside.") from None
+        """known_hosts as paramiko HostKeys; the keys of its @revoked lines go to self._revoked (refused for every
+        host). @cert-authority lines are skipped: paramiko cannot check host certificates, so a host known only
+        through a CA is an unknown host here. A line paramiko cannot read is skipped, as OpenSSH does."""
+        keys, self._revoked = parse_known_hosts(self._read_known_hosts())
         return keys
+
+    def _read_known_hosts(self) -> str:
+        try:
+            data, _ = read_regular(self.known_hosts, KNOWN_HOSTS_LIMIT)
+        except FileProblem as exc:
+            if exc.missing:
+                return ""
+            raise ConnectError(f"known_hosts file {self.known_hosts} {exc}", node=self.node,
+                               remedy="Fix or move the file aside.") from None
+        return data.decode(errors="replace")
 
     def _check_host_key(self, hostname: str, key, known_keys, allow_prompt: bool) -> None:
         key_type, fp = key.get_name(), fingerprint(key)
+        if key.get_base64() in self._revoked:
+            raise HostKeyError(
+                f"REVOKED host key for {hostname}: the node presents {key_type} {fp}, which {self.known_hosts} marks "
+                "@revoked. Refusing to connect.", node=self.node, fingerprint=fp, key_type=key_type, changed=True,
+                hostname=hostname, key=key,
+                remedy="Find out why the key was revoked; give the node a new host key before connecting.")
         if known_keys:
             same_type = known_keys.get(key_type)
             if same_type is None and key_type.startswith("rsa-sha2"):
@@ -214,15 +256,22 @@ class SshRunner:
         self._remember(hostname, key)
 
     def _remember(self, hostname: str, key) -> None:
+        """Append the accepted key to known_hosts: never through a symbolic link (O_NOFOLLOW), never to a FIFO."""
         path = Path(self.known_hosts)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         line = f"{hostname} {key.get_name()} {key.get_base64()}\n"
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            with open(path, "rb") as existing:
-                data = existing.read()
-            if data and not data.endswith(b"\n"):
-                line = "\n" + line
+            fd = open_append(path, 0o644)
+        except FileProblem as exc:
+            raise ConnectError(f"cannot add the host key to {path}: it {exc}", node=self.node,
+                               remedy=f"Add it yourself: echo '{line.strip()}' >> <your known_hosts>") from None
+        try:
+            size = os.fstat(fd).st_size
+            if size:
+                with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW)) as existing:
+                    existing.seek(size - 1)
+                    if existing.read(1) != b"\n":
+                        line = "\n" + line
             os.write(fd, line.encode())
         finally:
             os.close(fd)
@@ -324,7 +373,8 @@ class SshRunner:
         return self._exec(tuple(argv), stdin, timeout, mutating, on_line, cancel)
 
     def _exec(self, argv: tuple[str, ...], stdin, timeout: float, mutating: bool, on_line, cancel,
-              raw: list | None = None) -> Result:
+              raw: list | None = None, quiet: bool = False) -> Result:
+        """quiet: the output is a file's content (get): the audit log records its size, never the bytes."""
         start = time.monotonic()
         deadline = start + timeout
         channel = self._channel(min(timeout, 30.0))
@@ -391,13 +441,14 @@ class SshRunner:
             raw.append(bytes(out))
         result = Result(self.node, argv, rc, out.decode(errors="replace"), err.decode(errors="replace"), duration,
                         stopped)
+        logged = replace(result, stdout=f"[{len(out)} bytes of file content, not logged]") if quiet else result
         if timed_out:
-            self._audit(Result(self.node, argv, -1, result.stdout, result.stderr + "\n[axha: timed out]", duration),
+            self._audit(Result(self.node, argv, -1, logged.stdout, result.stderr + "\n[axha: timed out]", duration),
                         mutating)
             raise CommandTimeout(f"`{self._show(argv)}` did not finish within {timeout:g} s (stopped it)",
                                  node=self.node,
                                  remedy="Check the node's load and the command's state, then retry.")
-        self._audit(result, mutating)
+        self._audit(logged, mutating)
         return result
 
     def _channel(self, timeout: float):
@@ -504,7 +555,8 @@ class SshRunner:
         """Read a remote file; FileNotFoundError when it does not exist."""
         if self.sudo:
             raw: list[bytes] = []
-            result = self._exec(("cat", "--", path), None, 60, False, None, None, raw)
+            # the content (an authkey, a backup) is never logged, only its size
+            result = self._exec(("cat", "--", path), None, 60, False, None, None, raw, quiet=True)
             if result.rc != 0:
                 if "No such file" in result.stderr:
                     raise FileNotFoundError(path)

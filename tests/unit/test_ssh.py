@@ -310,6 +310,61 @@ def test_non_root_user_goes_through_sudo_and_password_auth(sshd, tmp_path):
     assert "password" in str(info.value) and "not-the-password" not in str(info.value)
 
 
+def test_a_secret_file_read_through_sudo_is_never_logged(sshd, tmp_path):
+    """Issue 11: with a non-root ssh_user, get() reads through `sudo cat`; the corosync authkey (any file) must not
+    land in the audit log as that command's output."""
+    if not sshd.sudo_user:
+        pytest.skip("sudo/useradd not available")
+    audit = AuditLog(tmp_path / "a.jsonl", Redactor())
+    key = tmp_path / "authkey"
+    content = b"AUTHKEY-" + os.urandom(8).hex().encode() + b"-plain-text-part"
+    key.write_bytes(content)
+    key.chmod(0o400)
+    r = SshRunner(node_for(sshd, sshd.sudo_user), password=TEST_PASSWORD, known_hosts=str(sshd.known_hosts),
+                  audit=audit, use_agent=False)
+    try:
+        assert r.get(str(key)) == content
+    finally:
+        r.close()
+    log = (tmp_path / "a.jsonl").read_text()
+    assert b"AUTHKEY-".decode() not in log and "plain-text-part" not in log
+    cat = [e for e in audit.entries() if e["argv"][:2] == ["cat", "--"]]
+    assert cat and cat[0]["stdout"] == f"[{len(content)} bytes of file content, not logged]"
+
+
+def test_known_hosts_with_cert_authority_and_revoked_lines(sshd, tmp_path):
+    """Issue 11: an @cert-authority or @revoked line made every command fail with "unexpected error". Now
+    @cert-authority is skipped (paramiko cannot check host certificates), @revoked refuses that key for any host,
+    and the other lines still count."""
+    plain = sshd.known_hosts.read_text()
+    host_key = plain.split()[2]
+    known = tmp_path / "known_hosts"
+    known.write_text("@cert-authority *.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGFrZQ==\n"
+                     "garbage line with !!! not base64\n" + plain)
+    r = SshRunner(node_for(sshd), key_file=str(sshd.client_key), known_hosts=str(known))
+    assert r.run(["true"]).rc == 0
+    r.close()
+    known.write_text(f"@revoked * ssh-ed25519 {host_key}\n" + plain)
+    r = SshRunner(node_for(sshd), key_file=str(sshd.client_key), known_hosts=str(known),
+                  accept_host_key=lambda err: True)
+    with pytest.raises(HostKeyError) as info:
+        r.run(["true"])
+    assert "REVOKED" in str(info.value) and info.value.changed
+
+
+def test_an_accepted_host_key_is_never_appended_through_a_symlink(sshd, tmp_path):
+    target = tmp_path / "elsewhere"
+    target.write_text("# someone else's file\n")
+    link = tmp_path / "known_hosts"
+    link.symlink_to(target)
+    r = SshRunner(node_for(sshd), key_file=str(sshd.client_key), known_hosts=str(link),
+                  accept_host_key=lambda err: True)
+    with pytest.raises(ConnectError) as info:
+        r.run(["true"])
+    assert "symbolic link" in str(info.value) and "echo '" in info.value.remedy
+    assert target.read_text() == "# someone else's file\n"
+
+
 NOT_SSH = """
 import socket, sys, threading, time
 from steps.errors import ConnectError
