@@ -26,6 +26,57 @@ def cluster_path(args) -> str:
                                                      "`axha lab up`), or set AXHA_CLUSTER.")
 
 
+def seconds(low: float, high: float):
+    """An argparse type: a finite number of seconds in [low, high] (never nan, inf or negative)."""
+    import argparse
+    import math
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        if not math.isfinite(value) or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected a number of seconds from {low:g} to {high:g}")
+        return value
+
+    parse.__name__ = "seconds"
+    return parse
+
+
+def output_dir(text: str) -> str:
+    """An argparse type: a directory to write into, existing or creatable (its nearest existing ancestor is a
+    directory this user may write), never /dev/null/x or a file."""
+    import argparse
+
+    path = Path(text).expanduser()
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} exists and is not a directory")
+    ancestor = path
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r}: {ancestor} is not a directory, so nothing can be created under it")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{text!r}: no permission to write in {ancestor}")
+    return str(path)
+
+
+def output_file(text: str) -> str:
+    """An argparse type: a file to (re)write, in an existing directory this user may write; not a directory."""
+    import argparse
+
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a directory; give a file name")
+    parent = path.parent
+    if not parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r}: {parent} is not an existing directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{text!r}: no permission to write in {parent}")
+    return str(path)
+
+
 def interactive(args) -> bool:
     return not getattr(args, "yes", False) and sys.stdin.isatty() and not getattr(args, "json", False)
 

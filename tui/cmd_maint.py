@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from tui.clihelp import context_for_cli, fail, load_for_cli, print_event
+from tui.clihelp import context_for_cli, fail, load_for_cli, output_dir, print_event, seconds
 
 EXIT_CODES = "Exit codes: 0 done / healthy, 1 refused, failed or problems found, 2 bad input."
 
@@ -22,7 +22,7 @@ def register(subparsers, common) -> None:
     p = add("status", "show the live cluster state (nodes, resources, DRBD, links, fencing, VIP answers)", cmd_status,
             "One read-only round trip per node plus the SMTP/IMAP greeting on the virtual IP. Exit 1 when "
             "something needs attention (a node down, a link down, a failed action, ...).")
-    p.add_argument("--watch", nargs="?", const=2.0, type=float, metavar="SECONDS",
+    p.add_argument("--watch", nargs="?", const=2.0, type=seconds(0.5, 3600), metavar="SECONDS",
                    help="refresh every SECONDS (default 2) until Ctrl-C")
     p = add("switchover", "move the mail service to the other node, after checking every gate", cmd_switchover,
             "Gates first (all reported together), then a crm_simulate preview, the move, live following, a "
@@ -30,7 +30,8 @@ def register(subparsers, common) -> None:
             "Reports the service gap.")
     p.add_argument("--to", metavar="NODE", help="the node to move to (default: the passive node)")
     p.add_argument("--plan", action="store_true", help="gates and preview only; change nothing")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the move (default 120)")
+    p.add_argument("--timeout", type=seconds(1, 3600), default=120.0,
+                   help="seconds to wait for the move (default 120)")
     p = add("upgrade", "rolling upgrade of Axigen, passive node first, with a switchover in between", cmd_upgrade,
             "Gates, versions, a backup (both nodes + locally), upgrade the passive node (Axigen kept from running "
             "there), switch over, verify the running version through Axigen's CLI (GET VERSION) and the VIP, "
@@ -60,7 +61,8 @@ def register(subparsers, common) -> None:
     add("verify-drbd", "start DRBD's online verify of the replicated data", cmd_verify_drbd)
     p = add("backup", "back up the whole configuration (CIB, corosync, DRBD, Axigen) on both nodes and here",
             cmd_backup)
-    p.add_argument("--output", metavar="DIR", help="local directory (default: the state dir's backups/)")
+    p.add_argument("--output", metavar="DIR", type=output_dir,
+                   help="local directory (default: the state dir's backups/)")
     p = add("split-brain-recover", "recover from a DRBD split brain, discarding one node's changes",
             cmd_split_brain, "Shows each side's evidence, then (after you type the node's name) discards the "
             "changes of --discard NODE and resyncs it from the other node.")

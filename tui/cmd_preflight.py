@@ -21,7 +21,10 @@ def register(subparsers, common) -> None:
         epilog=EPILOG, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
     parser.add_argument("--only", metavar="CHECK", action="append", choices=CHECK_IDS,
                         help="run only this check (repeatable)")
-    parser.add_argument("--markdown", metavar="FILE", help="also write the report as Markdown to FILE")
+    from tui.clihelp import output_file
+
+    parser.add_argument("--markdown", metavar="FILE", type=output_file,
+                        help="also write the report as Markdown to FILE")
     parser.set_defaults(func=handle)
 
 

@@ -301,8 +301,12 @@ def make_backup(ctx, local_dir: str | Path, stamp: str | None = None, emit: Call
     """Back up on both nodes (kept there) and copy both archives to local_dir/<stamp>/. Returns what was made."""
     stamp = stamp or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     target = Path(local_dir) / stamp
-    target.mkdir(parents=True, exist_ok=True)
-    os.chmod(target, 0o700)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        os.chmod(target, 0o700)
+    except OSError as exc:
+        raise InputError(f"cannot create the backup directory {target}: {exc.strerror or exc}",
+                         remedy="Pass --output with a directory you may write.") from None
     files = []
     for node in ctx.spec.node_names:
         runner = ctx.runner(node)

@@ -287,3 +287,36 @@ def test_local_commands_get_no_secret_from_the_environment(monkeypatch):
     monkeypatch.setenv("AXHA_BMC_PASSWORD", "leaky-secret")
     result = LocalRunner().run(["env"])
     assert "leaky-secret" not in result.stdout and "LC_ALL=C" in result.stdout
+
+
+# ---------------------------------------------------------------- arguments
+
+
+@pytest.mark.parametrize("args, words", [
+    (["status", "--watch", "-1"], "argument --watch: '-1': expected a number of seconds"),
+    (["status", "--watch", "nan"], "argument --watch: 'nan': expected a number of seconds"),
+    (["backup", "--output", "/dev/null/x"], "argument --output: '/dev/null/x': /dev/null is not a directory"),
+    (["switchover", "--timeout", "-5"], "argument --timeout: '-5': expected a number of seconds"),
+    (["preflight", "--markdown", "/dev/null/x"], "argument --markdown: '/dev/null/x': /dev/null is not an existing"),
+])
+def test_bad_arguments_exit_2_with_a_message(tmp_path, capsys, args, words):
+    from tui.cli import main
+
+    cluster = tmp_path / "c.yaml"
+    cluster.write_text(EXAMPLE)
+    started = time.monotonic()
+    with pytest.raises(SystemExit) as info:
+        main([*args, "--cluster", str(cluster)])
+    err = capsys.readouterr().err
+    clean_refusal(info.value.code, err, time.monotonic() - started)
+    assert words in err, err
+
+
+def test_a_backup_directory_that_cannot_be_made_is_input_error(tmp_path):
+    from steps.maint.actions import make_backup
+
+    class Ctx:
+        spec = SPEC
+
+    with pytest.raises(InputError, match="cannot create the backup directory"):
+        make_backup(Ctx(), "/dev/null/x", "stamp")
