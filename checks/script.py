@@ -1,9 +1,10 @@
 """The one read-only shell script preflight runs per node (its output is cut into sections by steps.sections).
 
 Every value from the cluster file reaches the script as a positional argument after the script (never pasted
-into it), so a node name or device path cannot change what runs. The only input on stdin is the option list for
-`fence_ipmilan` (the peer's BMC password included), which fence-agents read as key=value lines when the agent
-gets no command-line arguments: the password is never in any argv.
+into it), so a node name or device path cannot change what runs; where a tool takes a package, service or address
+as an operand, `--` comes first (validation already refuses a value starting with `-`). The only input on stdin is
+the option list for `fence_ipmilan` (the peer's BMC password included), which fence-agents read as key=value lines
+when the agent gets no command-line arguments: the password is never in any argv.
 """
 from __future__ import annotations
 
@@ -47,14 +48,14 @@ nics() { for d in /sys/class/net/*; do i=${d##*/}; [ "$i" = lo ] && continue
     "$(cat "$d/speed" 2>/dev/null || echo -)" "$(cat "$d/mtu" 2>/dev/null)" "$(cat "$d/operstate" 2>/dev/null)" "$phys"
   done; }
 pinger() { have ping || { echo "ping: not installed"; return 127; }; [ -n "$2" ] || { echo "no address"; return 2; }
-  ping -n -I "$1" -c 2 -i 0.05 -w 2 "$2"; }
+  ping -n -I "$1" -c 2 -i 0.05 -w 2 -- "$2"; }
 fence() { [ "$FENCE" = 1 ] || { echo "not requested"; return 0; }
   have fence_ipmilan || { echo "fence_ipmilan: not installed"; return 127; }
   t 30 fence_ipmilan <&4; }
 """ + DISK_FUNCS + r"""pkgs() { if have dpkg-query; then
-    dpkg-query -W -f '${Package}\t${Version}\t${db:Status-Abbrev}\n' $PKGS "$AXPKG"
-  else rpm -q --qf '%{NAME}\t%{VERSION}-%{RELEASE}\tii \n' $PKGS "$AXPKG"; fi; }
-axen() { if have systemctl; then t 10 systemctl is-enabled "$AXSVC"; return; fi
+    dpkg-query -W -f '${Package}\t${Version}\t${db:Status-Abbrev}\n' -- $PKGS "$AXPKG"
+  else rpm -q --qf '%{NAME}\t%{VERSION}-%{RELEASE}\tii \n' -- $PKGS "$AXPKG"; fi; }
+axen() { if have systemctl; then t 10 systemctl is-enabled -- "$AXSVC"; return; fi
   for f in /etc/rc2.d/S*"$AXSVC" /etc/rc3.d/S*"$AXSVC"; do [ -e "$f" ] && { echo enabled; return 0; }; done
   echo disabled; return 1; }
 policy() { have apt-cache || { echo "apt-cache: not installed"; return 127; }

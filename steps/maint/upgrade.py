@@ -449,16 +449,16 @@ class Upgrade:
         env = ("env", DONT_START)
         if self.pkg is None:
             if remote is not None:
-                return (*env, "apt-get|dnf", "install", "-y", f"{self.pkg_name}={self.version}")
+                return (*env, "apt-get|dnf", "install", "-y", "--", f"{self.pkg_name}={self.version}")
             if self.package_manager(node) == "deb":
                 return (*env, "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "--allow-downgrades",
-                        f"{self.pkg_name}={self.version}")
-            return (*env, "dnf", "install", "-y", "--allowerasing", f"{self.pkg_name}-{self.version}")
+                        "--", f"{self.pkg_name}={self.version}")
+            return (*env, "dnf", "install", "-y", "--allowerasing", "--", f"{self.pkg_name}-{self.version}")
         kind = self.pkg.wrapped if self.pkg.kind == "run" else self.pkg.kind
         path = remote or (self.wrapped_package(node) if self.pkg.kind == "run" else self.pkg.remote)
         if kind == "rpm":
-            return (*env, "rpm", "-U", "--oldpackage", "--replacepkgs", path)
-        return (*env, "dpkg", "-i", path)
+            return (*env, "rpm", "-U", "--oldpackage", "--replacepkgs", "--", path)
+        return (*env, "dpkg", "-i", "--", path)
 
     def stop_stray(self, node: str, stage: str) -> None:
         """Axigen must not run on a node without the data: an installer may have started it anyway."""

@@ -145,14 +145,14 @@ def test_installers_never_get_to_start_axigen_on_their_own(tmp_path, packages, i
     c = ctx(tmp_path)
     deb = Upgrade(c, package=packages["10.5.1"])
     deb.target()
-    assert deb.install_argv("node2") == ("env", up.DONT_START, "dpkg", "-i", f"{up.REMOTE_PKG_DIR}/axigen_10.5.1-1_amd64.deb")
+    assert deb.install_argv("node2") == ("env", up.DONT_START, "dpkg", "-i", "--", f"{up.REMOTE_PKG_DIR}/axigen_10.5.1-1_amd64.deb")
     run = Upgrade(c, package=installers["10.5.1"], accept_license=True)
     run.target()
-    assert run.install_argv("node2", "/x/axigen.deb") == ("env", up.DONT_START, "dpkg", "-i", "/x/axigen.deb")
+    assert run.install_argv("node2", "/x/axigen.deb") == ("env", up.DONT_START, "dpkg", "-i", "--", "/x/axigen.deb")
     rpm = up.PackageFile("/p/axigen-10.5.1-1.x86_64.rpm", "rpm", "axigen", "10.5.1-1")
     r = Upgrade(c, package=packages["10.5.1"])
     r.pkg = rpm
-    assert r.install_argv("node2") == ("env", up.DONT_START, "rpm", "-U", "--oldpackage", "--replacepkgs",
+    assert r.install_argv("node2") == ("env", up.DONT_START, "rpm", "-U", "--oldpackage", "--replacepkgs", "--",
                                        f"{up.REMOTE_PKG_DIR}/axigen-10.5.1-1.x86_64.rpm")
     repo = Upgrade(ctx(tmp_path / "r", {"node2": [Recorded(("sh", "-c", 'command -v "$0"', "dpkg-query"), 0,
                                                           "/usr/bin/dpkg-query\n")]}), version="10.5.1-1")
