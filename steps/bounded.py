@@ -138,11 +138,16 @@ def load_yaml(text: str, *, allow_empty: bool = True) -> tuple[Any, dict[tuple, 
     """(value, {key path: line}) of one YAML document, bounded (see the module docstring). Raises YamlProblem."""
     if len(text) > MAX_BYTES:
         raise YamlProblem(None, (), f"more than {MAX_BYTES} characters")
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)  # the reader refuses non-printable characters here already
         root = loader.get_single_node()
     except YamlProblem:
         raise
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1 if isinstance(exc.position, int) else None
+        raise YamlProblem(line, (), f"not valid YAML: the character U+{exc.character:04X} is not allowed in YAML "
+                                    "text" if isinstance(exc.character, int) else "not valid YAML") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
@@ -150,7 +155,8 @@ def load_yaml(text: str, *, allow_empty: bool = True) -> tuple[Any, dict[tuple, 
     except RecursionError:  # not reached with MAX_DEPTH, kept so no input can give a traceback
         raise YamlProblem(None, (), f"nested deeper than {MAX_DEPTH} levels") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     lines: dict[tuple, int] = {}
     if root is None:
         return None, lines
