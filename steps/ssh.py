@@ -60,6 +60,7 @@ WRAPPER = 'echo "AXHA-PID $$" >&2; exec timeout -k 5 "$0" "$@"'
 KILL_GRACE = 1.0
 AcceptHostKey = Callable[[HostKeyError], bool]
 KNOWN_HOSTS_LIMIT = 16 * 1024 * 1024
+KEY_FILE_LIMIT = 1024 * 1024
 
 
 def parse_known_hosts(text: str):
@@ -339,6 +340,14 @@ class SshRunner:
     def _load_key(self, path: str):
         paramiko = _paramiko()
 
+        try:  # only a regular file of a sane size: a FIFO or /dev/zero as key file must not hang axha
+            read_regular(path, KEY_FILE_LIMIT)
+        except FileProblem as exc:
+            if exc.missing:
+                raise ConnectError(f"SSH key file {path} does not exist", node=self.node,
+                                   remedy="Fix ssh.key_file in the cluster file.") from None
+            raise ConnectError(f"SSH key file {path} {exc}", node=self.node,
+                               remedy="Fix ssh.key_file in the cluster file.") from None
         try:
             return paramiko.PKey.from_path(path, self._passphrase.encode() if self._passphrase else None)
         except FileNotFoundError:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import collections
 import importlib
 import threading
-from pathlib import Path
 from typing import Callable, Iterable
 
 from textual import work
@@ -95,16 +94,15 @@ class AxhaApp(App):
             pass
 
     def _load_in_worker(self, path: str, secrets_path: str | None, check_installed: bool) -> None:
-        import yaml
-
+        from steps.bounded import FileProblem, YamlProblem, decode_utf8, load_yaml, read_regular
         from steps.errors import AxhaError
         from steps.secrets import load_secrets
         from steps.spec import load_cluster
 
         raw, spec, secrets, error = None, None, None, None
-        try:
-            raw = yaml.safe_load(Path(path).read_text())
-        except (OSError, yaml.YAMLError):
+        try:  # the raw values for the form, read as boundedly as load_cluster reads them (no FIFO, no bomb)
+            raw = load_yaml(decode_utf8(read_regular(path)[0]))[0]
+        except (FileProblem, YamlProblem):
             raw = None
         try:
             spec = load_cluster(path)

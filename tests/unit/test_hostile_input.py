@@ -320,3 +320,41 @@ def test_a_backup_directory_that_cannot_be_made_is_input_error(tmp_path):
 
     with pytest.raises(InputError, match="cannot create the backup directory"):
         make_backup(Ctx(), "/dev/null/x", "stamp")
+
+
+def test_a_fifo_as_ssh_key_file_is_refused_not_waited_on(tmp_path):
+    from steps.errors import ConnectError
+    from steps.ssh import SshRunner
+
+    fifo = tmp_path / "id_ed25519"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    with pytest.raises(ConnectError, match="is not a regular file"):
+        SshRunner(SPEC.nodes[0], key_file=str(fifo))._load_key(str(fifo))
+    assert time.monotonic() - started < BUDGET_S
+
+
+@pytest.mark.parametrize("kind", ["fifo", "alias-bomb", "dev-zero"])
+def test_the_wizard_reads_the_raw_cluster_file_as_boundedly(tmp_path, kind):
+    """The wizard fills its form from the raw file even when it is invalid: a FIFO, /dev/zero or an alias bomb
+    there must not hang it; it gets no raw values and the loader's error."""
+    import threading
+
+    from tui.app import AxhaApp
+
+    path = tmp_path / "c.yaml"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dev-zero":
+        path.symlink_to("/dev/zero")
+    else:
+        path.write_text(alias_bomb())
+    app = AxhaApp(cluster_path=None)
+    loaded: list = []
+    app.call_from_thread = lambda fn, *args: loaded.append(args)
+    worker = threading.Thread(target=app._load_in_worker, args=(str(path), None, False), daemon=True)
+    worker.start()
+    worker.join(BUDGET_S)
+    assert not worker.is_alive(), "the wizard hangs on it"
+    [(_, raw, spec, _, error)] = loaded
+    assert raw is None and spec is None and error.exit_code == 2

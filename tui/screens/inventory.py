@@ -273,15 +273,14 @@ class InventoryScreen(Screen):
 
     def validate(self):
         """Parse the form with steps.spec.parse_cluster; show the first error inline. Returns the spec or None."""
-        import yaml
-
+        from steps.bounded import dump_yaml
         from steps.spec import SpecError, parse_cluster
 
         if not self.built:
             self.set_status("Still building the form; try again in a moment.", "")
             return None
         self.clear_error()
-        text = yaml.safe_dump(self.form_data(), sort_keys=False)
+        text = dump_yaml(self.form_data())
         try:
             spec = parse_cluster(text, str(Path(self.save_path()).absolute()))
         except SpecError as exc:

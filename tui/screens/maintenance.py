@@ -250,9 +250,11 @@ class AuditViewer(ModalScreen[None]):
 def audit_lines(path: Path, limit: int = 200) -> list[str]:
     """`time node rc $ argv` lines of the audit log's last `limit` entries."""
     import json
-    try:
-        raw = path.read_text().splitlines()[-limit:]
-    except OSError:
+
+    from steps.files import FileProblem, read_own
+    try:  # never through a symbolic link, never a FIFO (the log is ours; rotation keeps it under 8 MiB)
+        raw = read_own(path, 64 * 1024 * 1024).decode(errors="replace").splitlines()[-limit:]
+    except FileProblem:
         return []
     out = []
     for line in raw:
