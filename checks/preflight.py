@@ -214,8 +214,11 @@ class _Run:
         device = self.spec.storage.device if self.spec.storage.mode == "shared" else node.backing_disk
         try:
             stdin = fence_options(self.spec, self.ctx.secrets, peer) if fence else None
-        except AxhaError as exc:  # a value the renderer refuses: nothing runs for these sections
-            self.errors[name] = exc.explain()
+        except AxhaError as exc:  # a value the renderer refuses: fence_ipmilan is not run, the verdict says why
+            with self.lock:
+                self.sections[name]["fence_peer"] = Section(
+                    "fence_peer", 2, "not run: axha refused to write its options (a value holds a line break or a "
+                                     f"control character; check the cluster file with `axha validate`) [{exc.remedy}]")
             return
         argv = script_argv(sections, device,
                            node.link0.interface, peer.link0.address, node.link1.interface, peer.link1.address,
