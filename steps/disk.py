@@ -241,7 +241,9 @@ def facts_from_sections(device: str, sections: Mapping[str, Section]) -> DiskFac
     """DiskFacts from the disk sections (preflight's script or guard_argv's)."""
     s = sections.get("disk_lsblk")
     if not s or not s.ok:
-        why = s.text.strip().splitlines()[-1] if s and s.text.strip() else "lsblk failed"
+        lines = s.text.strip().splitlines() if s else []
+        # lsblk -J prints its complaint ("lsblk: X: not a block device") before an empty JSON document
+        why = next((line for line in lines if line.startswith("lsblk:")), lines[-1] if lines else "lsblk failed")
         return DiskFacts(device, None, (), (), False, (), {}, None, why)
     dev = parse_lsblk(s.text)
     sigs: list[str] = []

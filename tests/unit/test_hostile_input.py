@@ -358,3 +358,19 @@ def test_the_wizard_reads_the_raw_cluster_file_as_boundedly(tmp_path, kind):
     assert not worker.is_alive(), "the wizard hangs on it"
     [(_, raw, spec, _, error)] = loaded
     assert raw is None and spec is None and error.exit_code == 2
+
+
+def test_a_plain_file_as_backing_disk_is_refused_on_the_node():
+    """Issue 11: wipefs -n finds no signature on a regular file, so alone it made one look like an empty disk.
+    The install's guard (steps.disk) reads lsblk too, which refuses it: the output below is util-linux 2.38's for
+    a regular file, recorded with guard_argv('/etc/passwd') on Debian 12."""
+    from steps.disk import guard_argv
+    from steps.errors import CommandFailed
+    from steps.framework import Context
+    from steps.install.storage import read_disk
+    from steps.runner import Recorded, ReplayRunner
+
+    output = (REPO / "tests/fixtures/install/guard-plain-file.txt").read_text().replace("/etc/passwd", "/dev/vdb")
+    runner = ReplayRunner("node1", [Recorded(guard_argv("/dev/vdb"), 0, output)])
+    with pytest.raises(CommandFailed, match="not a block device"):
+        read_disk(Context(spec=SPEC, runners={"node1": runner}), "node1", "/dev/vdb")
