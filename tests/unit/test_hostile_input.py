@@ -13,7 +13,7 @@ import pytest
 
 from steps.errors import InputError
 from steps.secrets import load_secrets, read_secrets_file
-from steps.spec import SpecError, parse_cluster
+from steps.spec import parse_cluster
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = (REPO / "tests/fixtures/cluster-example.yaml").read_text()
