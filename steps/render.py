@@ -37,7 +37,8 @@ def conf_word(value: object, what: str) -> str:
     return text
 
 
-def option_lines(pairs: "list[tuple[str, object]] | tuple[tuple[str, object], ...]", secret: set[str] = frozenset()) -> str:
+def option_lines(pairs: "list[tuple[str, object]] | tuple[tuple[str, object], ...]",
+                 secret: "set[str] | frozenset[str]" = frozenset()) -> str:
     """fence-agents' stdin options: one `name=value` line each (fence-agents read them when the agent gets no
     arguments: fencing.py _parse_input_stdin strips each line, splits at the first `=` and removes one pair of
     double quotes around the value). A value that starts or ends with a space or a double quote is written in

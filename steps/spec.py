@@ -25,8 +25,9 @@ DEV_RE = re.compile(r"/dev/[A-Za-z0-9_.:+-][A-Za-z0-9_./:+-]*")
 # mount points and device paths that are not a data disk or a data directory
 NOT_A_DISK = ("/dev/shm/", "/dev/mqueue/", "/dev/pts/", "/dev/hugepages/", "/dev/fd/", "/dev/stdin", "/dev/stdout",
               "/dev/stderr", "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty")
-SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/opt", "/proc", "/root",
-               "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/usr/local", "/var", "/var/lib", "/var/log", "/var/opt")
+SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/opt", "/proc",
+               "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/usr/local", "/var", "/var/lib", "/var/log",
+               "/var/opt")
 MOUNT_RE = re.compile(r"/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
 RESOURCE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 SERVICE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")

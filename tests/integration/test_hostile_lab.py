@@ -56,7 +56,8 @@ def test_preflight_with_the_hostile_bmc_address_refuses_the_file_and_runs_nothin
     hostile = tmp_path / "hostile.yaml"
     hostile.write_text(text.replace(bmc, '"' + HOSTILE.replace("\n", "\\n") + '"'))
     secrets = Path(lab["cluster_file"]).with_name(Path(lab["cluster_file"]).stem + ".secrets.yaml")
-    args = ["preflight", "--cluster", str(hostile), "--json"] + (["--secrets", str(secrets)] if secrets.exists() else [])
+    args = ["preflight", "--cluster", str(hostile), "--json"]
+    args += ["--secrets", str(secrets)] if secrets.exists() else []
     result = subprocess.run([sys.executable, "-m", "tui", *args], cwd=REPO, capture_output=True, text=True,
                             timeout=120, stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert result.returncode == 2, result.stderr
