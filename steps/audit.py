@@ -279,14 +279,23 @@ class AuditLog:
                      "stderr": ""})
 
     def entries(self) -> list[dict]:
-        """The entries of the current file (the rotated ones are audit.1.jsonl, ... and audit.changes.jsonl)."""
+        """The entries of the current file (the rotated ones are audit.1.jsonl, ... and audit.changes.jsonl); a
+        line that is not JSON (a write cut short by a crash) is left out."""
         try:
             text = read_own(self.path, 4 * self.rotate_bytes).decode(errors="replace")
         except FileProblem as exc:
             if exc.missing:
                 return []
             raise AuditError(f"audit log {self.path} {exc}") from None
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        out = []
+        for line in text.splitlines():
+            try:
+                entry = json.loads(line) if line.strip() else None
+            except ValueError:
+                continue
+            if isinstance(entry, dict):
+                out.append(entry)
+        return out
 
 
 def _is_change(line: str) -> bool:
