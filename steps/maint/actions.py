@@ -225,7 +225,9 @@ class Actions:
                                     f"{victim} runs the mail service: discarding its data would lose the mail "
                                     f"it has now. Pick {survivor} as the victim, or first move the service with "
                                     f"`axha standby {victim}` and then recover.")
-            evidence = "\n".join(f"{node}: {ev}" for node, ev in state.split_brain.evidence)
+            evidence = "\n".join(f"{node}: {ev.get('role')} {ev.get('disk')} {ev.get('connection')}, "
+                                 f"{ev.get('out_of_sync_kib')} KiB out of sync"
+                                 for node, ev in state.split_brain.evidence)
             question = Confirmation("split-brain-recover", f"Discard every change made on {victim} since the split?",
                                     f"{state.split_brain.reason}\n{evidence}\n{survivor}'s data will be copied over "
                                     f"{victim}'s. Type the node name to confirm.", expected=victim)

@@ -248,7 +248,8 @@ class Switchover:
             gates = "\n".join(f"{f.status} {f.summary}" for f in findings)
             question = Confirmation("switchover", f"Switch Axigen over from {source} to {target}?",
                                     f"Gates:\n{gates}\nPacemaker will do:\n" + "\n".join(preview) +
-                                    "\nMail service pauses for the move (a few seconds).")
+                                    f"\nMail service pauses for the move (a few seconds). Type {target}, the "
+                                    "node that takes over, to confirm.", expected=target)
             if not self.ctx.confirm(question):
                 return SwitchoverReport(False, source, target, tuple(findings), preview=preview,
                                         message="not confirmed: nothing changed", duration=time.monotonic() - started)
