@@ -11,9 +11,10 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Static
 
 from tui.widgets.logpane import LogPane
+from tui.widgets.navbar import NavBar
 
 SCREENS = {
     "inventory": ("tui.screens.inventory", "InventoryScreen", "Inventory", "Edit, check and save the cluster file"),
@@ -37,11 +38,11 @@ class PlaceholderScreen(Screen):
         self.message = message
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield NavBar()
         with Vertical():
             yield Static(self.message, id="message")
         yield LogPane()
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
 
 class AxhaApp(App):
@@ -50,13 +51,20 @@ class AxhaApp(App):
 
     TITLE = "axha"
     SUB_TITLE = "no cluster file"
+    # The F-keys to the screens are on the top line of every screen (NavBar); the footer has the screen's own keys
+    # and these three, which fit 80 columns on every screen. F1 lists every key, the palette every action.
     BINDINGS = [
-        Binding("f2", "show('inventory')", "Inventory"),
-        Binding("f3", "show('preflight')", "Preflight"),
-        Binding("f4", "show('install')", "Install"),
-        Binding("f5", "show('maintenance')", "Maintain"),
-        Binding("ctrl+l", "toggle_log", "Log", show=False),
-        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("f2", "show('inventory')", "Inventory", show=False, tooltip="Go to Inventory: the cluster file"),
+        Binding("f3", "show('preflight')", "Preflight", show=False, tooltip="Go to Preflight: are both servers "
+                "ready?"),
+        Binding("f4", "show('install')", "Install", show=False, tooltip="Go to Install: build the cluster"),
+        Binding("f5", "show('maintenance')", "Maintain", show=False, tooltip="Go to Maintenance: the dashboard "
+                "and its actions"),
+        Binding("f1", "keys", "Keys", tooltip="This list of keys"),
+        Binding("f6", "full_log", "Log", show=False, tooltip="Read the whole log, long lines wrapped"),
+        Binding("ctrl+l", "toggle_log", "Log pane", show=False, tooltip="Hide or show the log pane"),
+        Binding("ctrl+p", "command_palette", "Palette", tooltip="The command palette: every action, by name"),
+        Binding("ctrl+q", "quit", "Quit", priority=True, tooltip="Quit axha (work on the nodes is stopped)"),
     ]
 
     def __init__(self, cluster_path: str | None = None, secrets_path: str | None = None, *,
@@ -73,6 +81,7 @@ class AxhaApp(App):
         self.log_title = "Log"
         self.current = ""
         self._screens: dict[str, Screen] = {}
+        self.refusals: dict[int, str] = {}  # worker thread -> the question the admin cancelled there
 
     # ------------------------------------------------------------ start
 
@@ -210,7 +219,7 @@ class AxhaApp(App):
         self.sub_title = f"{spec.name} - {self.cluster_path}"
         self.log_title = f"Log - audit: {state_paths(spec)[0]}"
         for pane in self.log_panes:
-            pane.border_title = self.log_title
+            pane.set_title(self.log_title)
 
     def open_context(self, journal: str | None = None):
         """A Context for the loaded cluster, with the TUI's host-key and confirmation dialogs. Worker threads only:
@@ -264,7 +273,9 @@ class AxhaApp(App):
         from tui.dialogs import TypedConfirm
 
         confirmed = self._ask_from_worker(lambda: TypedConfirm(confirmation))
-        self.write_log(f"{'confirmed' if confirmed else 'not confirmed'}: {confirmation.title}")
+        if not confirmed:
+            self.refusals[threading.get_ident()] = confirmation.title
+        self.write_log(f"{'confirmed' if confirmed else 'cancelled'}: {confirmation.title}")
         return confirmed
 
     def restart_operation(self, name: str) -> None:
@@ -314,6 +325,22 @@ class AxhaApp(App):
         for pane in self.screen.query(LogPane):
             pane.toggle_class("-hidden")
 
+    def action_full_log(self) -> None:
+        from tui.dialogs import LogViewer
+
+        if not self.screen.is_modal:
+            self.push_screen(LogViewer(self.log_lines, self.log_title))
+
+    def action_keys(self) -> None:
+        from tui.commands import key_rows
+        from tui.dialogs import KeysDialog
+
+        if self.screen.is_modal:
+            return
+        screen = self.screen
+        rows = key_rows(screen, [b for b in self.BINDINGS if isinstance(b, Binding)])
+        self.push_screen(KeysDialog(rows, getattr(screen, "KEYS_LEGEND", "")))
+
     # ------------------------------------------------------------ navigation
 
     def make_screen(self, name: str) -> Screen:
@@ -361,19 +388,28 @@ class AxhaApp(App):
         self.show(name)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        keys = {"inventory": "F2", "preflight": "F3", "install": "F4", "maintenance": "F5"}
         for name, (_, _, title, help_text) in SCREENS.items():
-            yield SystemCommand(f"Go to {title}", help_text, lambda n=name: self.show(n))
+            yield SystemCommand(f"Go to {title}  [{keys[name]}]", help_text, lambda n=name: self.show(n))
+        yield SystemCommand("Keys  [F1]", "Every key of this screen and of the app", self.action_keys)
+        yield SystemCommand("Read the whole log  [F6]", "The log with long lines wrapped", self.action_full_log)
         inventory = self._screens.get("inventory")
         if inventory is not None:
-            yield SystemCommand("Check cluster file", "Validate the inventory form", inventory.action_validate)
-            yield SystemCommand("Save cluster file", "Validate and save the inventory (Ctrl+S)",
+            yield SystemCommand("Check cluster file  [Ctrl+R]", "Validate the inventory form",
+                                inventory.action_validate)
+            yield SystemCommand("Save cluster file  [Ctrl+S]", "Validate and save the inventory",
                                 inventory.action_save)
-            yield SystemCommand("Load cluster file", "Load the file named in 'Cluster file' (Ctrl+O)",
+            yield SystemCommand("Load cluster file  [Ctrl+O]", "Load the file named in 'Cluster file'",
                                 inventory.action_load)
         if self.spec is not None:
             yield SystemCommand("Restart the install", "Set the install journal aside and run every step again "
                                 "(each re-checks the real state)", lambda: self.restart_operation("install"))
             yield SystemCommand("Restart the upgrade", "Set the upgrade journal aside: the next upgrade starts "
                                 "from its first stage", lambda: self.restart_operation("upgrade"))
-        yield SystemCommand("Toggle log pane", "Show or hide the log at the bottom (Ctrl+L)", self.action_toggle_log)
-        yield from super().get_system_commands(screen)
+        yield SystemCommand("Toggle log pane  [Ctrl+L]", "Show or hide the log at the bottom", self.action_toggle_log)
+        for command in super().get_system_commands(screen):
+            if command.title == "Keys":  # Textual's side panel: our Keys page (F1) says more
+                continue
+            if command.title == "Quit":
+                command = SystemCommand("Quit  [Ctrl+Q]", command.help, command.callback)
+            yield command

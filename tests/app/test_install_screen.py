@@ -167,3 +167,19 @@ def test_plan_text_of_a_planned_step_says_whether_it_will_ask():
                     actions=(Action("node1", ("drbdadm", "create-md", "axigen"), "metadata", destructive=True),))
     text = plan_text(view).plain
     assert "plan: 1 command(s); destructive, but no data found on the disk: no question" in text
+
+
+async def test_cancel_with_nothing_running_says_so_and_the_marks_are_explained():
+    """Issue 16: `c` with nothing running said 'cancelling: the running command is stopped'; the marks of the
+    step list were never explained. Now the status says nothing is running and the legend is under the list."""
+    from tests.app.screen_text import on_screen
+
+    app = Host()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        feed_until(screen, load_events(), lambda e: isinstance(e, StepFinished) and e.step_id == "corosync")
+        await pilot.press("c")
+        await pilot.pause()
+        assert "Nothing is running: there is nothing to cancel." in str(screen.query_one("#status").render())
+        for mark in ("[x] done", "[=] no change", "[>] running", "[p] planned", "[!] failed", "[ ] to do"):
+            assert on_screen(app, mark), mark

@@ -13,6 +13,7 @@ from steps.install.common import CRM_MON_ARGV
 from steps.runner import Recorded, ReplayRunner
 from tui import app as app_module
 from tui.app import AxhaApp
+from tests.app.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = "tests/fixtures/cluster-example.yaml"
@@ -51,15 +52,6 @@ def cluster_answers(monkeypatch, node1: Path, node2: Path | None = None) -> None
     monkeypatch.setattr(steps.session, "open_context", fake_open_context)
 
 
-async def wait_for(pilot, condition, timeout: float = 20.0) -> None:
-    """Poll the app until condition() holds (the machine may be busy: no fixed sleeps)."""
-    for _ in range(int(timeout / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    assert condition(), "timed out waiting"
-
-
 def logged(app, text: str) -> bool:
     return any(text in line for line in app.log_lines)
 
@@ -93,7 +85,7 @@ async def test_the_group_on_the_cluster_opens_maintenance(monkeypatch):
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.current == "maintenance")
         assert logged(app, "The cluster is installed (crm_mon on node2 shows axigen-group)")
-        await wait_for(pilot, lambda: app.screen.is_mounted and bool(app.screen.query("HeaderTitle")))
+        await wait_for(pilot, lambda: app.screen.is_mounted and bool(app.screen.query("NavBar")))
 
 
 async def test_palette_restart_sets_the_install_journal_aside(tmp_path, monkeypatch):
@@ -108,4 +100,4 @@ async def test_palette_restart_sets_the_install_journal_aside(tmp_path, monkeypa
         assert not journal.exists() and list(journal.parent.glob("install.json.restarted-*"))
         assert logged(app, "install restarted: the previous journal is kept as")
         await wait_for(pilot, lambda: app.current == "install")
-        await wait_for(pilot, lambda: app.screen.is_mounted and bool(app.screen.query("HeaderTitle")))
+        await wait_for(pilot, lambda: app.screen.is_mounted and bool(app.screen.query("NavBar")))

@@ -10,6 +10,7 @@ from steps.framework import Confirmation
 from steps.spec import load_cluster
 from tui.app import AxhaApp
 from tui.screens.inventory import InventoryScreen
+from tests.app.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = "tests/fixtures/cluster-example.yaml"
@@ -32,15 +33,6 @@ VALUES = {
 def state_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("AXHA_STATE_DIR", "/tmp/axha-test-state")
     monkeypatch.chdir(REPO)
-
-
-async def wait_for(pilot, condition, timeout: float = 10.0) -> None:
-    """Poll the app until condition() holds (the machine may be busy: no fixed sleeps)."""
-    for _ in range(int(timeout / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    assert condition(), "timed out waiting"
 
 
 def inventory(app) -> InventoryScreen:
@@ -118,7 +110,7 @@ async def test_navigation_placeholder_and_palette(monkeypatch):
         await pilot.pause()
         assert isinstance(app.screen, InventoryScreen)
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        assert {"Go to Inventory", "Go to Maintenance", "Save cluster file"} <= set(titles)
+        assert {"Go to Inventory  [F2]", "Go to Maintenance  [F5]", "Save cluster file  [Ctrl+S]"} <= set(titles)
 
 
 async def test_confirm_and_host_key_dialogs_from_a_worker():
@@ -201,3 +193,36 @@ async def test_ctrl_o_loads_the_file_named_in_the_form():
         await wait_for(pilot, lambda: app.spec is not None)
         await wait_for(pilot, lambda: inv.query_one("#f-nodes-0-bmc-address").value == "192.168.77.201")
         assert app.current == "inventory" and "axigen" in app.sub_title
+
+
+async def test_storage_rows_secrets_default_and_tab_into_a_field():
+    """Issue 16's inventory minors: no 'Shared device' row in drbd mode (it comes back in shared mode), the
+    secrets file's default shown as the full path it would be, and Tab into a filled field does not select it
+    all (typing adds to the value instead of replacing it)."""
+    from tests.app.screen_text import on_screen, screen_lines
+
+    app = AxhaApp(EXAMPLE, startup_checks=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        inv = inventory(app)
+        await wait_for(pilot, lambda: app.spec is not None and inv.built
+                       and inv.query_one("#f-storage-mode").value == "drbd", "the example loaded")
+        inv.query_one("#tabs").active = "tab-storage"
+        await wait_for(pilot, lambda: on_screen(app, "Storage mode"), "the storage tab")
+        assert not on_screen(app, "Shared device")
+        inv.query_one("#f-storage-mode").value = "shared"
+        await wait_for(pilot, lambda: on_screen(app, "Shared device"), "the shared device row in shared mode")
+        inv.query_one("#f-storage-mode").value = "drbd"
+        await wait_for(pilot, lambda: not on_screen(app, "Shared device"), "the row gone again")
+
+        expected = REPO / "tests/fixtures/cluster-example.secrets.yaml"
+        inv.query_one("#tabs").active = "tab-cluster"
+        await wait_for(pilot, lambda: f"Secrets file when left empty: {expected}" in " ".join(
+            line.strip() for line in screen_lines(app)), "the full path on the Cluster tab")
+
+        inv.query_one("#f-vip-address").focus()
+        await pilot.press("tab")   # into 'VIP prefix length', filled from the file (24)
+        field = inv.query_one("#f-vip-cidr")
+        await wait_for(pilot, lambda: app.focused is field, "the focus on the prefix length")
+        before = field.value
+        await pilot.press("1")
+        assert before == "24" and sorted(field.value) == sorted(before + "1")   # added to, not replaced

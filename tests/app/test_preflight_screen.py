@@ -7,6 +7,7 @@ from pathlib import Path
 from textual.app import App
 from textual.widgets import DataTable, Static
 
+from tests.app.waiting import wait_for
 from tests.fixtures.preflight import replay
 from tui.screens.preflight import PreflightScreen
 
@@ -72,8 +73,17 @@ async def test_results_arrive_fail_selected_remedy_shown_and_rerun(tmp_path):
         assert sorted(again.values()) == [("storage", "cluster"), ("storage", "node1"), ("storage", "node2")]
         assert len(app.contexts[0].runners["node2"].calls) == calls + 1
         assert cell_text(app, "storage", "node2") == "FAIL"
-        # export both formats
-        await pilot.press("j", "m")
+        # re-running says so: which check, when, what it found now
+        status = str(screen.query_one("#status", Static).render())
+        assert status.startswith("Re-ran Storage at ") and "node1 PASS, node2 FAIL" in status and "NOT ready" in status
+        # export both formats: each asks where, offering an absolute path, and says where it wrote
+        for key, name in (("j", "preflight-axigen.json"), ("m", "preflight-axigen.md")):
+            await pilot.press(key)
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "PathDialog", "the export dialog")
+            field = app.screen.query_one("#path")
+            assert field.value == str(tmp_path.absolute() / name) and field.has_focus
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: (tmp_path / name).exists(), f"{name} written")
         data = json.loads((tmp_path / "preflight-axigen.json").read_text())
         assert data["ok"] is False and data["counts"]["FAIL"] == 1
         assert "`DISK_HAS_FILESYSTEM` (node2)" in (tmp_path / "preflight-axigen.md").read_text()

@@ -13,17 +13,22 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, OptionList, Static
+from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from steps.framework import (ActionFinished, ActionStarted, OutputLine, PlanReady, Progress, StepFinished,
                              StepStarted)
+from tui.commands import KeyCommands
 from tui.widgets.logpane import LogPane
+from tui.widgets.navbar import NavBar
 from tui.widgets.sync_progress import SyncProgress
 
 MARKS = {"pending": ("[ ]", ""), "running": ("[>]", "bold yellow"), "done": ("[x]", "green"),
          "skipped": ("[=]", "green"), "planned": ("[p]", "cyan"), "failed": ("[!]", "bold red")}
 TAIL = 12   # output lines kept per step for the failure panel
+# what the marks in the step list mean: under the list, and on the Keys page (F1)
+LEGEND = Text.assemble(("[x]", "green"), " done  ", ("[=]", "green"), " no change\n", ("[>]", "bold yellow"),
+                       " running  ", ("[p]", "cyan"), " planned\n", ("[!]", "bold red"), " failed  [ ] to do")
 
 
 @dataclass
@@ -86,14 +91,21 @@ def failure_text(view: StepView) -> Text:
 class InstallScreen(Screen):
     """Build the cluster step by step. `ctx_factory()` opens a Context (called in the worker only)."""
 
+    KEYS_TITLE = "Install"
+    KEYS_LEGEND = ("Step list: [x] done, [=] no change needed (the real state was already right), [>] running, "
+                   "[p] planned (p: plan only), [!] failed, [ ] not run yet.")
     BINDINGS = [
-        Binding("r", "run", "Run install"),
-        Binding("p", "plan", "Plan only"),
-        Binding("c", "cancel", "Cancel"),
+        Binding("r", "run", "Run install", tooltip="Run the install (or resume it: every step re-checks the "
+                "real state first)"),
+        Binding("p", "plan", "Plan only", tooltip="Show every command the install would run, changing nothing"),
+        Binding("c", "cancel", "Cancel", tooltip="Stop the running install (a re-run resumes where it stopped)"),
     ]
+    COMMANDS = Screen.COMMANDS | {KeyCommands}
     DEFAULT_CSS = """
     InstallScreen #top { height: 1fr; }
-    InstallScreen #steps { width: 27; height: 100%; border: round $primary; }
+    InstallScreen #left { width: 27; height: 100%; }
+    InstallScreen #steps { width: 100%; height: 1fr; border: round $primary; }
+    InstallScreen #legend { height: 3; padding: 0 1; color: $text-muted; }
     InstallScreen #right { width: 1fr; }
     InstallScreen #plan { height: 1fr; min-height: 4; border: round $primary; padding: 0 1; }
     InstallScreen #failure-box { display: none; height: 1fr; min-height: 4; border: round $error; padding: 0 1; }
@@ -130,14 +142,17 @@ class InstallScreen(Screen):
         self._progress_lock = threading.Lock()
         self._progress_posted = False
         self._cancel: threading.Event | None = None
+        self.running = False
 
     def compose(self) -> ComposeResult:
         spec = getattr(self.app, "spec", None)
         if spec is not None:
             self.nodes = tuple(spec.node_names)
-        yield Header()
+        yield NavBar()
         with Horizontal(id="top"):
-            yield OptionList(id="steps")
+            with Vertical(id="left"):
+                yield OptionList(id="steps")
+                yield Static(LEGEND, id="legend")
             with Vertical(id="right"):
                 with VerticalScroll(id="plan"):
                     yield Static(plan_text(None), id="plan-text")
@@ -146,7 +161,7 @@ class InstallScreen(Screen):
                 yield SyncProgress(self.nodes, id="sync")
         yield Static("r: run the install   p: show the plan only   c: cancel", id="status")
         yield LogPane()
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#steps", OptionList).border_title = "Steps"
@@ -218,6 +233,10 @@ class InstallScreen(Screen):
         self.selected = step_id
 
     def _log(self, line: str) -> None:
+        write_log = getattr(self.app, "write_log", None)  # AxhaApp: the one log, kept for F6 and every pane
+        if write_log is not None:
+            write_log(line)
+            return
         for pane in self.query(LogPane):
             pane.write_lines([line])
 
@@ -267,15 +286,24 @@ class InstallScreen(Screen):
         self._start(plan_only=True)
 
     def action_cancel(self) -> None:
-        if self._cancel is not None:
-            self._cancel.set()
-            self._status("cancelling: the running command is stopped, a re-run resumes here")
+        if not self.running:
+            self._status("Nothing is running: there is nothing to cancel.")
+            return
+        if self._cancel is None:
+            self._status("Still connecting to the nodes: press c again in a moment to cancel.")
+            return
+        self._cancel.set()
+        self._status("cancelling: the running command is stopped, a re-run resumes here")
 
     def _start(self, plan_only: bool) -> None:
         if self.ctx_factory is None:
             self.notify("no cluster connection (replay mode)", severity="warning")
             return
+        if self.running:
+            self.notify("the install is running: c cancels it", severity="warning")
+            return
         self.query_one("#failure-box", VerticalScroll).remove_class("-shown")
+        self.running = True
         self.run_engine(plan_only)
 
     @work(thread=True, exclusive=True, group="install")
@@ -301,6 +329,7 @@ class InstallScreen(Screen):
             explain = exc.explain() if hasattr(exc, "explain") else f"{type(exc).__name__}: {exc}"
             self.post_message(self.EngineEvent(Finished("connect", "failed", explain)))
         finally:
+            self.running, self._cancel = False, None
             try:
                 from steps.session import close_context
                 close_context(ctx)  # noqa: F821 - ctx may not exist when the factory failed

@@ -12,9 +12,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.lazy import Lazy
 from textual.screen import Screen
-from textual.widgets import Checkbox, Footer, Header, Input, Label, Select, Static, TabbedContent, TabPane
+from textual.widgets import Checkbox, Footer, Input, Label, Select, Static, TabbedContent, TabPane
 
+from tui.commands import KeyCommands
 from tui.widgets.logpane import LogPane
+from tui.widgets.navbar import NavBar
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ CLUSTER_FIELDS = (
     Field(("axigen", "package"), "Axigen package", "axigen"),
     Field(("ssh", "key_file"), "SSH key file", "default: agent / ~/.ssh/id_*"),
     Field(("ssh", "known_hosts"), "known_hosts file", "default: ~/.ssh/known_hosts"),
-    Field(("secrets_file",), "Secrets file", "default: <name>.secrets.yaml"),
+    Field(("secrets_file",), "Secrets file", "default: beside the cluster file (below)"),
 )
 NODE_FIELDS = (
     Field(("name",), "Hostname", "uname -n"),
@@ -129,16 +131,20 @@ class InventoryScreen(Screen):
     InventoryScreen Input.-error { background: $error 30%; color: $text; }
     InventoryScreen .error-line { color: $error; padding: 0 1 0 21; height: auto; }
     InventoryScreen .hint { color: $text-muted; padding: 0 1; height: auto; }
+    InventoryScreen #secrets-default { margin: 1 0 0 0; }
     InventoryScreen Checkbox { margin: 1 0 0 1; }
     InventoryScreen #status { height: 1; padding: 0 1; background: $boost; }
     InventoryScreen #status.-error { color: $error; text-style: bold; }
     InventoryScreen #status.-ok { color: $success; }
+    InventoryScreen .row.-hidden { display: none; }
     """
+    KEYS_TITLE = "Inventory"
     BINDINGS = [
-        Binding("ctrl+s", "save", "Save"),
-        Binding("ctrl+r", "validate", "Check", show=False),
-        Binding("ctrl+o", "load", "Load", show=False),
+        Binding("ctrl+s", "save", "Save", tooltip="Check the form and save the cluster file"),
+        Binding("ctrl+o", "load", "Load", tooltip="Load the file named in 'Cluster file' (replaces the form)"),
+        Binding("ctrl+r", "validate", "Check", tooltip="Check the form without saving"),
     ]
+    COMMANDS = Screen.COMMANDS | {KeyCommands}
 
     def __init__(self, ctx_factory=None, **kwargs):
         super().__init__(**kwargs)
@@ -150,14 +156,16 @@ class InventoryScreen(Screen):
     # ------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield NavBar()
         with TabbedContent(id="tabs"):
             with TabPane("Cluster", id="tab-cluster"):
                 with VerticalScroll():
                     with Horizontal(classes="row"):
                         yield Label("Cluster file")
-                        yield Input(placeholder="path to save, e.g. axha.yaml", id="f-file", compact=True)
+                        yield Input(placeholder="path to save, e.g. axha.yaml", id="f-file", compact=True,
+                                    select_on_focus=False)
                     yield from self._rows(CLUSTER_FIELDS)
+                    yield Static("", id="secrets-default", classes="hint")
             with TabPane("Nodes", id="tab-nodes"):
                 with Lazy(VerticalScroll()):  # hidden tabs are built after the first paint
                     with Horizontal(classes="row head"):
@@ -168,7 +176,8 @@ class InventoryScreen(Screen):
                         with Horizontal(classes="row"):
                             yield Label(f.label)
                             for i in (0, 1):
-                                yield Input(placeholder=f.placeholder, id=field_id(node_key(i, f)), compact=True)
+                                yield Input(placeholder=f.placeholder, id=field_id(node_key(i, f)), compact=True,
+                                            select_on_focus=False)
             with TabPane("Storage", id="tab-storage"):
                 with Lazy(VerticalScroll()):
                     yield from self._rows(STORAGE_FIELDS)
@@ -181,27 +190,47 @@ class InventoryScreen(Screen):
                                          ("s-bmc-0", "BMC pw node 1"), ("s-bmc-1", "BMC pw node 2")):
                         with Horizontal(classes="row"):
                             yield Label(label, id=f"label-{ident}")
-                            yield Input(password=True, id=ident, compact=True, placeholder="(not set)")
+                            yield Input(password=True, id=ident, compact=True, placeholder="(not set)",
+                                        select_on_focus=False)
                     yield Checkbox("Save secrets to the 0600 secrets file", id="save-secrets", compact=True)
         yield Static("", id="status")
         yield LogPane(id="log")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def _rows(self, fields):
         for f in fields:
-            with Horizontal(classes="row"):
+            hidden = " -hidden" if f.key == ("storage", "device") else ""  # the default mode is drbd
+            with Horizontal(classes="row" + hidden, id="row-" + field_id(f.key)):
                 yield Label(f.label)
                 if f.kind == "select":
                     yield Select([(o, o) for o in f.options], value=f.options[0], allow_blank=False,
                                  id=field_id(f.key), compact=True)
                 else:
-                    yield Input(placeholder=f.placeholder, id=field_id(f.key), compact=True)
+                    yield Input(placeholder=f.placeholder, id=field_id(f.key), compact=True, select_on_focus=False)
 
     def on_mount(self) -> None:
         self.set_status("Fill in the cluster, then Ctrl+S to check and save.", "")
         path = getattr(self.app, "cluster_path", None)
         if path:
             self.query_one("#f-file", Input).value = str(path)
+        self._update_secrets_hint()
+
+    def _update_secrets_hint(self) -> None:
+        """The secrets file's default, as the full path it would be (beside the cluster file), under the rows:
+        a path is often longer than the field."""
+        from steps.secrets import default_secrets_path
+
+        path = self.query_one("#f-file", Input).value.strip() or "axha.yaml"
+        default = default_secrets_path(str(Path(path).expanduser().absolute()))
+        self.query_one("#secrets-default", Static).update(f"Secrets file when left empty: {default}")
+
+    def _update_storage_rows(self) -> None:
+        """'Shared device' only in shared mode (in drbd mode the disks are the nodes' DRBD disks)."""
+        rows = self.query("#row-f-storage-device")
+        if not rows:
+            return
+        mode = self.query_one("#f-storage-mode", Select).value
+        rows.first().set_class(mode != "shared", "-hidden")
 
     # ------------------------------------------------------------ data in and out
 
@@ -232,6 +261,8 @@ class InventoryScreen(Screen):
         finally:
             self._filling = False
         self._update_node_heads()
+        self._update_storage_rows()
+        self._update_secrets_hint()
 
     @property
     def built(self) -> bool:
@@ -335,6 +366,8 @@ class InventoryScreen(Screen):
         ident = event.input.id or ""
         if ident.startswith("f-nodes-") and ident.endswith("-name"):
             self._update_node_heads()
+        if ident == "f-file":
+            self._update_secrets_hint()
         if self._filling or ident == "f-file":
             return
         if ident.startswith("s-"):
@@ -346,6 +379,8 @@ class InventoryScreen(Screen):
 
     @on(Select.Changed)
     def _selected(self, event: Select.Changed) -> None:
+        if event.select.id == "f-storage-mode":
+            self._update_storage_rows()
         if not self._filling and event.select.has_focus:
             if self._timer is not None:
                 self._timer.stop()

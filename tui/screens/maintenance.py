@@ -2,24 +2,26 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.command import Hit, Hits, Provider
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Static
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
 
+from tui.commands import KeyCommands
+from tui.dialogs import AuditViewer, NodePicker, UpgradeDialog, safe_node
 from tui.widgets.logpane import LogPane
+from tui.widgets.navbar import NavBar
 
 REFRESH_SECONDS = 2.0
-SHORT = {"switchover": "Switchover", "standby": "Standby", "maintenance": "Maint", "cleanup": "Cleanup",
-         "upgrade": "Upgrade", "audit": "Audit", "refresh": "Refresh"}  # footer labels (80 columns)
+# the footer's labels: these five fit 80 columns beside F1 Keys, ^p and ^q; F1 and the palette list every key
+SHORT = {"switchover": "Switchover", "standby": "Standby", "maintenance": "Maint", "upgrade": "Upgrade",
+         "cleanup": "Cleanup"}
 
 
 # ---------------------------------------------------------------- rendering (pure: ClusterState -> rich)
@@ -146,153 +148,16 @@ def render_attention(state) -> Text:
     return text
 
 
-# ---------------------------------------------------------------- dialogs
-
-
-class NodePicker(ModalScreen[str | None]):
-    """Pick one node (for standby/unstandby or the split-brain victim)."""
-
-    DEFAULT_CSS = """
-    NodePicker { align: center middle; }
-    NodePicker > Vertical { width: 60; height: auto; border: thick $primary; padding: 1 2; background: $panel; }
-    NodePicker Horizontal { height: auto; }
-    NodePicker Button { margin: 1 1 0 0; }
-    """
-    BINDINGS = [Binding("escape", "dismiss_none", "Cancel")]
-
-    def __init__(self, title: str, nodes: tuple[str, ...], detail: str = ""):
-        super().__init__()
-        self.title_text, self.nodes, self.detail = title, nodes, detail
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Label(self.title_text)
-            if self.detail:
-                yield Static(self.detail)
-            with Horizontal():
-                for node in self.nodes:
-                    yield Button(node, id=f"pick-{node}")
-                yield Button("Cancel", id="pick-cancel")
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        bid = event.button.id or ""
-        self.dismiss(None if bid == "pick-cancel" else bid.removeprefix("pick-"))
-
-    def action_dismiss_none(self) -> None:
-        self.dismiss(None)
-
-
-class UpgradeDialog(ModalScreen["tuple[str, bool, bool] | None"]):
-    """The upgrade wizard's first page: the package file, whether to switch back at the end, the licence."""
-
-    DEFAULT_CSS = """
-    UpgradeDialog { align: center middle; }
-    UpgradeDialog > Vertical { width: 72; height: auto; border: thick $primary; padding: 1 2; background: $panel; }
-    UpgradeDialog Horizontal { height: auto; }
-    UpgradeDialog Button { margin: 1 1 0 0; }
-    """
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-
-    def __init__(self, versions: str = ""):
-        super().__init__()
-        self.versions = versions
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Label("Rolling upgrade of Axigen (passive node first, one switchover)")
-            yield Static(self.versions)
-            yield Input(placeholder="/path/to/axigen .deb, .rpm or axigen-X.Y.Z.x86_64.deb.run", id="package")
-            yield Checkbox("Switch back to the current node at the end", id="switch-back")
-            yield Checkbox("I accept Axigen's licence (needed for the vendor's .run installer)", id="license")
-            with Horizontal():
-                yield Button("Start", id="start", variant="warning")
-                yield Button("Cancel", id="cancel")
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "start":
-            path = self.query_one("#package", Input).value.strip()
-            if not path:
-                self.notify("enter the package path", severity="error")
-                return
-            self.dismiss((path, self.query_one("#switch-back", Checkbox).value,
-                          self.query_one("#license", Checkbox).value))
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
-class AuditViewer(ModalScreen[None]):
-    """The last lines of the audit log (every remote command, redacted)."""
-
-    DEFAULT_CSS = """
-    AuditViewer { align: center middle; }
-    AuditViewer > Vertical { width: 96%; height: 90%; border: thick $primary; background: $panel; }
-    AuditViewer VerticalScroll { height: 1fr; }
-    """
-    BINDINGS = [Binding("escape", "close", "Close"), Binding("q", "close", "Close")]
-
-    def __init__(self, path: Path, lines: list[str]):
-        super().__init__()
-        self.path, self.lines = path, lines
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Label(f"Audit log {self.path} (last {len(self.lines)} commands; Esc closes)")
-            with VerticalScroll():
-                yield Static("\n".join(self.lines) or "(empty)", markup=False)
-
-    def action_close(self) -> None:
-        self.dismiss(None)
-
-
-def audit_lines(path: Path, limit: int = 200) -> list[str]:
-    """`time node rc $ argv` lines of the audit log's last `limit` entries."""
-    import json
-
-    from steps.files import FileProblem, read_own
-    try:  # never through a symbolic link, never a FIFO (the log is ours; rotation keeps it under 8 MiB)
-        raw = read_own(path, 64 * 1024 * 1024).decode(errors="replace").splitlines()[-limit:]
-    except FileProblem:
-        return []
-    out = []
-    for line in raw:
-        try:
-            e = json.loads(line)
-        except ValueError:
-            continue
-        if "argv" in e:
-            out.append(f"{e.get('time', '')[11:19]} {e.get('node', ''):6} rc={e.get('rc')} "
-                       f"{'*' if e.get('mutating') else ' '} $ {' '.join(e['argv'])[:160]}")
-        else:
-            out.append(f"{e.get('time', '')[11:19]} {e.get('node', '')} {e.get('op', '')} {e.get('path', '')}")
-    return out
-
-
-# ---------------------------------------------------------------- command palette
-
-
-class MaintenanceCommands(Provider):
-    """Every maintenance action in the command palette."""
-
-    async def search(self, query: str) -> Hits:
-        screen = self.screen
-        if not isinstance(screen, MaintenanceScreen):
-            return
-        matcher = self.matcher(query)
-        for key, action, title, help_ in MaintenanceScreen.ACTIONS:
-            score = matcher.match(title)
-            if score > 0:
-                yield Hit(score, matcher.highlight(title), getattr(screen, f"action_{action}"), help=help_)
-
-
 # ---------------------------------------------------------------- the screen
+
+
+MaintenanceCommands = KeyCommands  # the palette lists every action of this screen with its key
 
 
 class MaintenanceScreen(Screen):
     """Dashboard refreshed by a worker (one round trip per node per refresh) and the maintenance actions."""
 
+    KEYS_TITLE = "Maintenance"
     ACTIONS = (
         ("s", "switchover", "Switchover", "Move the mail service to the other node (gates, preview, confirm)"),
         ("b", "standby", "Standby / unstandby a node", "Put a node in standby or bring it back"),
@@ -303,12 +168,13 @@ class MaintenanceScreen(Screen):
         ("v", "verify_drbd", "DRBD online verify", "Start drbdadm verify on the active node"),
         ("k", "backup", "Backup configuration", "CIB, corosync, DRBD, Axigen config: on both nodes and here"),
         ("p", "split_brain", "Split-brain recovery", "Discard one node's DRBD changes after typed confirmation"),
-        ("a", "audit", "Audit log", "Every command axha ran on the nodes"),
+        ("a", "audit", "Audit log", "Every command axha ran on the nodes, newest first"),
         ("r", "refresh", "Refresh now", "Read the cluster state again"),
     )
-    BINDINGS = [Binding(key, action, SHORT.get(action, title.split(" ")[0]), show=action in SHORT)
-                for key, action, title, _ in ACTIONS]
-    COMMANDS = Screen.COMMANDS | {MaintenanceCommands}
+    BINDINGS = [Binding(key, action, SHORT.get(action, title.split(" ")[0]), show=action in SHORT,
+                        tooltip=f"{title}: {help_}")
+                for key, action, title, help_ in ACTIONS]
+    COMMANDS = Screen.COMMANDS | {KeyCommands}
     DEFAULT_CSS = """
     MaintenanceScreen #summary { height: 1; padding: 0 1; background: $boost; }
     MaintenanceScreen #nodes { height: auto; padding: 0 1; }
@@ -322,11 +188,14 @@ class MaintenanceScreen(Screen):
         self.ctx_factory, self.live = ctx_factory, auto_refresh
         self.ctx = None
         self.state = state
+        self.running: str | None = None   # the title of the action running now (one at a time)
+        self._probed = None                # the nodes' latest state (refresh_loop), without the VIP's answers
+        self._answers: tuple = ()          # the VIP's latest answers (service_loop)
         self._ctx_lock = threading.Lock()
         self._stop = threading.Event()
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield NavBar()
         yield Static("Reading the cluster state...", id="summary")
         yield Static("", id="nodes")
         yield Static("", id="resources")
@@ -334,7 +203,7 @@ class MaintenanceScreen(Screen):
         with VerticalScroll(id="attention"):
             yield Static("", id="attention-text")
         yield LogPane(id="log")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         if self.state is not None:
@@ -378,19 +247,55 @@ class MaintenanceScreen(Screen):
 
     @work(thread=True, exclusive=True, group="maint-refresh")
     def refresh_loop(self) -> None:
+        """The nodes every REFRESH_SECONDS, one round trip each. The VIP is asked by its own worker: while it
+        does not answer (during an install, a failover) its connect timeouts must not age the DRBD and
+        Pacemaker figures shown here (they did: a sync's percent lagged the install screen's by seconds)."""
         from textual.worker import get_current_worker
 
         from steps.maint.status import read_state
         worker = get_current_worker()
+        self.service_loop()
         while not worker.is_cancelled and not self._stop.is_set():
             try:
-                state = read_state(self.context())
+                state = read_state(self.context(), with_service=False)
             except Exception as exc:  # shown, and retried at the next tick
                 self.app.call_from_thread(self.query_one("#summary", Static).update,
                                           Text(f"Cannot read the cluster: {exc}", style="bold red"))
             else:
-                self.app.call_from_thread(self.show_state, state)
+                self.app.call_from_thread(self.show_probed, state)
             self._stop.wait(REFRESH_SECONDS)
+
+    @work(thread=True, exclusive=True, group="maint-service")
+    def service_loop(self) -> None:
+        """SMTP and IMAP on the VIP, every REFRESH_SECONDS (a silent VIP costs this worker its timeouts only)."""
+        from textual.worker import get_current_worker
+
+        from steps.maint.status import service_answers
+        worker = get_current_worker()
+        while not worker.is_cancelled and not self._stop.is_set():
+            try:
+                answers = service_answers(self.context().spec.vip.address)
+            except Exception:  # the context failed: the refresh loop says why
+                answers = None
+            if answers is not None:
+                self.app.call_from_thread(self.show_answers, answers)
+            self._stop.wait(REFRESH_SECONDS)
+
+    def show_probed(self, state) -> None:
+        """Main thread: the nodes' latest answers, with the VIP's latest answers."""
+        self._probed = state
+        self.show_state(self._combined())
+
+    def show_answers(self, answers) -> None:
+        self._answers = tuple(answers)
+        if self._probed is not None:
+            self.show_state(self._combined())
+
+    def _combined(self):
+        from steps.maint.status import build_state
+        if self.ctx is None or not self._answers:
+            return self._probed
+        return build_state(self.ctx.spec, self._probed.probes, self._answers, self._probed.taken_at)
 
     def action_refresh(self) -> None:
         if self.ctx_factory is not None:
@@ -398,18 +303,46 @@ class MaintenanceScreen(Screen):
 
     # ------------------------------------------------------------ actions (each runs in a worker)
 
-    @work(thread=True, exclusive=True, group="maint-action")
+    def start_action(self, title: str, call) -> bool:
+        """Run one action in the worker, unless one is running already (starting another would abandon it)."""
+        if self.running:
+            self.notify(f"{self.running} is still running: wait for it to finish", severity="warning")
+            return False
+        self.running = title
+        self.run_action(title, call)
+        return True
+
+    @work(thread=True, group="maint-action")
     def run_action(self, title: str, call) -> None:
+        refusals = getattr(self.app, "refusals", None)
+        if refusals is not None:
+            refusals.pop(threading.get_ident(), None)
         self.app.call_from_thread(self.set_busy, f"{title}...")
         try:
-            report = call(self.context())
-            message = getattr(report, "message", str(report))
-            ok = getattr(report, "ok", True)
-        except Exception as exc:  # an action's failure is shown, never crashes the screen
-            message, ok = getattr(exc, "explain", lambda: str(exc))(), False
-        self.app.call_from_thread(self.set_busy, "")
-        self._log(f"{title}: {'OK' if ok else 'FAILED'}: {message}")
-        self.app.call_from_thread(self.notify, message.splitlines()[0][:200], title=title,
+            try:
+                report = call(self.context())
+                message = getattr(report, "message", None) or "done"
+                ok = getattr(report, "ok", True)
+                details = tuple(getattr(report, "details", ()) or ())
+            except Exception as exc:  # an action's failure is shown, never crashes the screen
+                message, ok, details = getattr(exc, "explain", lambda: str(exc))(), False, ()
+            cancelled = refusals is not None and threading.get_ident() in refusals
+        finally:
+            self.running = None
+            self.app.call_from_thread(self.set_busy, "")
+        self.report_outcome(title, ok, message, details, cancelled)
+
+    def report_outcome(self, title: str, ok: bool, message: str, details=(), cancelled: bool = False) -> None:
+        """The log line and the notification of an action, in words: cancelled, done, or failed and why."""
+        if cancelled and not ok:
+            self._log(f"{title}: cancelled; nothing was changed.")
+            self.app.call_from_thread(self.notify, "cancelled; nothing was changed", title=title)
+            return
+        self._log(f"{title}: {'done' if ok else 'FAILED'}: {message}" +
+                  "".join(f"\n   {line}" for line in details))
+        first = message.splitlines()[0] if message else ""
+        more = "" if len(message) <= 200 and "\n" not in message else " (F6 shows all of it)"
+        self.app.call_from_thread(self.notify, first[:200] + more, title=title,
                                   severity="information" if ok else "error")
 
     def _actions(self, ctx):
@@ -420,48 +353,83 @@ class MaintenanceScreen(Screen):
         def call(ctx):
             from steps.maint.switchover import Switchover
             return Switchover(ctx, None, lambda e: self.app.call_from_thread(self._event, e)).run()
-        self.run_action("Switchover", call)
+        self.start_action("Switchover", call)
+
+    def passive_node(self) -> str | None:
+        """The node a picker offers first: neither running the service nor DRBD Primary (None: unknown)."""
+        if self.state is None:
+            return None
+        risky = {self.state.active_node} if self.state.active_node else set()
+        risky |= {n for n in self.state.node_names
+                  if (self.state.drbd_of(n) is not None and self.state.drbd_of(n).role == "Primary")}
+        return safe_node(tuple(self.state.node_names), risky)
 
     def action_standby(self) -> None:
         if self.state is None:
+            self.notify("the cluster state is not read yet: try again in a moment", severity="warning")
             return
-        detail = "\n".join(f"{n.name}: {n.state}" for n in self.state.nodes)
+        state = self.state
+        detail = "\n".join(f"{n.name}: {n.state}" + ("  (runs the mail service: standby moves it)"
+                                                      if n.name == state.active_node else "")
+                           for n in state.nodes)
 
         def picked(node: str | None) -> None:
-            if node:
-                view = self.state.node(node)
-                on = not (view and view.standby)
-                self.run_action(f"{'Standby' if on else 'Unstandby'} {node}",
-                                lambda ctx: self._actions(ctx).standby(node, on))
-        self.app.push_screen(NodePicker("Standby / unstandby which node?", self.state.node_names, detail), picked)
+            if not node:
+                self._log("Standby / unstandby: cancelled; nothing was changed.")
+                return
+            view = state.node(node)
+            on = not (view and view.standby)
+            self.start_action(f"{'Standby' if on else 'Unstandby'} {node}",
+                              lambda ctx: self._standby(ctx, node, on, node == state.active_node))
+        self.app.push_screen(NodePicker("Standby / unstandby which node?", tuple(state.node_names), detail,
+                                        default=self.passive_node()), picked)
+
+    def _standby(self, ctx, node: str, on: bool, active: bool):
+        if on and active:  # moves the mail service: the node's name, as for a switchover
+            return self._confirmed(ctx, f"Put {node} in standby? It runs the mail service: it moves to the "
+                                   "other node.", lambda: self._actions(ctx).standby(node, on), expected=node,
+                                   details="Mail pauses for the move (a few seconds).")
+        return self._actions(ctx).standby(node, on)
 
     def action_maintenance(self) -> None:
         on = not (self.state and self.state.maintenance_mode)
-        self.run_action(f"Maintenance mode {'on' if on else 'off'}", lambda ctx: self._confirmed(
-            ctx, f"Turn maintenance mode {'on' if on else 'off'}?", lambda: self._actions(ctx).maintenance(on)))
+        what = ("Pacemaker stops starting, stopping and monitoring the resources: nothing fails over until it is "
+                "turned off again." if on else "Pacemaker manages the resources again (and may start or move them).")
+        self.start_action(f"Maintenance mode {'on' if on else 'off'}", lambda ctx: self._confirmed(
+            ctx, f"Turn maintenance mode {'on' if on else 'off'}?", lambda: self._actions(ctx).maintenance(on),
+            details=what))
 
-    def _confirmed(self, ctx, title: str, then):
+    def _confirmed(self, ctx, title: str, then, *, expected: str | None = None, details: str = ""):
         from steps.framework import Confirmation
         from steps.maint.actions import ActionReport
-        if not ctx.confirm(Confirmation("maint", title, "Type yes to continue.")):
+        if not ctx.confirm(Confirmation("maint", title, details, expected=expected)):
             return ActionReport(False, "confirm", "not confirmed: nothing changed")
         return then()
 
     def action_cleanup(self) -> None:
-        self.run_action("Cleanup", lambda ctx: self._actions(ctx).cleanup())
+        self.start_action("Cleanup", lambda ctx: self._actions(ctx).cleanup())
 
     def action_clear_constraints(self) -> None:
-        self.run_action("Clear constraints", lambda ctx: self._confirmed(
-            ctx, "Remove the leftover location constraints?", lambda: self._actions(ctx).clear_constraints()))
+        def call(ctx):
+            from steps.maint.actions import ActionReport
+            from steps.maint.status import read_state
+            left = read_state(ctx, with_service=False).leftover_constraints
+            if not left:
+                return ActionReport(True, "clear-constraints", "there are no leftover constraints "
+                                    "(cli-prefer, cli-ban, drbd-fence): nothing to clear")
+            return self._confirmed(ctx, f"Remove {len(left)} leftover location constraint(s)?",
+                                   lambda: self._actions(ctx).clear_constraints(),
+                                   details="\n".join(c.describe() for c in left))
+        self.start_action("Clear constraints", call)
 
     def action_verify_drbd(self) -> None:
-        self.run_action("DRBD verify", lambda ctx: self._actions(ctx).verify_drbd())
+        self.start_action("DRBD verify", lambda ctx: self._actions(ctx).verify_drbd())
 
     def action_backup(self) -> None:
         def call(ctx):
             from steps.session import state_dir
             return self._actions(ctx).backup(state_dir(ctx.spec) / "backups")
-        self.run_action("Backup", call)
+        self.start_action("Backup", call)
 
     def action_upgrade(self) -> None:
         versions = ""
@@ -471,39 +439,53 @@ class MaintenanceScreen(Screen):
                 for n in self.state.nodes)
 
         def picked(answer) -> None:
-            if answer:
-                path, switch_back, accept_license = answer
+            if not answer:
+                self._log("Upgrade: cancelled; nothing was changed.")
+                return
+            path, switch_back, accept_license = answer
 
-                def call(ctx):
-                    from steps.maint.upgrade import Upgrade
-                    return Upgrade(ctx, package=path, switch_back=switch_back, accept_license=accept_license,
-                                   emit=lambda e: self.app.call_from_thread(self._event, e)).run()
-                self.run_action("Upgrade", lambda ctx: self._confirmed(
-                    ctx, f"Upgrade Axigen on both nodes from {path}?", lambda: call(ctx)))
+            def call(ctx):
+                from steps.maint.upgrade import Upgrade
+                return Upgrade(ctx, package=path, switch_back=switch_back, accept_license=accept_license,
+                               emit=lambda e: self.app.call_from_thread(self._event, e)).run()
+            self.start_action("Upgrade", lambda ctx: self._confirmed(
+                ctx, f"Upgrade Axigen on both nodes from {path}?", lambda: call(ctx),
+                details="The passive node first, then a switchover, then the other node; each stage asks again."))
         self.app.push_screen(UpgradeDialog(versions), picked)
 
     def action_split_brain(self) -> None:
         if self.state is None:
+            self.notify("the cluster state is not read yet: try again in a moment", severity="warning")
             return
         sb = self.state.split_brain
         detail = (f"{sb.reason}\n" if sb.detected else "No split brain detected now.\n") + "\n".join(
             f"{node}: {ev['role']} {ev['disk']} {ev['connection']}" for node, ev in sb.evidence)
 
         def picked(node: str | None) -> None:
-            if node:
-                self.run_action(f"Split-brain recovery (discard {node})",
-                                lambda ctx: self._actions(ctx).split_brain_recover(node))
-        self.app.push_screen(NodePicker("Whose changes are DISCARDED?", self.state.node_names, detail), picked)
+            if not node:
+                self._log("Split-brain recovery: cancelled; nothing was changed.")
+                return
+            self.start_action(f"Split-brain recovery (discard {node})",
+                              lambda ctx: self._actions(ctx).split_brain_recover(node))
+        self.app.push_screen(NodePicker("Whose changes are DISCARDED?", tuple(self.state.node_names), detail,
+                                        default=self.passive_node()), picked)
 
     def action_audit(self) -> None:
         self.audit_worker()
 
     @work(thread=True, exclusive=True, group="maint-audit")
     def audit_worker(self) -> None:
+        from steps.audit import AuditLog
         from steps.session import state_paths
         spec = getattr(self.app, "spec", None) or (self.ctx.spec if self.ctx else None)
         if spec is None:
+            self.app.call_from_thread(self.notify, "no cluster file loaded: no audit log to show",
+                                      severity="warning")
             return
         path = state_paths(spec)[0]
-        lines = audit_lines(path)
-        self.app.call_from_thread(self.app.push_screen, AuditViewer(path, lines))
+        try:
+            entries = AuditLog(path).entries()
+        except (OSError, ValueError) as exc:
+            self.app.call_from_thread(self.notify, f"cannot read {path}: {exc}", severity="error")
+            return
+        self.app.call_from_thread(self.app.push_screen, AuditViewer(path, entries))

@@ -12,9 +12,11 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Static
 
 from checks.preflight import CHECKS, CLUSTER, CheckResult, PreflightReport, check_by_id, rerun_check, run_preflight
+from tui.commands import KeyCommands
+from tui.widgets.navbar import NavBar
 
 STYLE = {"PASS": "bold green", "WARN": "bold yellow", "FAIL": "bold white on red", "SKIP": "dim",
          "...": "italic cyan", "": "dim"}
@@ -34,13 +36,15 @@ class PreflightScreen(Screen):
     PreflightScreen #detail-box { height: 1fr; border-top: solid $primary; }
     PreflightScreen #detail { padding: 0 1; }
     """
+    KEYS_TITLE = "Preflight"
     BINDINGS = [
-        # short labels: with the app's F2-F5 keys the footer must fit 80 columns
-        Binding("r", "rerun", "Re-run"),
-        Binding("a", "run_all", "All"),
-        Binding("j", "export_json", "JSON"),
-        Binding("m", "export_markdown", "MD"),
+        # short labels: with the app's F1, ^p and ^q the footer must fit 80 columns
+        Binding("r", "rerun", "Re-run", tooltip="Re-run the selected check on both nodes"),
+        Binding("a", "run_all", "All", tooltip="Run every check again"),
+        Binding("j", "export_json", "JSON", tooltip="Write the report as JSON (asks where)"),
+        Binding("m", "export_markdown", "MD", tooltip="Write the report as Markdown (asks where)"),
     ]
+    COMMANDS = Screen.COMMANDS | {KeyCommands}
 
     @dataclass
     class ResultArrived(Message):
@@ -59,6 +63,7 @@ class PreflightScreen(Screen):
         super().__init__(name=name)
         self.ctx_factory = ctx_factory
         self.export_dir = Path(export_dir)
+        self.rerunning: str | None = None   # the check being re-run alone (None: a full run)
         self.ctx = None
         self.report: PreflightReport | None = None
         self.nodes: tuple[str, ...] = ()
@@ -69,12 +74,12 @@ class PreflightScreen(Screen):
     # ------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield NavBar()
         yield DataTable(id="matrix", cursor_type="cell", zebra_stripes=True)
         yield Static("Preflight: starting...", id="status")
         with VerticalScroll(id="detail-box"):
             yield Static("Select a cell to see its findings, the remedy and the command output.", id="detail")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.action_run_all()
@@ -109,6 +114,7 @@ class PreflightScreen(Screen):
 
     def _start(self, check_id: str | None) -> None:
         self.running = True
+        self.rerunning = check_id
         self.started = time.monotonic()
         table = self.query_one("#matrix", DataTable)
         if self.nodes:
@@ -161,13 +167,22 @@ class PreflightScreen(Screen):
         counts = self.report.counts()
         verdict = "ready" if self.report.ok else "NOT ready"
         style = "bold green" if self.report.ok else "bold red"
-        status.update(Text.assemble(("Preflight: ", ""), (verdict, style), " -",
-                                    f" {counts['FAIL']} FAIL, {counts['WARN']} WARN, {counts['PASS']} PASS"
-                                    "  (r re-run, a all, j/m export)"))
+        tally = f"{counts['FAIL']} FAIL, {counts['WARN']} WARN, {counts['PASS']} PASS"
+        rerun = self.rerunning
+        if rerun is not None:  # say that it ran again, when, and what it found now
+            check = check_by_id(rerun)
+            found = ", ".join(f"{subject} {self.report.results[(rerun, subject)].status}"
+                              for subject in (*self.nodes, CLUSTER) if (rerun, subject) in self.report.results)
+            said = f"Re-ran {check.title} at {time.strftime('%H:%M:%S')}: {found}"
+            status.update(Text.assemble(f"{said}; overall ", (verdict, style)))
+            line = f"preflight: {said.lower()[0]}{said[1:]}; overall {verdict}: {tally}"
+        else:
+            status.update(Text.assemble(("Preflight: ", ""), (verdict, style), f" - {tally}",
+                                        "  (r re-run, a all, j/m export)"))
+            line = f"preflight: {verdict}: {tally} in {time.monotonic() - self.started:.1f} s"
         write_log = getattr(self.app, "write_log", None)  # AxhaApp's log pane; absent in a bare host app
         if write_log is not None:
-            write_log(f"preflight: {verdict}: {counts['FAIL']} FAIL, {counts['WARN']} WARN, {counts['PASS']} PASS "
-                      f"in {time.monotonic() - self.started:.1f} s")
+            write_log(line)
         if not message.report.results:
             return
         if not self.auto_selected:  # after the first run, jump to the first problem (once, not over the admin)
@@ -240,21 +255,47 @@ class PreflightScreen(Screen):
 
     # ------------------------------------------------------------ export
 
-    def _export(self, suffix: str, content: str) -> Path | None:
+    def export_path(self, suffix: str) -> Path:
+        """Where an export goes unless the admin says otherwise: beside the cluster file, else the current
+        directory; always absolute, so the message says exactly where it is."""
+        cluster = getattr(self.app, "cluster_path", None)
+        folder = Path(cluster).expanduser().absolute().parent if cluster else self.export_dir.absolute()
+        name = self.report.cluster if self.report is not None else "cluster"
+        return folder / f"preflight-{name}.{suffix}"
+
+    def _ask_export(self, suffix: str, render) -> None:
+        from tui.dialogs import PathDialog
+
         if self.report is None or not self.report.results:
             self.notify("nothing to export yet: run the checks first", severity="warning")
-            return None
+            return
+
+        def chosen(path: Path | None) -> None:
+            if path is None:
+                self.notify("export cancelled; nothing written")
+                return
+            self._export(path, render())
+        kind = "JSON" if suffix == "json" else "Markdown"
+        self.app.push_screen(PathDialog(f"Write the preflight report as {kind} to:", self.export_path(suffix),
+                                        "Enter writes it (an existing file is replaced); Esc cancels."), chosen)
+
+    def _export(self, path: Path, content: str) -> Path | None:
         from steps.spec import atomic_write
 
-        path = self.export_dir / f"preflight-{self.report.cluster}.{suffix}"
-        atomic_write(path, content, 0o644)
+        path = Path(path).absolute()
+        try:
+            atomic_write(path, content, 0o644)
+        except OSError as exc:
+            self.notify(f"not written: {path}: {exc.strerror or exc}", severity="error")
+            return None
         self.notify(f"report written to {path}")
+        write_log = getattr(self.app, "write_log", None)
+        if write_log is not None:
+            write_log(f"preflight report written to {path}")
         return path
 
     def action_export_json(self) -> None:
-        if self.report is not None:
-            self._export("json", self.report.to_json())
+        self._ask_export("json", lambda: self.report.to_json())
 
     def action_export_markdown(self) -> None:
-        if self.report is not None:
-            self._export("md", self.report.to_markdown())
+        self._ask_export("md", lambda: self.report.to_markdown())

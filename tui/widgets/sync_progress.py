@@ -1,6 +1,7 @@
 """Live DRBD sync progress of both nodes (percent bar, rate, ETA, out-of-sync), fed by framework Progress events."""
 from __future__ import annotations
 
+import re
 from typing import Iterable
 
 from textual.app import ComposeResult
@@ -17,6 +18,18 @@ def format_eta(seconds: float | None) -> str:
         return "ETA --:--"
     seconds = int(round(seconds))
     return f"ETA {seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def fit_detail(label: str, width: int) -> str:
+    """The engine's `SyncSource UpToDate/Inconsistent · 51.2 MiB/s · 620.4 MiB out of sync` in `width` cells:
+    first the disk states go (the dashboard shows them), then 'out of sync' becomes 'left', then it is cut (pure)."""
+    if len(label) <= width or width <= 0:
+        return label
+    shorter = re.sub(r" +", " ", re.sub(r"\s[A-Za-z]+/[A-Za-z]+(?=\s|$)", "", label, count=1)).strip()
+    if len(shorter) <= width:
+        return shorter
+    shorter = re.sub(r"out-of-sync (\S+ \S+)", r"\1 left", shorter).replace(" out of sync", " left")
+    return shorter if len(shorter) <= width else shorter[: max(1, width - 1)] + "~"
 
 
 class NodeSync(Vertical):
@@ -36,6 +49,7 @@ class NodeSync(Vertical):
     def __init__(self, node: str, **kwargs):
         super().__init__(**kwargs)
         self.node = node
+        self.label = ""
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -48,8 +62,18 @@ class NodeSync(Vertical):
         self.query_one(ProgressBar).update(total=event.total or 100, progress=event.done)
         finished = event.done >= (event.total or 100)
         self.query_one(".eta", Label).update("done" if finished else format_eta(event.eta))
-        self.query_one(".detail", Label).update(event.label or "")
+        self.label = event.label or ""
+        self._show_detail()
         self.set_class(finished, "-finished")
+
+    def _show_detail(self) -> None:
+        detail = self.query_one(".detail", Label)
+        width = max(0, self.content_region.width - detail.styles.padding.left)  # the Label itself is auto-wide
+        detail.update(fit_detail(self.label, width) if self.label else "waiting for DRBD events")
+
+    def on_resize(self) -> None:
+        if self.label:
+            self._show_detail()
 
 
 class SyncProgress(Widget):
