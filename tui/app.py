@@ -390,26 +390,26 @@ class AxhaApp(App):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         keys = {"inventory": "F2", "preflight": "F3", "install": "F4", "maintenance": "F5"}
         for name, (_, _, title, help_text) in SCREENS.items():
-            yield SystemCommand(f"Go to {title}  [{keys[name]}]", help_text, lambda n=name: self.show(n))
-        yield SystemCommand("Keys  [F1]", "Every key of this screen and of the app", self.action_keys)
-        yield SystemCommand("Read the whole log  [F6]", "The log with long lines wrapped", self.action_full_log)
+            yield SystemCommand(f"Go to {title} (key {keys[name]})", help_text, lambda n=name: self.show(n))
+        yield SystemCommand("Keys (key F1)", "Every key of this screen and of the app", self.action_keys)
+        yield SystemCommand("Read the whole log (key F6)", "The log with long lines wrapped", self.action_full_log)
         inventory = self._screens.get("inventory")
         if inventory is not None:
-            yield SystemCommand("Check cluster file  [Ctrl+R]", "Validate the inventory form",
+            yield SystemCommand("Check cluster file (key Ctrl+R)", "Validate the inventory form",
                                 inventory.action_validate)
-            yield SystemCommand("Save cluster file  [Ctrl+S]", "Validate and save the inventory",
+            yield SystemCommand("Save cluster file (key Ctrl+S)", "Validate and save the inventory",
                                 inventory.action_save)
-            yield SystemCommand("Load cluster file  [Ctrl+O]", "Load the file named in 'Cluster file'",
+            yield SystemCommand("Load cluster file (key Ctrl+O)", "Load the file named in 'Cluster file'",
                                 inventory.action_load)
         if self.spec is not None:
             yield SystemCommand("Restart the install", "Set the install journal aside and run every step again "
                                 "(each re-checks the real state)", lambda: self.restart_operation("install"))
             yield SystemCommand("Restart the upgrade", "Set the upgrade journal aside: the next upgrade starts "
                                 "from its first stage", lambda: self.restart_operation("upgrade"))
-        yield SystemCommand("Toggle log pane  [Ctrl+L]", "Show or hide the log at the bottom", self.action_toggle_log)
+        yield SystemCommand("Toggle log pane (key Ctrl+L)", "Show or hide the log at the bottom", self.action_toggle_log)
         for command in super().get_system_commands(screen):
             if command.title == "Keys":  # Textual's side panel: our Keys page (F1) says more
                 continue
             if command.title == "Quit":
-                command = SystemCommand("Quit  [Ctrl+Q]", command.help, command.callback)
+                command = SystemCommand("Quit (key Ctrl+Q)", command.help, command.callback)
             yield command

@@ -51,9 +51,13 @@ class KeyCommands(Provider):
     """Every key binding of the screen the palette was opened on, as `Title  [key]`."""
 
     def _commands(self):
+        """(title with its key, the call, help): 'Switchover (key s)', its explanation under it."""
         screen = self.screen
         for b in screen_bindings(screen):
-            yield f"{words(b)}  [{key_words(b.key)}]", partial(screen.run_action, b.action), b.description
+            title, _, help_ = words(b).partition(": ")
+            if not help_ or len(title) > 40:
+                title, help_ = words(b), ""
+            yield f"{title} (key {key_words(b.key)})", partial(screen.run_action, b.action), help_
 
     async def discover(self) -> Hits:
         for title, call, help_ in self._commands():

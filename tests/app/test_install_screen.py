@@ -124,7 +124,9 @@ def _to(events, predicate):
 
 
 def test_snapshot_plan_view(snap_compare):
-    """80x24: the step list (corosync done, later steps pending) and the corosync commands per node."""
+    """80x24: the step list (access to corosync [x] done), the legend of the marks under it ([x] done, [=] no
+    change, [>] running, [p] planned, [!] failed, [ ] to do), the corosync commands per node (long ones wrapped),
+    the log pane's last lines wrapped at the width, and the footer r Run install, p Plan only, c Cancel."""
     events = load_events()
 
     def corosync_done(e):
@@ -133,7 +135,9 @@ def test_snapshot_plan_view(snap_compare):
 
 
 def test_snapshot_sync_progress(snap_compare):
-    """80x24: the initial sync at about 80 % on node1 (bar, rate, ETA) while the sync step runs."""
+    """80x24: the initial sync at about 80 % on node1 (bar, percent, ETA) and node2, each with its replication
+    state, rate and what is left on one line that fits the panel (disk states dropped for room), while the sync
+    step runs."""
     events = load_events()
 
     def eighty(e):

@@ -110,7 +110,7 @@ async def test_navigation_placeholder_and_palette(monkeypatch):
         await pilot.pause()
         assert isinstance(app.screen, InventoryScreen)
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        assert {"Go to Inventory  [F2]", "Go to Maintenance  [F5]", "Save cluster file  [Ctrl+S]"} <= set(titles)
+        assert {"Go to Inventory (key F2)", "Go to Maintenance (key F5)", "Save cluster file (key Ctrl+S)"} <= set(titles)
 
 
 async def test_confirm_and_host_key_dialogs_from_a_worker():
@@ -152,7 +152,8 @@ def test_snapshot_inventory_nodes_tab_with_inline_error(snap_compare):
     rest); node2's link0 address 192.168.78.11 marked as an error with the
     red line '^ node 2: address 192.168.78.11 is already used at nodes[0].link0.address' under the link0 address row;
     the same message in the status line; the log pane with 'audit: /tmp/axha-test-state/axigen-8699453a/audit.jsonl' in its
-    title; and the footer with Save, Quit, F2-F5 and the palette key."""
+    title; the top line with F2-F5 (Inventory highlighted) and the cluster name; and the footer with ^s Save,
+    ^o Load, ^r Check, ^q Quit, f1 Keys and ^p Palette, all inside 80 columns."""
 
     async def run_before(pilot):
         app = pilot.app

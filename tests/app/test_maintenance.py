@@ -4,34 +4,49 @@ from __future__ import annotations
 import pytest
 from textual.app import App
 
+from dataclasses import replace
+
+from steps import axigen
 from steps.maint.status import NodeProbe, ServiceAnswer, build_state
-from tests.unit.test_maint_status import SPEC, crm_mon, probes, state
+from tests.unit.test_maint_status import SPEC, crm_mon, probes
 from tui.screens.maintenance import MaintenanceScreen, render_attention
 
-SMTP = ServiceAnswer("smtp", 25, True, "220 node1 Axigen-10.5.0 ESMTP ready")
-IMAP = ServiceAnswer("imap", 143, True, "* OK Axigen-10.5.0 IMAP4rev1 service is ready")
+# Axigen's real greetings carry no version (AXIGEN.md, Banners); the lab's stand-in sends the same
+SMTP = ServiceAnswer("smtp", 25, True, "220 node1 Axigen ESMTP ready")
+IMAP = ServiceAnswer("imap", 143, True, "* OK Axigen- IMAP4rev1 service is ready")
+# the versions come from `axigen --version` on both nodes and the CLI's GET VERSION where Axigen runs, in the
+# lab stand-in's words (lab/axigen/src/axigen.py); the recorded probes predate those two sections
+BINARY = axigen.parse_binary_version("Axigen Mail Server 10.5.0 (Linux/x86_64)")
+RUNNING = axigen.parse_cli_version("<login> 10.5.0|Linux|x86_64")
+
+
+def versioned(recorded, answers):
+    """The recorded probes with what the product reads today: the binary's version on every node with the
+    package, the running version (CLI) on the node where the cluster runs Axigen."""
+    active = build_state(SPEC, recorded, answers, 0).active_node
+    return build_state(SPEC, tuple(replace(p, axigen_binary=BINARY if p.axigen_version else None,
+                                           axigen_running=RUNNING if p.axigen_version and p.node == active
+                                           else None) for p in recorded), answers, 0)
 
 
 def recorded_state(kind: str):
     """The six dashboard states, each from real recordings (see tests/fixtures/*/SOURCES.md)."""
+    answers = (SMTP, IMAP)
     if kind == "healthy":
-        return state("installed-healthy", answers=(SMTP, IMAP))
+        return versioned(probes("installed-healthy"), answers)
     if kind == "link-down":
-        link_down = probes("link1-down")
-        corosync = {p.node: p.corosync for p in link_down}
-        healthy = probes("installed-healthy")
-        from dataclasses import replace
-        return build_state(SPEC, tuple(replace(p, corosync=corosync[p.node]) for p in healthy), (SMTP, IMAP), 0)
+        corosync = {p.node: p.corosync for p in probes("link1-down")}
+        return versioned(tuple(replace(p, corosync=corosync[p.node]) for p in probes("installed-healthy")), answers)
     if kind == "node-offline":
         node1 = probes("installed-healthy", crm_mon=crm_mon("node2-offline"))[0]
-        return build_state(SPEC, (node1, NodeProbe("node2", False, error="timed out")), (SMTP, IMAP), 0)
+        return versioned((node1, NodeProbe("node2", False, error="timed out")), answers)
     if kind == "syncing":
-        return state("drbd-syncing-no-cluster", answers=(SMTP, IMAP), crm_mon=crm_mon("healthy"))
+        return versioned(probes("drbd-syncing-no-cluster", crm_mon=crm_mon("healthy")), answers)
     if kind == "failed-action":
-        return state("failed-actions", answers=(ServiceAnswer("smtp", 25, False, error="Connection refused"),
-                                                ServiceAnswer("imap", 143, False, error="Connection refused")))
+        return versioned(probes("failed-actions"), (ServiceAnswer("smtp", 25, False, error="Connection refused"),
+                                                    ServiceAnswer("imap", 143, False, error="Connection refused")))
     if kind == "split-brain":
-        return state("split-brain", answers=(SMTP, IMAP))
+        return versioned(probes("split-brain"), answers)
     raise KeyError(kind)
 
 
@@ -76,9 +91,11 @@ def test_healthy_has_no_warning_and_link_down_is_loud():
 
 
 def test_snapshot_healthy(snap_compare):
-    """Healthy lab cluster after install: service on node1 (marked *), DC, quorum, SMTP/IMAP ok with 10.5.0; both
-    nodes online with axigen 10.5.0, DRBD Pri/UpToDate on node1 and Sec/UpToDate on node2, Connected, both links
-    up; fence devices Started; the group's three members Started on node1; a green all-healthy line."""
+    """Healthy lab cluster after install: the top line with F2-F5 (Maintenance highlighted); service on node1
+    (marked *), DC, quorum, SMTP ok and IMAP ok (their greetings carry no version) and 'runs 10.5.0' (the CLI's
+    GET VERSION on node1); both nodes online with Axigen 10.5.0 installed, DRBD Pri/UpToDate on node1 and
+    Sec/UpToDate on node2, Connected, both links up; fence devices Started; the group's three members Started on
+    node1; a green all-healthy line; the footer s Switchover, b Standby, m Maint, c Cleanup, u Upgrade."""
     assert snap_compare(DashApp(recorded_state("healthy")), terminal_size=(80, 24))
 
 

@@ -173,7 +173,7 @@ async def test_the_footer_fits_80_columns_and_f1_and_the_palette_list_every_key(
         provider = KeyCommands(app.screen)
         titles = [title for title, _, _ in provider._commands()]
         for key in "sbmcxuvkpar":
-            assert any(title.endswith(f"[{key}]") for title in titles), key
+            assert any(title.endswith(f"(key {key})") for title in titles), key
         system = [c.title for c in app.get_system_commands(app.screen)]
-        assert "Go to Install  [F4]" in system and "Quit  [Ctrl+Q]" in system
+        assert "Go to Install (key F4)" in system and "Quit (key Ctrl+Q)" in system
         assert isinstance(app.screen.query_one(LogPane), LogPane)

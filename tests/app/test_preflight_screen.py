@@ -123,7 +123,7 @@ def test_snapshot_mixed_result_80x24(snap_compare):
     green PASS, the two Time cells yellow WARN (no time sync service in the lab); the status line 'Preflight: NOT
     ready - 3 FAIL, 2 WARN, 36 PASS'; the detail pane for RAID on node1 with RAID_DEGRADED (md md0 (raid1) is
     degraded ... /dev/sdb1) and its 'What to do:' line, then RAID_DEGRADED of the controller (virtual drive 0/0 RAID1
-    is Dgrd) cut by the pane's height; the footer with Re-run check, Run all, JSON, Markdown."""
+    is Dgrd) cut by the pane's height; the footer with r Re-run, a All, j JSON, m MD."""
 
     async def run_before(pilot):
         await pilot.app.workers.wait_for_complete()

@@ -342,7 +342,7 @@ class MaintenanceScreen(Screen):
                   "".join(f"\n   {line}" for line in details))
         first = message.splitlines()[0] if message else ""
         more = "" if len(message) <= 200 and "\n" not in message else " (F6 shows all of it)"
-        self.app.call_from_thread(self.notify, first[:200] + more, title=title,
+        self.app.call_from_thread(self.notify, first[:200] + more, title=title, markup=False,
                                   severity="information" if ok else "error")
 
     def _actions(self, ctx):
@@ -486,6 +486,6 @@ class MaintenanceScreen(Screen):
         try:
             entries = AuditLog(path).entries()
         except (OSError, ValueError) as exc:
-            self.app.call_from_thread(self.notify, f"cannot read {path}: {exc}", severity="error")
+            self.app.call_from_thread(self.notify, f"cannot read {path}: {exc}", severity="error", markup=False)
             return
         self.app.call_from_thread(self.app.push_screen, AuditViewer(path, entries))

@@ -286,9 +286,9 @@ class PreflightScreen(Screen):
         try:
             atomic_write(path, content, 0o644)
         except OSError as exc:
-            self.notify(f"not written: {path}: {exc.strerror or exc}", severity="error")
+            self.notify(f"not written: {path}: {exc.strerror or exc}", severity="error", markup=False)
             return None
-        self.notify(f"report written to {path}")
+        self.notify(f"report written to {path}", markup=False)
         write_log = getattr(self.app, "write_log", None)
         if write_log is not None:
             write_log(f"preflight report written to {path}")
