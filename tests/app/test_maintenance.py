@@ -123,8 +123,9 @@ def test_snapshot_failed_action(snap_compare):
 
 
 def test_snapshot_split_brain(snap_compare):
-    """DRBD split brain: both nodes StandAlone in red, the loud split-brain line with each side's evidence (role,
-    disk, connection, out-of-sync, data generation), the drbd-fence constraint, maintenance mode."""
+    """DRBD split brain: both nodes StandAlone (Repl/oos with what is out of sync), the loud split-brain line, the
+    drbd-fence constraint left by DRBD's handler, then each side's evidence (role, disk, connection, out-of-sync,
+    data generation; node1 '(Pacemaker promoted it)')."""
     assert snap_compare(DashApp(recorded_state("split-brain")), terminal_size=(80, 24))
 
 
