@@ -199,7 +199,7 @@ def test_any_text_is_a_spec_or_a_spec_error(text):
 
 
 @FUZZ
-@given(st.binary(max_size=2000) | mutated_cluster_file().map(str.encode))
+@given(st.binary(max_size=2000) | mutated_cluster_file().map(lambda t: t.encode("utf-8", "surrogatepass")))
 def test_any_bytes_as_a_secrets_file_are_read_or_refused_as_input_error(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("s") / "s.yaml"
     path.write_bytes(data)
