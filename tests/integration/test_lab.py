@@ -306,7 +306,7 @@ def _banner(address: str, port: int, timeout: float = 10) -> str:
             time.sleep(0.2)
 
 
-def test_both_axigen_versions_install_and_answer_with_their_banner(lab, lab_exec):
+def test_both_axigen_versions_install_and_answer_with_their_version(lab, lab_exec):
     packages = lab["packages"]
     assert set(packages) >= {"10.5.0", "10.5.1"}, f"lab up built no Axigen stand-in packages: {packages}"
     for node in ("node1", "node2"):
@@ -314,7 +314,6 @@ def test_both_axigen_versions_install_and_answer_with_their_banner(lab, lab_exec
         assert version.startswith("10.5.0"), version
         assert lab_exec(node, ["systemctl", "is-enabled", "axigen"]).stdout == b"disabled\n"
         assert lab_exec(node, ["systemctl", "is-active", "axigen"]).stdout == b"inactive\n"
-    node2 = lab["nodes"][1]["ssh_address"]
     try:
         for version in ("10.5.0", "10.5.1"):
             if version != "10.5.0":
@@ -324,8 +323,13 @@ def test_both_axigen_versions_install_and_answer_with_their_banner(lab, lab_exec
             r = lab_exec("node2", ["systemctl", "start", "axigen"])
             assert r.returncode == 0, r.stderr
             try:
-                for port in (25, 143, 110):
-                    assert version in _banner(node2, port), (version, port)
+                # Axigen listens on 127.0.0.1 only and its greetings carry no version (AXIGEN.md): the running
+                # version is the CLI's GET VERSION on the node itself
+                from steps import axigen
+                cli = lab_exec("node2", list(axigen.cli_version_argv())).stdout.decode()
+                assert axigen.parse_cli_version(cli) == version, cli
+                smtp = lab_exec("node2", ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/25; head -n1 <&3"])
+                assert b"Axigen ESMTP ready" in smtp.stdout and version.encode() not in smtp.stdout, smtp.stdout
             finally:
                 lab_exec("node2", ["systemctl", "stop", "axigen"])
     finally:
