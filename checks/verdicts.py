@@ -546,7 +546,7 @@ def storage(view: NodeView) -> list[Finding]:
     if d.mounts:
         out.append(_f("DISK_MOUNTED", view.name, FAIL, f"{d.device} is mounted on {', '.join(d.mounts)}",
                       "Pick an unused disk, or unmount it and remove it from /etc/fstab if its data is not needed."))
-    used = [why for why in d.in_use() if not why.startswith("mounted")]
+    used = d.uses()
     if used:
         out.append(_f("DISK_IN_USE", view.name, FAIL, f"{d.device} is in use: {'; '.join(used)}",
                       "Pick a disk nothing uses (not in an md array, LVM, dm-crypt or swap): axha never writes to "

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
-from steps.sections import SEC_FUNC, Section, extract_json, key_values, split_sections
+from steps.sections import MAX_OUTPUT, SEC_FUNC, Section, extract_json, key_values, split_sections
 
 # shell functions of the disk sections ($DISK is the device; t = timeout)
 DISK_FUNCS = r"""kname() { lsblk -dno KNAME "$DISK" 2>/dev/null; }
@@ -58,7 +58,6 @@ GUARD_SCRIPT = ("DISK=$1\nt() { timeout \"$@\"; }\n" + SEC_FUNC + "\n" + DISK_FU
                 + "".join(f"sec {name} {cmd}\n" for name, cmd in DISK_COMMANDS if name in GUARD_SECTIONS)
                 + "exit 0\n")
 
-MAX_OUTPUT = 4 * 2**20
 LSBLK_SWAP = "[SWAP]"
 
 
@@ -194,11 +193,15 @@ class DiskFacts:
         kids = self.lsblk.children if self.lsblk else ()
         return tuple(c for c in kids if c.split(" ")[1:2] == ["part"])
 
-    def in_use(self) -> tuple[str, ...]:
-        """Why nothing may write to this disk now (empty: not in use)."""
+    def in_use(self, allowed_mount: str | None = None) -> tuple[str, ...]:
+        """Why nothing may write to this disk now (empty: not in use); a mount on allowed_mount does not count
+        (the install's own mount point, on a resumed run)."""
+        mounts = [m for m in self.mounts if m != allowed_mount]
+        return ((f"mounted on {', '.join(mounts)}",) if mounts else ()) + self.uses()
+
+    def uses(self) -> tuple[str, ...]:
+        """What uses the disk besides a mount: a holder, swap, a RAID/LVM/crypt member."""
         why = []
-        if self.mounts:
-            why.append(f"mounted on {', '.join(self.mounts)}")
         if self.holders:
             why.append(f"held by {', '.join(self.holders)}")
         if self.swap:
@@ -233,7 +236,8 @@ class DiskFacts:
 
     def describe(self, node: str) -> str:
         size = f"{self.lsblk.size / 2**30:.1f} GiB" if self.lsblk and self.lsblk.size else "size unknown"
-        parts = list(self.content()) + [("MOUNTED" + w[7:]) if w.startswith("mounted") else w for w in self.in_use()]
+        parts = list(self.content()) + ([f"MOUNTED on {', '.join(self.mounts)}"] if self.mounts else []) \
+            + list(self.uses())
         return f"{node}:{self.device} ({size}): " + ("; ".join(parts) if parts else "empty")
 
 
@@ -250,11 +254,11 @@ def facts_from_sections(device: str, sections: Mapping[str, Section]) -> DiskFac
     blkid = sections.get("disk_blkid")
     blkid_found: dict[str, str] = {}
     if blkid:
-        found = blkid_found = parse_blkid_export(blkid.text, blkid.rc)
+        blkid_found = parse_blkid_export(blkid.text, blkid.rc)
         for key in ("TYPE", "PTTYPE"):
-            if found.get(key):
-                label = f" labelled {found['LABEL']!r}" if key == "TYPE" and found.get("LABEL") else ""
-                sigs.append(found[key] + (" partition table" if key == "PTTYPE" else label))
+            if blkid_found.get(key):
+                label = f" labelled {blkid_found['LABEL']!r}" if key == "TYPE" and blkid_found.get("LABEL") else ""
+                sigs.append(blkid_found[key] + (" partition table" if key == "PTTYPE" else label))
     wipefs = sections.get("disk_wipefs")
     wipefs_sigs = parse_wipefs_json(wipefs.text) if wipefs and wipefs.ok else ()
     if wipefs_sigs:

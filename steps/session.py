@@ -55,17 +55,24 @@ def open_bound_journal(ctx, name: str, *, final_steps=(), restart: bool = False,
     of it nor one of a finished run (see the module docstring). Reads the instance id on the nodes (ctx.runners).
     A journal with progress but no id (written by an axha without ids) is set aside when the cluster has an id,
     unless adopt_unbound (what the install does: its journal begins before the cluster has an id)."""
+    journal = open_journal(ctx.spec, name)
+    notes = bind_opened_journal(ctx, journal, name, final_steps=final_steps, restart=restart,
+                                adopt_unbound=adopt_unbound)
+    return journal, "; ".join(notes) or None
+
+
+def bind_opened_journal(ctx, journal, name: str, *, final_steps=(), restart: bool = False,
+                        adopt_unbound: bool = False) -> list[str]:
+    """open_bound_journal for a journal already open (an operation given ctx.journal); the notes."""
     from steps.instance import bind_journal
 
-    journal = open_journal(ctx.spec, name)
     notes = []
     if restart:
         aside = journal.set_aside("restarted")
         if aside is not None:
             notes.append(f"{name} restarted: the previous journal is kept as {aside.name}")
-    notes += bind_journal(journal, ctx.runners, ctx.spec.node_names, final_steps=final_steps,
-                          adopt_unbound=adopt_unbound)
-    return journal, "; ".join(notes) or None
+    return notes + bind_journal(journal, ctx.runners, ctx.spec.node_names, final_steps=final_steps,
+                                adopt_unbound=adopt_unbound)
 
 
 def restart_journal(spec, name: str):

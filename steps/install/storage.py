@@ -54,9 +54,7 @@ class DiskReport:
 
     def busy(self, *, allowed_mount: str | None = None) -> tuple[str, ...]:
         """Why nothing may write to it (mounted elsewhere than allowed_mount, held, swap, a member)."""
-        why = [w for w in self.facts.in_use() if not w.startswith("mounted")]
-        mounts = [m for m in self.facts.mounts if m != allowed_mount]
-        return ((f"mounted on {', '.join(mounts)}",) if mounts else ()) + tuple(why)
+        return self.facts.in_use(allowed_mount)
 
     def holds(self, fs: str) -> bool:
         return fs in self.facts.types

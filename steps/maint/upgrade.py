@@ -251,16 +251,10 @@ class Upgrade:
         """Obey the journal only when it belongs to this cluster instance and an unfinished upgrade: a journal of
         another installation is set aside (a re-installed pair gets the same cluster id), so is a finished one
         (kept as history), and --restart sets the current one aside."""
-        from steps.instance import bind_journal
+        from steps.session import bind_opened_journal
 
-        notes = []
-        if restart:
-            aside = self.journal.set_aside("restarted")
-            if aside is not None:
-                notes.append(f"upgrade restarted: the previous journal is kept as {aside.name}")
-        notes += bind_journal(self.journal, self.ctx.runners, self.spec.node_names, final_steps=("final",),
-                              adopt_unbound=False)
-        for note in notes:
+        for note in bind_opened_journal(self.ctx, self.journal, "upgrade", final_steps=("final",),
+                                        restart=restart):
             self.say("gates", "-", note)
 
     def still_done(self, stage: str, target: str) -> bool:
