@@ -54,8 +54,16 @@ def test_snapshot_palette_on_maintenance(snap_compare):
         await dashboard()(pilot)
         await pilot.press("ctrl+p")
         await wait_for(pilot, lambda: pilot.app.screen.query("CommandList"), "the palette")
+        from textual.widgets import Input
+        search = pilot.app.screen.query_one(Input)
+        search.cursor_blink = False       # a blinking cursor is drawn or not by the clock: the picture must not be
         await pilot.press(*"constraint")
-        await pilot.pause(0.5)
+
+        def filtered() -> bool:
+            hits = pilot.app.screen.query_one("CommandList")
+            return hits.option_count >= 1 and "Clear leftover constraints" in str(hits.get_option_at_index(0).prompt)
+        await wait_for(pilot, filtered, "the palette's hits for 'constraint'")
+        await pilot.pause()
     assert snap_compare(AxhaApp(startup_checks=False), terminal_size=SIZE, run_before=run_before)
 
 
