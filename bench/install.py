@@ -29,7 +29,7 @@ def axha_run(status: dict, state_dir: str) -> dict:
     events_file = Path(state_dir) / "events.jsonl"
     env = {**os.environ, "AXHA_STATE_DIR": state_dir, "AXHA_RECORD_EVENTS": str(events_file)}
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "tui.cli", "install", "--cluster", status["cluster_file"], "--yes"],
+    proc = subprocess.run([sys.executable, "-m", "axha.tui.cli", "install", "--cluster", status["cluster_file"], "--yes"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     wall = time.monotonic() - start
     if proc.returncode != 0:
@@ -58,7 +58,7 @@ def waits_from_events(events: list[dict]) -> dict:
 
 def pcs_script(spec, secrets, hacluster_password: str) -> list[tuple[str, list[str], str | None]]:
     """(node, argv, stdin) in order: what an admin types, minus the typing."""
-    from steps import drbd, names
+    from axha.steps import drbd, names
     a, b = spec.nodes
     res = spec.storage.drbd.resource
     dev = spec.storage.data_device
@@ -125,12 +125,12 @@ def pcs_script(spec, secrets, hacluster_password: str) -> list[tuple[str, list[s
 
 
 def pcs_run(status: dict) -> dict:
-    from steps import drbd, names
-    from steps.install.common import CRM_MON_ARGV
-    from steps.pacemaker import parse_crm_mon
-    from steps.secrets import load_secrets
-    from steps.session import close_context, open_context
-    from steps.spec import load_cluster
+    from axha.steps import drbd, names
+    from axha.steps.install.common import CRM_MON_ARGV
+    from axha.steps.pacemaker import parse_crm_mon
+    from axha.steps.secrets import load_secrets
+    from axha.steps.session import close_context, open_context
+    from axha.steps.spec import load_cluster
 
     spec = load_cluster(status["cluster_file"])
     secrets = load_secrets(spec)
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instance", type=int, default=int(os.environ.get("AXHA_LAB_INSTANCE", "1")))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    from lab import core
+    from axha_lab import core
 
     cluster_file = Path(tempfile.mkdtemp(prefix="axha-bench-")) / "axha-lab.yaml"
     core.up(args.instance, None, str(cluster_file))

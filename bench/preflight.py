@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 def lab_up(instance: int, cluster_file: Path) -> dict:
     """`lab up` (quick and harmless when the lab is already up: it keeps the profile) writing a cluster file of
     our own, then the lab's status."""
-    lab = [sys.executable, "-m", "lab.cli", "--instance", str(instance)]
+    lab = [sys.executable, "-m", "axha_lab.cli", "--instance", str(instance)]
     subprocess.run(lab + ["up", "--cluster-file", str(cluster_file)], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
     out = subprocess.run(lab + ["status", "--json"], cwd=REPO, capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
@@ -79,7 +79,7 @@ def main() -> int:
         # an installed axha has its byte-code cached like any pip-installed package (ansible-core's is, in its
         # venv); this sandbox sets PYTHONDONTWRITEBYTECODE, which would recompile the repo's modules every round
         env.pop("PYTHONDONTWRITEBYTECODE", None)
-        axha = [sys.executable, "-m", "tui.cli", "preflight", "--cluster", st["cluster_file"], "--json", "--yes"]
+        axha = [sys.executable, "-m", "axha.tui.cli", "preflight", "--cluster", st["cluster_file"], "--json", "--yes"]
         ans = [str(ansible), "lab", "-i", str(inv), "-m", "setup", "-f", "2"]
         timed(ans, env)  # warm-up: both tools' first run pays for cold caches on the nodes (pyc, apt cache)
         timed(axha, env, ok_codes=(0, 1))

@@ -39,7 +39,7 @@ if kind == "bare":
         return app.screen.is_mounted
     make = lambda cls: cls()
 else:
-    from tui.app import AxhaApp as Base
+    from axha.tui.app import AxhaApp as Base
 
     def first_screen(app):
         return getattr(app.screen, "name", None) == "inventory" and app.screen.is_mounted

@@ -14,10 +14,10 @@ import statistics
 import sys
 import time
 
-from steps import names
-from steps.maint.gap import ServiceGapMonitor
-from steps.maint.status import read_state
-from steps.maint.switchover import Switchover, clear_argv, move_argv
+from axha.steps import names
+from axha.steps.maint.gap import ServiceGapMonitor
+from axha.steps.maint.status import read_state
+from axha.steps.maint.switchover import Switchover, clear_argv, move_argv
 
 
 def raw_switchover(ctx, target: str) -> dict:
@@ -52,9 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="switchovers of each kind (alternating)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    from steps.secrets import load_secrets
-    from steps.session import close_context, open_context
-    from steps.spec import load_cluster
+    from axha.steps.secrets import load_secrets
+    from axha.steps.session import close_context, open_context
+    from axha.steps.spec import load_cluster
 
     spec = load_cluster(args.cluster)
     ctx = open_context(spec, load_secrets(spec, args.secrets), confirm=lambda q: True)

@@ -7,13 +7,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from checks import verdicts as v
-from checks.script import script_argv
-from steps.runner import concurrently
-from steps.sections import Section, begin_line, is_end_line, split_sections
-from steps.errors import AxhaError
-from steps.render import option_lines
-from steps.framework import FAIL, PASS, SKIP, WARN, Finding, worst
+from axha.checks import verdicts as v
+from axha.checks.script import script_argv
+from axha.steps.runner import concurrently
+from axha.steps.sections import Section, begin_line, is_end_line, split_sections
+from axha.steps.errors import AxhaError
+from axha.steps.render import option_lines
+from axha.steps.framework import FAIL, PASS, SKIP, WARN, Finding, worst
 
 CLUSTER = "cluster"  # the subject of findings that compare the two nodes
 SCRIPT_TIMEOUT = 120.0
@@ -259,7 +259,7 @@ class _Run:
     def local_bmcs(self, names: tuple[str, ...]) -> None:
         """Both BMCs' power state from this machine, asked together (steps.bmc.power_states); each node's answer
         is judged as soon as it arrives."""
-        from steps.bmc import power_states
+        from axha.steps.bmc import power_states
 
         clients: dict[str, Any] = {}
         for name in names:
@@ -374,7 +374,7 @@ def run_preflight(ctx, emit: Callable[[CheckResult], None] | None = None, only: 
     checks = tuple(c for c in CHECKS if only is None or c.id in only)
     unknown = set(only or ()) - set(CHECK_IDS)
     if unknown:
-        from steps.errors import InputError
+        from axha.steps.errors import InputError
         raise InputError(f"unknown check(s): {', '.join(sorted(unknown))}",
                          remedy=f"Pick from: {', '.join(CHECK_IDS)}.")
     if report is None:

@@ -8,8 +8,8 @@ when the agent gets no command-line arguments: the password is never in any argv
 """
 from __future__ import annotations
 
-from steps.disk import DISK_FUNCS, preflight_lines
-from steps.sections import SEC_FUNC
+from axha.steps.disk import DISK_FUNCS, preflight_lines
+from axha.steps.sections import SEC_FUNC
 
 SCRIPT_NAME = "axha-preflight"
 

@@ -5,10 +5,10 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from checks import parsers as p
-from steps.disk import DISK_SECTIONS, DiskFacts, facts_from_sections
-from steps.sections import Section
-from steps.framework import FAIL, PASS, SKIP, WARN, Finding
+from axha.checks import parsers as p
+from axha.steps.disk import DISK_SECTIONS, DiskFacts, facts_from_sections
+from axha.steps.sections import Section
+from axha.steps.framework import FAIL, PASS, SKIP, WARN, Finding
 
 # The Axigen HA baseline (Axigen's HA architecture paper): Xeon quad-core > 2 GHz, 8 GB RAM, RAID, 2 x GbE.
 MIN_CORES = 4
@@ -456,9 +456,12 @@ def _bmc_local(view: NodeView) -> list[Finding]:
         return [_f("BMC_OK", view.name, PASS, f"{where} answers from this machine: power {state}")]
     kind = type(error).__name__
     message = str(error)
-    if kind == "BmcAuthError" or "password" in message.lower() and "no bmc password" not in message.lower():
-        code, remedy = "BMC_AUTH_FAILED", ("Check the BMC user in the cluster file and the password in the "
-                                           "secrets file (bmc_passwords) or AXHA_BMC_PASSWORD*.")
+    # by the error's class (steps.bmc.classify decided it from pyghmi's own message), never by words in the text:
+    # "cannot read password file ..." or a BMC error that mentions a password is not a refused login
+    if kind == "BmcAuthError":
+        code, remedy = "BMC_AUTH_FAILED", getattr(error, "remedy", "") or (
+            "Check the BMC user in the cluster file and the password in the secrets file (bmc_passwords) or "
+            "AXHA_BMC_PASSWORD*.")
     elif kind == "BmcUnreachable" and "within" in message:
         code, remedy = "BMC_TIMEOUT", ("No answer in time: check the BMC address and port, that IPMI over LAN is "
                                        "enabled, and that UDP 623 is not filtered between here and the BMC.")
@@ -633,7 +636,7 @@ def software(view: NodeView) -> list[Finding]:
     policy = p.parse_apt_policy(ap.text) if ap and ap.ok else {}
     can_tell = ap is not None and ap.ok  # without apt (rpm systems) installability is not checked here
     missing, not_installable = [], []
-    from checks.script import PACKAGES
+    from axha.checks.script import PACKAGES
     for pkg in PACKAGES:
         if pkg in installed and installed[pkg].installed:
             continue

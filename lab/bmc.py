@@ -19,8 +19,6 @@ import pyghmi.ipmi.private.constants as ipmi_constants
 import pyghmi.ipmi.private.serversession as serversession
 import pyghmi.ipmi.private.session as ipmisession
 
-from steps.bmc import prompt_pyghmi_wakeups
-
 # IPMI 2.0 table 13-17/18/19 algorithm numbers of the only suite pyghmi's server speaks (suite 3).
 SUITE3_AUTH, SUITE3_INTEGRITY, SUITE3_CONFIDENTIALITY = 1, 1, 1
 # RMCP+ status code (IPMI 2.0 table 13-15): "no Cipher Suite match with proposed security algorithms".
@@ -52,7 +50,7 @@ class ModulePower:
 
     instance: int
     node: str
-    module: str = "lab.nodes"
+    module: str = "axha_lab.nodes"
 
     def _call(self, name: str):
         return getattr(importlib.import_module(self.module), name)(self.instance, self.node)
@@ -211,6 +209,26 @@ class Stop(Exception):
     """Raised from the SIGTERM/SIGINT handler to leave pyghmi's wait loop."""
 
 
+# Duplicated on purpose from axha.steps.bmc (the lab never imports the product, nor the product the lab): the
+# same lost wakeup in pyghmi's I/O loop (pyghmi 1.6.19 private/session.py `_io_wait`) delays the lab BMC's
+# answers as it delays the product's client; see prompt_pyghmi_wakeups there for the tcpdump evidence.
+WAKE_S = 0.02
+
+
+def prompt_pyghmi_wakeups() -> None:
+    """Wait in slices of WAKE_S in pyghmi's I/O loop, so a packet that arrived just before a wait is seen at
+    once. Idempotent; a pyghmi without `_io_wait` is left alone."""
+    original = getattr(ipmisession, "_io_wait", None)
+    if original is None or getattr(original, "axha_sliced", False):
+        return
+
+    def sliced(timeout, myaddr=None, evq=None):
+        return original(WAKE_S if timeout is None else min(timeout, WAKE_S), myaddr, evq)
+
+    sliced.axha_sliced = True
+    ipmisession._io_wait = sliced
+
+
 def serve(bmc: LabBmc, *, ready: Callable[[], None] | None = None) -> int:
     """Answer IPMI until SIGTERM or SIGINT; then release the socket and return 0."""
 
@@ -240,16 +258,16 @@ def read_password_file(path: str) -> str:
     try:
         mode = os.stat(path).st_mode
     except OSError as error:
-        raise SystemExit(f"lab.bmc: cannot read password file {path}: {error.strerror}")
+        raise SystemExit(f"axha_lab.bmc: cannot read password file {path}: {error.strerror}")
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise SystemExit(f"lab.bmc: password file {path} is readable by others "
+        raise SystemExit(f"axha_lab.bmc: password file {path} is readable by others "
                          f"(mode {stat.S_IMODE(mode):04o}); chmod 600 it")
     with open(path, encoding="utf-8") as handle:
         password = handle.readline().rstrip("\r\n")
     if not password:
-        raise SystemExit(f"lab.bmc: password file {path} is empty")
+        raise SystemExit(f"axha_lab.bmc: password file {path} is empty")
     if len(password.encode()) > 20:
-        raise SystemExit(f"lab.bmc: the password in {path} is longer than IPMI's 20 bytes")
+        raise SystemExit(f"axha_lab.bmc: the password in {path} is longer than IPMI's 20 bytes")
     return password
 
 
@@ -259,14 +277,14 @@ def node_uuid(instance: int, node: str) -> uuid.UUID:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m lab.bmc", description=__doc__)
+    parser = argparse.ArgumentParser(prog="axha_lab.bmc", description=__doc__)
     parser.add_argument("--instance", type=int, required=True, help="lab instance number (0..9)")
     parser.add_argument("--node", required=True, help="the node this BMC powers (node1, node2)")
     parser.add_argument("--address", required=True, help="IP address to listen on")
     parser.add_argument("--port", type=int, default=623, help="UDP port (default 623)")
     parser.add_argument("--user", required=True, help="IPMI user name (at most 16 bytes)")
     parser.add_argument("--password-file", required=True, help="file holding the password (mode 0600)")
-    parser.add_argument("--power-module", default="lab.nodes",
+    parser.add_argument("--power-module", default="axha_lab.nodes",
                         help="module with power_state/power_on/power_off(instance, node) "
                              "(default lab.nodes)")
     args = parser.parse_args(argv)
@@ -282,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     password = read_password_file(args.password_file)
 
     def log(message: str) -> None:
-        print(f"lab.bmc[{args.node}]: {message}", file=sys.stderr, flush=True)
+        print(f"axha_lab.bmc[{args.node}]: {message}", file=sys.stderr, flush=True)
 
     power = ModulePower(args.instance, args.node, args.power_module)
     try:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lab.layout import LabError, instance_from_env
+from axha_lab.layout import LabError, instance_from_env
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -77,9 +77,9 @@ def _print_status(st: dict) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from lab import core, faults, nodes
-    from lab.host import require_root
-    from lab.layout import Layout
+    from axha_lab import core, faults, nodes
+    from axha_lab.host import require_root
+    from axha_lab.layout import Layout
 
     if args.command == "exec":
         _exec_instance(args)

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import yaml
 
-from lab import disks, net, nodes
-from lab.host import clean_env, run, write_private
-from lab.layout import (BACKING_DISK_MIB, BMC_PORT, BMC_USER, PROFILES_DIR, REPO_DIR, SHARED_DISK_MIB, STATE_ROOT,
+from axha_lab import disks, net, nodes
+from axha_lab.host import clean_env, run, write_private
+from axha_lab.layout import (BACKING_DISK_MIB, BMC_PORT, BMC_USER, PROFILES_DIR, REPO_DIR, SHARED_DISK_MIB, STATE_ROOT,
                         SYNC_SECONDS, Layout, LabError, NodeLayout)
 
 AXIGEN_INSTALLED = "10.5.0"
@@ -134,13 +134,13 @@ def _cmdline(pid: str) -> list[str]:
 
 
 def bmc_pids(instance: int, node: str) -> list[int]:
-    """PIDs of `python -m lab.bmc --instance N --node NODE` processes."""
+    """PIDs of `python -m axha_lab.bmc --instance N --node NODE` processes."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         argv = _cmdline(entry)
-        if "lab.bmc" in argv and _opt(argv, "--instance") == str(instance) and _opt(argv, "--node") == node:
+        if "axha_lab.bmc" in argv and _opt(argv, "--instance") == str(instance) and _opt(argv, "--node") == node:
             found.append(int(entry))
     return found
 
@@ -171,7 +171,7 @@ def bmc_start(instance: int, node: str, *, wait: float = 10.0) -> None:
     if not (REPO_DIR / "lab/bmc.py").exists():
         raise LabError("lab/bmc.py (the IPMI BMC server) is not in this tree yet")
     with open(nl.bmc_log, "ab") as log:
-        proc = subprocess.Popen([bmc_python(), "-m", "lab.bmc", "--instance", str(instance), "--node", node,
+        proc = subprocess.Popen([bmc_python(), "-m", "axha_lab.bmc", "--instance", str(instance), "--node", node,
                           "--address", nl.bmc_address, "--port", str(BMC_PORT), "--user", BMC_USER,
                           "--password-file", str(nl.bmc_password_file)],
                          cwd=str(REPO_DIR), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -205,9 +205,9 @@ def build_axigen(layout: Layout) -> dict[str, str]:
     """The stand-in Axigen .debs {version: path} (lab.axigen.build_packages; rebuilt only when their sources
     changed), with the vendor's installers axigen-<version>.x86_64.deb.run beside them."""
     try:
-        from lab.axigen import build_installers, build_packages
+        from axha_lab.axigen import build_installers, build_packages
     except ImportError:
-        say("lab.axigen is not in this tree yet: no Axigen stand-in packages")
+        say("axha_lab.axigen is not in this tree yet: no Axigen stand-in packages")
         return {}
     layout.packages_dir.mkdir(parents=True, exist_ok=True)
     pkgs = {str(k): str(v) for k, v in build_packages(layout.packages_dir).items()}
@@ -401,7 +401,7 @@ def up(instance: int, profile: str | None, cluster_file: str | None) -> dict:
 
 
 def _up(instance: int, profile: str | None, cluster_file: str | None) -> dict:
-    from lab.packages import ensure_packages
+    from axha_lab.packages import ensure_packages
     t0 = time.monotonic()
     ensure_packages()
     layout = Layout(instance)

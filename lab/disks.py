@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lab.host import out, run
+from axha_lab.host import out, run
 
 
 def ensure_image(path: Path, size_mib: int) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lab import nodes
-from lab.layout import LabError
+from axha_lab import nodes
+from axha_lab.layout import LabError
 
 TABLE = "axha_lab_fault"
 

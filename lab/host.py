@@ -6,7 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from lab.layout import LabError
+from axha_lab.layout import LabError
 
 CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lab.host import out, run
-from lab.layout import Layout, NodeLayout
+from axha_lab.host import out, run
+from axha_lab.layout import Layout, NodeLayout
 
 LINKS = ("link0", "link1")
 NICS = ("mgmt0",) + LINKS

@@ -9,9 +9,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from lab import net
-from lab.host import clean_env, run, write_private
-from lab.layout import BOOT_SCRIPT, ROOTFS_DIR, Layout, LabError, NodeLayout
+from axha_lab import net
+from axha_lab.host import clean_env, run, write_private
+from axha_lab.layout import BOOT_SCRIPT, ROOTFS_DIR, Layout, LabError, NodeLayout
 
 NSENTER_NS = ["--mount", "--uts", "--ipc", "--net", "--pid"]
 

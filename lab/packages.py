@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lab.host import clean_env
-from lab.layout import LabError
+from axha_lab.host import clean_env
+from axha_lab.layout import LabError
 
 PACKAGES = ("pacemaker", "pacemaker-cli-utils", "corosync", "pcs", "fence-agents", "resource-agents", "drbd-utils",
             "openssh-server", "ipmitool", "iproute2", "tini", "libxml2-utils", "nftables", "e2fsprogs", "xfsprogs",

@@ -20,8 +20,8 @@ import threading
 import time
 from pathlib import Path
 
-from steps.errors import AxhaError
-from steps.files import FileProblem, open_append, read_own
+from axha.steps.errors import AxhaError
+from axha.steps.files import FileProblem, open_append, read_own
 
 MASK = "********"
 EXCERPT = 2000

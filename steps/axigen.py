@@ -15,7 +15,7 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from steps.errors import InputError
+from axha.steps.errors import InputError
 
 WORKDIR = "/var/opt/axigen"
 BINARY = "/opt/axigen/bin/axigen"

@@ -6,10 +6,10 @@ each BmcClient call runs pyghmi in a short-lived child process (this module, req
 password is never in argv), which is killed at the deadline. No session state leaks between calls or threads, and
 a hung BMC never hangs axha.
 
-The child gets both BMC passwords, so it must run this very file: it starts as `python -I` (isolated: no current
-directory, PYTHONPATH or user site on sys.path, no PYTHON* variables) with the directory this `steps` package was
-loaded from put first on its path, never `python -m steps.bmc` (which would run a steps/bmc.py from the current
-directory). Its environment carries no AXHA_* secret either (steps.envsecrets.child_environment).
+The child gets both BMC passwords, so it must run this very file: it starts as `python -I -m axha.steps.bmc`
+(isolated: no current directory, PYTHONPATH or user site on sys.path, no PYTHON* variables), so the module comes
+from the installed `axha` package and never from a steps/bmc.py in the current directory (the old `python -m
+steps.bmc` ran that one). Its environment carries no AXHA_* secret either (steps.envsecrets.child_environment).
 """
 from __future__ import annotations
 
@@ -18,21 +18,17 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Callable
 
-from steps.errors import ConnectError
+from axha.steps.errors import ConnectError
 
 ACTIONS = ("on", "off", "cycle", "reset", "shutdown")
-# the directory holding the `steps` package this code was loaded from (a checkout, or site-packages)
-PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
-_BOOT = ("import sys; sys.path.insert(0, sys.argv.pop(1)); import runpy; "
-         "runpy.run_module('steps.bmc', run_name='__main__', alter_sys=True)")
 
 
 def helper_argv() -> list[str]:
-    """The BMC helper's command line: this interpreter, isolated, running this module from PACKAGE_ROOT."""
-    return [sys.executable, "-I", "-c", _BOOT, PACKAGE_ROOT]
+    """The BMC helper's command line: this interpreter, isolated (-I: no current directory, no PYTHON* variables,
+    no user site on sys.path), running this module by its installed name."""
+    return [sys.executable, "-I", "-m", "axha.steps.bmc"]
 
 
 class BmcError(ConnectError):
@@ -216,7 +212,7 @@ def power_states(clients, on_result: Callable[[int, object], None] | None = None
 
 
 def _child_env() -> dict:
-    from steps.envsecrets import child_environment
+    from axha.steps.envsecrets import child_environment
 
     return child_environment()
 

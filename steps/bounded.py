@@ -27,7 +27,7 @@ from yaml.reader import Reader
 from yaml.resolver import BaseResolver
 from yaml.scanner import Scanner
 
-from steps.files import MAX_BYTES, FileProblem, read_regular
+from axha.steps.files import MAX_BYTES, FileProblem, read_regular
 
 MAX_DEPTH = 16             # the cluster file nests 4 levels
 MAX_ALIASES = 64

@@ -17,9 +17,9 @@ import shlex
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
-from steps.errors import AxhaError, CommandFailed
-from steps.framework import Action
-from steps.render import RenderError, xml_attr
+from axha.steps.errors import AxhaError, CommandFailed
+from axha.steps.framework import Action
+from axha.steps.render import RenderError, xml_attr
 
 TIMEOUT = 60.0
 # crm_verify errors expected before the fencing step has added the devices (stonith-enabled stays true)

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
-from steps.sections import MAX_OUTPUT, SEC_FUNC, Section, extract_json, key_values, split_sections
+from axha.steps.sections import MAX_OUTPUT, SEC_FUNC, Section, extract_json, key_values, split_sections
 
 # shell functions of the disk sections ($DISK is the device; t = timeout)
 DISK_FUNCS = r"""kname() { lsblk -dno KNAME "$DISK" 2>/dev/null; }

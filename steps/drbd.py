@@ -9,7 +9,7 @@ from importlib import resources as _resources
 from string import Template
 from typing import Iterable, Mapping
 
-from steps.render import conf_word
+from axha.steps.render import conf_word
 
 SYNC_STATES = ("SyncSource", "SyncTarget", "PausedSyncS", "PausedSyncT", "StartingSyncS", "StartingSyncT",
                "WFBitMapS", "WFBitMapT", "WFSyncUUID")
@@ -509,7 +509,7 @@ def render_resource(spec) -> str:
         f"      host {conf_word(a.name, 'the node name')} address {_addr(a.links[i].address, drbd.port)};\n"
         f"      host {conf_word(b.name, 'the node name')} address {_addr(b.links[i].address, drbd.port)};\n"
         f"    }}\n" for i in (0, 1))
-    template = Template(_resources.files("assets").joinpath("drbd/resource.res.tmpl").read_text())
+    template = Template(_resources.files("axha.assets").joinpath("drbd/resource.res.tmpl").read_text())
     resync = "".join(f"    {key} {value};\n" for key, value in RESYNC)
     return template.substitute(resource=conf_word(drbd.resource, "the DRBD resource name"), hosts=hosts,
                                paths=paths, resync=resync, verify_alg=VERIFY_ALG, fence_peer=FENCE_PEER,

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence, TypeVar
 
-from steps.errors import AxhaError, Cancelled, CommandFailed
+from axha.steps.errors import AxhaError, Cancelled, CommandFailed
 
 T = TypeVar("T")
 
@@ -332,7 +332,7 @@ def _open_journal(ctx: Context) -> list[str]:
     start a new one when its operation finished (steps.instance.bind_journal); the notes, plus what it resumes."""
     if ctx.journal is None:
         return []
-    from steps.instance import bind_journal
+    from axha.steps.instance import bind_journal
 
     nodes = list(ctx.spec.node_names) if ctx.spec is not None else list(ctx.runners)
     notes = bind_journal(ctx.journal, ctx.runners, nodes)
@@ -352,7 +352,7 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float, ctx: Cont
              node: str | None = None, remedy: str = "") -> T:
     """The engine's one polling wait: probe() until it returns something truthy, bounded by `timeout` (then
     CommandTimeout naming `what`), cancellable at once between polls (ctx.cancel)."""
-    from steps.errors import CommandTimeout
+    from axha.steps.errors import CommandTimeout
 
     deadline = time.monotonic() + timeout
     while True:

@@ -62,7 +62,7 @@ def parse_query(rc: int, stdout: str, stderr: str) -> tuple[str, str | None]:
 
 
 def _query(runner, argv: Sequence[str]) -> tuple[str, str | None]:
-    from steps.errors import AxhaError
+    from axha.steps.errors import AxhaError
 
     try:
         result = runner.run(list(argv), timeout=READ_TIMEOUT, mutating=False)

@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from steps.errors import InputError
-from steps.files import FileProblem, read_own
-from steps.spec import atomic_write
+from axha.steps.errors import InputError
+from axha.steps.files import FileProblem, read_own
+from axha.steps.spec import atomic_write
 
 VERSION = 1
 STATES = ("pending", "running", "done", "failed")

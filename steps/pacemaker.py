@@ -5,7 +5,7 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
-from steps.errors import AxhaError
+from axha.steps.errors import AxhaError
 
 CRM_MON_ARGV = ("crm_mon", "--output-as=xml", "--inactive")
 CONSTRAINTS_ARGV = ("cibadmin", "--query", "--scope", "constraints")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from steps.errors import InputError
+from axha.steps.errors import InputError
 
 # a word in corosync.conf (`key: value` to the end of the line; `{`, `}` and `#` are structure) or in a DRBD
 # resource file (words end at whitespace; `;`, `{`, `}`, `"` and `#` are structure): no whitespace, no quotes,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Protocol, Sequence
 
-from steps.errors import CommandFailed, CommandTimeout
+from axha.steps.errors import CommandFailed, CommandTimeout
 
 DEFAULT_TIMEOUT = 60.0
 BASE_ENV = {"LC_ALL": "C", "LANG": "C"}
@@ -73,7 +73,7 @@ class LocalRunner:
 
     def __init__(self, node: str = "local", audit=None, env: dict[str, str] | None = None):
         self.node, self.audit = node, audit
-        from steps.envsecrets import child_environment
+        from axha.steps.envsecrets import child_environment
 
         self.env = {**child_environment(), **BASE_ENV, **(env or {})}  # no AXHA_* secret reaches a local command
 
@@ -128,7 +128,7 @@ class LocalRunner:
                                    stopped), mutating, False)
 
     def put(self, path: str, data: bytes | str, mode: int = 0o644) -> None:
-        from steps.spec import atomic_write
+        from axha.steps.spec import atomic_write
         atomic_write(path, data, mode)
         if self.audit:
             self.audit.record_transfer(self.node, "put", path, len(_as_bytes(data)), mode)

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from steps.envsecrets import child_environment, environment_secrets, is_secret_variable, take_from_environment
-from steps.errors import InputError
+from axha.steps.envsecrets import child_environment, environment_secrets, is_secret_variable, take_from_environment
+from axha.steps.errors import InputError
 
 Prompt = Callable[[str], str]
 
@@ -56,7 +56,7 @@ def read_secrets_file(path: str | Path) -> dict:
     """Read the secrets file, refusing one that others can read (it must be 0600 or stricter). Only a regular
     file is read (never a FIFO or a device), from the descriptor whose mode was checked; a value is never shown
     in an error (only its key and line)."""
-    from steps.bounded import FileProblem, YamlProblem, decode_utf8, load_yaml, read_regular
+    from axha.steps.bounded import FileProblem, YamlProblem, decode_utf8, load_yaml, read_regular
 
     path = Path(path)
     try:
@@ -113,7 +113,7 @@ __all__ = ["Secrets", "load_secrets", "save_secrets", "read_secrets_file", "env_
 def check_secret(value: str | None, what: str) -> str | None:
     """A secret as given, or InputError when it cannot be passed on safely: it has a control character (a newline
     would end fence_ipmilan's option line) or is longer than MAX_SECRET. Never shows the value."""
-    from steps.bounded import bad_character
+    from axha.steps.bounded import bad_character
 
     if value is None or value == "":
         return None
@@ -152,8 +152,8 @@ def load_secrets(spec, path: str | Path | None = None, env: dict | None = None, 
 
 
 def save_secrets(secrets: Secrets, path: str | Path) -> None:
-    from steps.bounded import dump_yaml
-    from steps.spec import atomic_write
+    from axha.steps.bounded import dump_yaml
+    from axha.steps.spec import atomic_write
 
     data = {"ssh_password": secrets.ssh_password, "ssh_key_passphrase": secrets.ssh_key_passphrase,
             "bmc_passwords": dict(secrets.bmc_passwords)}

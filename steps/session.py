@@ -15,9 +15,9 @@ import hashlib
 from pathlib import Path
 from typing import Any, Callable
 
-from steps.audit import AuditLog, Redactor, default_state_dir
-from steps.framework import Confirm, Context, refuse_all
-from steps.runner import LocalRunner
+from axha.steps.audit import AuditLog, Redactor, default_state_dir
+from axha.steps.framework import Confirm, Context, refuse_all
+from axha.steps.runner import LocalRunner
 
 
 def cluster_id(spec) -> str:
@@ -45,7 +45,7 @@ def journal_path(spec, name: str) -> Path:
 
 
 def open_journal(spec, name: str):
-    from steps.journal import Journal
+    from axha.steps.journal import Journal
 
     return Journal(journal_path(spec, name), cluster_id(spec))
 
@@ -64,7 +64,7 @@ def open_bound_journal(ctx, name: str, *, final_steps=(), restart: bool = False,
 def bind_opened_journal(ctx, journal, name: str, *, final_steps=(), restart: bool = False,
                         adopt_unbound: bool = False) -> list[str]:
     """open_bound_journal for a journal already open (an operation given ctx.journal); the notes."""
-    from steps.instance import bind_journal
+    from axha.steps.instance import bind_journal
 
     notes = []
     if restart:
@@ -77,7 +77,7 @@ def bind_opened_journal(ctx, journal, name: str, *, final_steps=(), restart: boo
 
 def restart_journal(spec, name: str):
     """Set the journal of operation `name` aside (the wizard's "restart"); the path it went to, or None."""
-    from steps.journal import set_aside_file
+    from axha.steps.journal import set_aside_file
 
     return set_aside_file(journal_path(spec, name), "restarted")
 
@@ -100,8 +100,8 @@ def open_context(spec, secrets, *, audit: AuditLog | None = None, journal=None,
                  options: dict | None = None, connect_timeout: float = 10.0) -> Context:
     """A Context with one SshRunner per node (connecting lazily), ctx.bmc(node) -> BmcClient, ctx.local, and the
     audit log's Redactor fed with every secret. Cheap: nothing connects until the first command."""
-    from steps.secrets import Secrets
-    from steps.ssh import SshRunner
+    from axha.steps.secrets import Secrets
+    from axha.steps.ssh import SshRunner
 
     secrets = secrets if secrets is not None else Secrets()
     if audit is None:
@@ -125,7 +125,7 @@ def open_context(spec, secrets, *, audit: AuditLog | None = None, journal=None,
 
     def bmc(name: str):
         if name not in clients:
-            from steps.bmc import BmcClient
+            from axha.steps.bmc import BmcClient
 
             node = spec.node(name)
             clients[name] = BmcClient(node.bmc.address, node.bmc.user, secrets.bmc_password(name),

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from steps.bounded import FileProblem, YamlProblem, decode_utf8, dump_yaml, load_yaml, read_regular
-from steps.errors import InputError
+from axha.steps.bounded import FileProblem, YamlProblem, decode_utf8, dump_yaml, load_yaml, read_regular
+from axha.steps.errors import InputError
 
 # every pattern is used with fullmatch (a `$` would also match before a trailing newline)
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")

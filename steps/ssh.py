@@ -31,9 +31,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-from steps.errors import AxhaError, CommandTimeout, ConnectError, HostKeyError
-from steps.files import FileProblem, open_append, read_regular
-from steps.runner import DEFAULT_TIMEOUT, OnLine, Result
+from axha.steps.errors import AxhaError, CommandTimeout, ConnectError, HostKeyError
+from axha.steps.files import FileProblem, open_append, read_regular
+from axha.steps.runner import DEFAULT_TIMEOUT, OnLine, Result
 
 
 def _paramiko():

@@ -13,14 +13,14 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from tui.widgets.logpane import LogPane
-from tui.widgets.navbar import NavBar
+from axha.tui.widgets.logpane import LogPane
+from axha.tui.widgets.navbar import NavBar
 
 SCREENS = {
-    "inventory": ("tui.screens.inventory", "InventoryScreen", "Inventory", "Edit, check and save the cluster file"),
-    "preflight": ("tui.screens.preflight", "PreflightScreen", "Preflight", "Are both servers ready for a cluster?"),
-    "install": ("tui.screens.install", "InstallScreen", "Install", "Build the cluster, step by step"),
-    "maintenance": ("tui.screens.maintenance", "MaintenanceScreen", "Maintenance",
+    "inventory": ("axha.tui.screens.inventory", "InventoryScreen", "Inventory", "Edit, check and save the cluster file"),
+    "preflight": ("axha.tui.screens.preflight", "PreflightScreen", "Preflight", "Are both servers ready for a cluster?"),
+    "install": ("axha.tui.screens.install", "InstallScreen", "Install", "Build the cluster, step by step"),
+    "maintenance": ("axha.tui.screens.maintenance", "MaintenanceScreen", "Maintenance",
                     "Status, switchover, upgrade, standby, backup"),
 }
 
@@ -103,10 +103,10 @@ class AxhaApp(App):
             pass
 
     def _load_in_worker(self, path: str, secrets_path: str | None, check_installed: bool) -> None:
-        from steps.bounded import FileProblem, YamlProblem, decode_utf8, load_yaml, read_regular
-        from steps.errors import AxhaError
-        from steps.secrets import load_secrets
-        from steps.spec import load_cluster
+        from axha.steps.bounded import FileProblem, YamlProblem, decode_utf8, load_yaml, read_regular
+        from axha.steps.errors import AxhaError
+        from axha.steps.secrets import load_secrets
+        from axha.steps.spec import load_cluster
 
         raw, spec, secrets, error = None, None, None, None
         try:  # the raw values for the form, read as boundedly as load_cluster reads them (no FIFO, no bomb)
@@ -161,8 +161,8 @@ class AxhaApp(App):
     def _installed(self, spec) -> tuple[bool, str]:
         """(installed, why). Only the live cluster decides: crm_mon on a node shows the Axigen group. A journal
         never does: it may describe an earlier installation of these servers (a lab re-created, a re-install)."""
-        from steps.names import GROUP
-        from steps.session import journal_path
+        from axha.steps.names import GROUP
+        from axha.steps.session import journal_path
 
         answer = self._crm_mon_group(spec)
         if answer is None:
@@ -180,10 +180,10 @@ class AxhaApp(App):
     def _crm_mon_group(self, spec) -> tuple[str, bool] | None:
         """(node, whether crm_mon there shows the Axigen group), or None when no node answered. One quick
         read-only look (known host keys only, no prompt, short timeouts)."""
-        from steps.install.common import CRM_MON_ARGV
-        from steps.names import GROUP
-        from steps.pacemaker import parse_crm_mon
-        from steps.session import close_context, open_context
+        from axha.steps.install.common import CRM_MON_ARGV
+        from axha.steps.names import GROUP
+        from axha.steps.pacemaker import parse_crm_mon
+        from axha.steps.session import close_context, open_context
 
         try:
             ctx = open_context(spec, self.secrets, connect_timeout=3.0)
@@ -210,7 +210,7 @@ class AxhaApp(App):
     # ------------------------------------------------------------ cluster and context
 
     def set_cluster(self, spec, secrets, path: str | None = None) -> None:
-        from steps.session import state_paths
+        from axha.steps.session import state_paths
 
         self.spec, self.cluster_path = spec, path or self.cluster_path
         if secrets is not None:
@@ -224,8 +224,8 @@ class AxhaApp(App):
     def open_context(self, journal: str | None = None):
         """A Context for the loaded cluster, with the TUI's host-key and confirmation dialogs. Worker threads only:
         it may show dialogs and wait for the admin."""
-        from steps.errors import InputError
-        from steps.session import open_context
+        from axha.steps.errors import InputError
+        from axha.steps.session import open_context
 
         if threading.get_ident() == self._thread_id:
             raise RuntimeError("open_context() must be called from a worker thread")
@@ -261,7 +261,7 @@ class AxhaApp(App):
 
     def accept_host_key_from_worker(self, error) -> bool:
         """Show the host key dialog from a worker thread; True when the admin accepts the key."""
-        from tui.dialogs import HostKeyDialog
+        from axha.tui.dialogs import HostKeyDialog
 
         accepted = self._ask_from_worker(lambda: HostKeyDialog(error))
         self.write_log(f"host key {error.fingerprint} for {error.hostname} "
@@ -270,7 +270,7 @@ class AxhaApp(App):
 
     def confirm_from_worker(self, confirmation) -> bool:
         """Show a TypedConfirm from a worker thread (the Context's confirm); True when confirmed."""
-        from tui.dialogs import TypedConfirm
+        from axha.tui.dialogs import TypedConfirm
 
         confirmed = self._ask_from_worker(lambda: TypedConfirm(confirmation))
         if not confirmed:
@@ -280,7 +280,7 @@ class AxhaApp(App):
 
     def restart_operation(self, name: str) -> None:
         """Set operation `name`'s journal aside so it starts from its first step; the install is rerun at once."""
-        from steps.session import restart_journal
+        from axha.steps.session import restart_journal
 
         if self.spec is None:
             self.notify("no cluster file loaded", severity="warning")
@@ -315,7 +315,7 @@ class AxhaApp(App):
 
     def log_event(self, event) -> None:
         """Append an engine event (steps.framework events, Findings) to the log pane (any thread)."""
-        from tui.clihelp import format_event
+        from axha.tui.clihelp import format_event
 
         line = format_event(event)
         if line:
@@ -326,14 +326,14 @@ class AxhaApp(App):
             pane.toggle_class("-hidden")
 
     def action_full_log(self) -> None:
-        from tui.dialogs import LogViewer
+        from axha.tui.dialogs import LogViewer
 
         if not self.screen.is_modal:
             self.push_screen(LogViewer(self.log_lines, self.log_title))
 
     def action_keys(self) -> None:
-        from tui.commands import key_rows
-        from tui.dialogs import KeysDialog
+        from axha.tui.commands import key_rows
+        from axha.tui.dialogs import KeysDialog
 
         if self.screen.is_modal:
             return
@@ -346,7 +346,7 @@ class AxhaApp(App):
     def make_screen(self, name: str) -> Screen:
         module_name, class_name, title, _ = SCREENS[name]
         if name == "inventory":
-            from tui.screens.inventory import InventoryScreen
+            from axha.tui.screens.inventory import InventoryScreen
 
             return InventoryScreen(self.open_context, name=name)
         try:

@@ -4,11 +4,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import shutil
 import sys
+from pathlib import Path
 
-from tui.clihelp import fail
+from axha.tui.clihelp import fail
 
-COMMAND_MODULES = ("tui.cmd_preflight", "tui.cmd_install", "tui.cmd_maint")
+COMMAND_MODULES = ("axha.tui.cmd_preflight", "axha.tui.cmd_install", "axha.tui.cmd_maint")
 
 DESCRIPTION = """\
 axha installs and maintains a two-node active/passive Axigen mail cluster:
@@ -123,14 +125,14 @@ def _version() -> str:
 def cmd_validate(args) -> int:
     import json
 
-    from steps.spec import load_cluster, spec_to_dict
-    from tui.clihelp import cluster_path
+    from axha.steps.spec import load_cluster, spec_to_dict
+    from axha.tui.clihelp import cluster_path
 
     spec = load_cluster(cluster_path(args))
     if args.json:
         print(json.dumps({"ok": True, "path": spec.path, "cluster": spec_to_dict(spec)}))
         return 0
-    from steps.spec import dump_cluster
+    from axha.steps.spec import dump_cluster
 
     print(f"{spec.path}: valid cluster file for cluster {spec.name!r} "
           f"(nodes {spec.nodes[0].name} and {spec.nodes[1].name}, storage {spec.storage.mode})\n")
@@ -138,18 +140,27 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def lab_command() -> str | None:
+    """The lab's own command (`axha-lab`, of the separate axha-lab distribution): beside this interpreter (a venv),
+    else on PATH; None when the lab is not installed (an admin's install)."""
+    beside = Path(sys.executable).parent / "axha-lab"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("axha-lab")
+
+
 def run_lab(argv: list[str], debug: bool) -> int:
-    try:
-        from lab.cli import main as lab_main
-    except ImportError as exc:
-        print(f"axha: the lab is not available here ({exc})", file=sys.stderr)
+    """`axha lab ...` is `axha-lab ...`: the product never imports the lab, it hands the command line over."""
+    command = lab_command()
+    if command is None:
+        print("axha: the lab is not installed here (it is the separate axha-lab distribution: "
+              "`pip install -e ./lab` in a checkout, or `./run wizard`)", file=sys.stderr)
         return 2
     try:
-        return int(lab_main(argv) or 0)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-    except BaseException as exc:  # noqa: BLE001 - report, never a traceback unless --debug
+        os.execv(command, [command, *argv])
+    except OSError as exc:
         return fail(exc, debug)
+    return 2  # not reached: execv replaced this process
 
 
 def _command_index(argv: list[str]) -> int | None:
@@ -178,7 +189,7 @@ def _split_lab(argv: list[str]) -> tuple[list[str], list[str]] | None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    from steps.envsecrets import take_from_environment
+    from axha.steps.envsecrets import take_from_environment
 
     take_from_environment()  # AXHA_* secrets: read from here on, never inherited by a child process
     debug = "--debug" in argv or os.environ.get("AXHA_DEBUG") == "1"
@@ -208,7 +219,7 @@ def run_tui(args) -> int:
         print("axha: the wizard needs a terminal; use a command instead (see `axha --help`)", file=sys.stderr)
         return 2
     try:
-        from tui.app import AxhaApp
+        from axha.tui.app import AxhaApp
 
         app = AxhaApp(cluster_path=args.cluster, secrets_path=args.secrets)
         app.run()

@@ -9,7 +9,7 @@ import traceback
 from pathlib import Path
 from typing import Iterable
 
-from steps.errors import AxhaError, InputError
+from axha.steps.errors import AxhaError, InputError
 
 DEFAULT_CLUSTER_FILES = ("axha.yaml", "axha-lab.yaml")
 
@@ -83,8 +83,8 @@ def interactive(args) -> bool:
 
 def load_for_cli(args, need_bmc: bool = False):
     """(spec, secrets) for a command: the cluster file, then secrets from env / secrets file / a prompt."""
-    from steps.secrets import load_secrets
-    from steps.spec import load_cluster
+    from axha.steps.secrets import load_secrets
+    from axha.steps.spec import load_cluster
 
     spec = load_cluster(cluster_path(args))
     prompt = (lambda text: getpass.getpass(text + ": ")) if interactive(args) else None
@@ -117,7 +117,7 @@ def confirm_on_terminal(question) -> bool:
 def context_for_cli(args, spec, secrets, journal: str | None = None):
     """A Context for a command. Unknown host keys: prompt on the terminal; with --yes (or no terminal) they are
     refused, never auto-accepted. Confirmations: --yes accepts them, a terminal asks, else refused."""
-    from steps.session import open_context
+    from axha.steps.session import open_context
 
     yes = getattr(args, "yes", False)
     accept = ask_host_key if interactive(args) else None
@@ -175,7 +175,7 @@ def format_finding(finding) -> str:
 def print_event(event, json_mode: bool = False) -> None:
     """Print an engine event: one JSON object per line with --json, else a human line."""
     if json_mode:
-        from steps.framework import event_to_dict
+        from axha.steps.framework import event_to_dict
 
         data = event.to_dict() if hasattr(event, "to_dict") and not hasattr(event, "step_id") else event_to_dict(event)
         print(json.dumps(data), flush=True)

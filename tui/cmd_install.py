@@ -7,7 +7,7 @@ import signal
 import sys
 import time
 
-from tui.clihelp import context_for_cli, fail, interactive, load_for_cli, print_event
+from axha.tui.clihelp import context_for_cli, fail, interactive, load_for_cli, print_event
 
 STOP_AFTER_ENV = "AXHA_INSTALL_STOP_AFTER"    # test hook: SIGKILL axha right after this step finishes
 RECORD_ENV = "AXHA_RECORD_EVENTS"             # write every event as a JSON line to this file (screen fixtures)
@@ -45,7 +45,7 @@ def register(subparsers, common) -> None:
 
 
 def parse_wipe(values: list[str]) -> list[tuple[str, str]]:
-    from steps.errors import InputError
+    from axha.steps.errors import InputError
     pairs = []
     for value in values:
         node, sep, path = value.partition(":")
@@ -57,7 +57,7 @@ def parse_wipe(values: list[str]) -> list[tuple[str, str]]:
 
 def check_wipes(spec, pairs: list[tuple[str, str]]) -> None:
     """A typo in a destructive option must be loud: every --wipe-disk names a node and its own disk."""
-    from steps.errors import InputError
+    from axha.steps.errors import InputError
     for node, path in pairs:
         if node not in spec.node_names:
             raise InputError(f"--wipe-disk {node}:{path}: {node} is not a node of this cluster "
@@ -84,7 +84,7 @@ class Printer:
         self.plans: list = []
 
     def __call__(self, event) -> None:
-        from steps.framework import event_to_dict
+        from axha.steps.framework import event_to_dict
         kind = type(event).__name__
         if self.record:
             self.record.write(json.dumps({"t": round(time.monotonic(), 3), **event_to_dict(event)}) + "\n")
@@ -131,9 +131,9 @@ def confirm_start(spec) -> bool:
 
 
 def cmd_install(args) -> int:
-    from steps.framework import run_steps
-    from steps.install import install_steps
-    from steps.session import close_context
+    from axha.steps.framework import run_steps
+    from axha.steps.install import install_steps
+    from axha.steps.session import close_context
 
     ctx = None
     try:
@@ -142,7 +142,7 @@ def cmd_install(args) -> int:
         check_wipes(spec, options["wipe_disks"])
         if not args.plan and not args.yes:
             if not interactive(args):
-                from steps.errors import InputError
+                from axha.steps.errors import InputError
                 raise InputError("axha install changes both nodes and needs a confirmation",
                                  remedy="Run it on a terminal, or pass --yes (see the commands first with --plan).")
             if not confirm_start(spec):

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from tui.clihelp import context_for_cli, fail, load_for_cli, output_dir, print_event, seconds
+from axha.tui.clihelp import context_for_cli, fail, load_for_cli, output_dir, print_event, seconds
 
 EXIT_CODES = "Exit codes: 0 done / healthy, 1 refused, failed or problems found, 2 bad input."
 
@@ -79,7 +79,7 @@ def _open(args, journal: str | None = None):
 
 def _close(ctx) -> None:
     try:
-        from steps.session import close_context
+        from axha.steps.session import close_context
         close_context(ctx)
     except Exception:  # closing must never hide the command's result
         pass
@@ -147,7 +147,7 @@ def _status_code(state) -> int:
 
 
 def cmd_status(args) -> int:
-    from steps.maint.status import read_state
+    from axha.steps.maint.status import read_state
 
     def body(ctx) -> int:
         while True:
@@ -171,7 +171,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_switchover(args) -> int:
-    from steps.maint.switchover import Switchover
+    from axha.steps.maint.switchover import Switchover
 
     def body(ctx) -> int:
         report = Switchover(ctx, args.to, _emitter(args), timeout=args.timeout).run(plan_only=args.plan)
@@ -196,7 +196,7 @@ def cmd_switchover(args) -> int:
 
 
 def cmd_upgrade(args) -> int:
-    from steps.maint.upgrade import Upgrade
+    from axha.steps.maint.upgrade import Upgrade
 
     def body(ctx) -> int:
         up = Upgrade(ctx, package=args.package, version=args.version, switch_back=args.switch_back,
@@ -210,7 +210,7 @@ def cmd_upgrade(args) -> int:
 
 
 def _action(args, call) -> int:
-    from steps.maint.actions import Actions
+    from axha.steps.maint.actions import Actions
     return _run(args, lambda ctx: _report(args, call(Actions(ctx, _emitter(args)))))
 
 
@@ -240,7 +240,7 @@ def cmd_verify_drbd(args) -> int:
 
 def cmd_backup(args) -> int:
     def call(a):
-        from steps.session import state_dir
+        from axha.steps.session import state_dir
         return a.backup(args.output or (state_dir(a.spec) / "backups"))
     return _action(args, call)
 

@@ -12,7 +12,7 @@ Nothing is changed on the nodes: every command preflight runs only reads."""
 
 
 def register(subparsers, common) -> None:
-    from checks.preflight import CHECK_IDS
+    from axha.checks.preflight import CHECK_IDS
 
     parser = subparsers.add_parser(
         "preflight", parents=[common], help="check both servers (hardware, network, fencing, storage, software)",
@@ -21,7 +21,7 @@ def register(subparsers, common) -> None:
         epilog=EPILOG, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
     parser.add_argument("--only", metavar="CHECK", action="append", choices=CHECK_IDS,
                         help="run only this check (repeatable)")
-    from tui.clihelp import output_file
+    from axha.tui.clihelp import output_file
 
     parser.add_argument("--markdown", metavar="FILE", type=output_file,
                         help="also write the report as Markdown to FILE")
@@ -39,9 +39,9 @@ def _line(result) -> list[str]:
 
 
 def handle(args) -> int:
-    from checks.preflight import run_preflight
-    from steps.session import close_context
-    from tui.clihelp import context_for_cli, load_for_cli
+    from axha.checks.preflight import run_preflight
+    from axha.steps.session import close_context
+    from axha.tui.clihelp import context_for_cli, load_for_cli
 
     spec, secrets = load_for_cli(args, need_bmc=True)
     ctx = context_for_cli(args, spec, secrets)
@@ -61,7 +61,7 @@ def handle(args) -> int:
     finally:
         close_context(ctx)
     if args.markdown:
-        from steps.spec import atomic_write
+        from axha.steps.spec import atomic_write
         atomic_write(args.markdown, report.to_markdown(), 0o644)
     counts = report.counts()
     if args.json:

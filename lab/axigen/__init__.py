@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from lab.axigen.build import DEBIAN_REVISION, VERSIONS, BuildError, build_installers, build_packages, deb_version
+from axha_lab.axigen.build import DEBIAN_REVISION, VERSIONS, BuildError, build_installers, build_packages, deb_version
 
 __all__ = ["VERSIONS", "DEBIAN_REVISION", "BuildError", "build_packages", "build_installers", "deb_version"]

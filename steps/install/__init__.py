@@ -4,12 +4,12 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from steps.framework import Step
+from axha.steps.framework import Step
 
 
 def storage_steps(spec, options: dict[str, Any]) -> list[Step]:
     """D1's storage steps (DRBD or shared), imported lazily so the cluster half works on its own."""
-    from steps.install.storage import STORAGE_STEPS
+    from axha.steps.install.storage import STORAGE_STEPS
     steps = []
     for cls in STORAGE_STEPS:
         params = inspect.signature(cls).parameters
@@ -21,14 +21,14 @@ def storage_steps(spec, options: dict[str, Any]) -> list[Step]:
 def install_steps(spec, options: dict[str, Any] | None = None) -> list[Step]:
     """Access, packages (only with install_packages), storage, Axigen listeners on the VIP, corosync, pacemaker, fencing, [fence drill],
     Axigen role, verify. options: install_packages, fence_drill, wipe_disk, skip_initial_sync (see axha install)."""
-    from steps.install.access import AccessStep
-    from steps.install.axigen_config import AxigenConfigStep
-    from steps.install.corosync import CorosyncStep
-    from steps.install.fencing import FenceDrillStep, FencingStep
-    from steps.install.packages import PackagesStep
-    from steps.install.pacemaker import PacemakerStep
-    from steps.install.role import AxigenRoleStep
-    from steps.install.verify import VerifyStep
+    from axha.steps.install.access import AccessStep
+    from axha.steps.install.axigen_config import AxigenConfigStep
+    from axha.steps.install.corosync import CorosyncStep
+    from axha.steps.install.fencing import FenceDrillStep, FencingStep
+    from axha.steps.install.packages import PackagesStep
+    from axha.steps.install.pacemaker import PacemakerStep
+    from axha.steps.install.role import AxigenRoleStep
+    from axha.steps.install.verify import VerifyStep
 
     options = options or {}
     steps: list[Step] = [AccessStep()]
@@ -47,5 +47,5 @@ class _VerifyAgain(Step):
     title = "Verify again after the fence drill"
 
     def verify(self, ctx):
-        from steps.install.verify import VerifyStep
+        from axha.steps.install.verify import VerifyStep
         return VerifyStep().verify(ctx)

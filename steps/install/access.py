@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from steps.framework import FAIL, Action, Context, Finding, Step
-from steps.install.common import finding, read
+from axha.steps.framework import FAIL, Action, Context, Finding, Step
+from axha.steps.install.common import finding, read
 
 HOSTS = "/etc/hosts"
 

@@ -9,11 +9,11 @@ Pacemaker for the edit (after a question) and started again. Only the address wo
 """
 from __future__ import annotations
 
-from steps import axigen, names
-from steps.errors import AxhaError
-from steps.framework import FAIL, PASS, WARN, Action, Confirmation, Context, Emit, Finding, OutputLine, Step
-from steps.install.common import any_status
-from steps.install.storage import (data_node, device_mounted, drbd_mode, pacemaker_owns_drbd, promote_demote,
+from axha.steps import axigen, names
+from axha.steps.errors import AxhaError
+from axha.steps.framework import FAIL, PASS, WARN, Action, Confirmation, Context, Emit, Finding, OutputLine, Step
+from axha.steps.install.common import any_status
+from axha.steps.install.storage import (data_node, device_mounted, drbd_mode, pacemaker_owns_drbd, promote_demote,
                                    read_all)
 
 NEW_SUFFIX = ".axha-new"

@@ -4,10 +4,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable
 
-from steps import cib
-from steps.errors import AxhaError
-from steps.framework import FAIL, PASS, Action, Context, Emit, Finding, OutputLine
-from steps.pacemaker import CRM_MON_ARGV, ClusterStatus, parse_crm_mon  # noqa: F401 (CRM_MON_ARGV: one home)
+from axha.steps import cib
+from axha.steps.errors import AxhaError
+from axha.steps.framework import FAIL, PASS, Action, Context, Emit, Finding, OutputLine
+from axha.steps.pacemaker import CRM_MON_ARGV, ClusterStatus, parse_crm_mon  # noqa: F401 (CRM_MON_ARGV: one home)
 
 READ_TIMEOUT = 30.0
 

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from importlib import resources
 from string import Template
 
-from steps.errors import AxhaError
-from steps.framework import FAIL, Action, Context, Emit, Finding, Step, wait_for
-from steps.install.common import finding, read, service_actions, service_state, stdin_action
-from steps.names import COROSYNC_AUTHKEY, COROSYNC_CONF
-from steps.render import conf_word
+from axha.steps.errors import AxhaError
+from axha.steps.framework import FAIL, Action, Context, Emit, Finding, Step, wait_for
+from axha.steps.install.common import finding, read, service_actions, service_state, stdin_action
+from axha.steps.names import COROSYNC_AUTHKEY, COROSYNC_CONF
+from axha.steps.render import conf_word
 
 STAGED = COROSYNC_CONF + ".axha-new"
 BACKUP = COROSYNC_CONF + ".axha-orig"
@@ -28,7 +28,7 @@ def nodeids(spec) -> tuple[int, ...]:
 def render_conf(spec) -> str:
     """The corosync.conf text for the cluster (pure): template from assets/corosync/. Every value goes in as one
     word (steps.render.conf_word): a newline or a brace in it is refused, never written."""
-    template = Template(resources.files("assets.corosync").joinpath("corosync.conf.tmpl").read_text())
+    template = Template(resources.files("axha.assets.corosync").joinpath("corosync.conf.tmpl").read_text())
     nodes = "".join(
         f"    node {{\n        name: {conf_word(node.name, 'the node name')}\n        nodeid: {int(i)}\n"
         f"        ring0_addr: {conf_word(node.link0.address, 'the link0 address')}\n"
@@ -95,7 +95,7 @@ def parse_quorumtool(text: str) -> Quorum:
 def links_up(text: str, ids: tuple[int, ...] | None = None) -> tuple[int, ...]:
     """Ids of the knet links on which every peer is connected (from `corosync-cfgtool -s`); `ids`: the cluster's
     node ids (corosync 3.0.0-3.0.1 number the nodes by position)."""
-    from steps.corosync_status import parse_cfgtool
+    from axha.steps.corosync_status import parse_cfgtool
     return tuple(link.link_id for link in parse_cfgtool(text, ids).links if link.up)
 
 

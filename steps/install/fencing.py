@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import time
 
-from steps import cib, names
-from steps.errors import AxhaError
-from steps.framework import FAIL, Action, Confirmation, Context, Emit, Finding, OutputLine, Step, wait_for
-from steps.install.common import any_status, apply_with_push, cib_plan, finding, read, stdin_action
+from axha.steps import cib, names
+from axha.steps.errors import AxhaError
+from axha.steps.framework import FAIL, Action, Confirmation, Context, Emit, Finding, OutputLine, Step, wait_for
+from axha.steps.install.common import any_status, apply_with_push, cib_plan, finding, read, stdin_action
 
 FENCE_AGENT = "/usr/sbin/fence_ipmilan"
 # stonith-action=off: a node the cluster fences stays powered off until the admin powers it on (BMC or
@@ -197,7 +197,7 @@ class FenceDrillStep(Step):
         """Before fencing the other node, the rejoined node's DRBD copy must be UpToDate again."""
         if ctx.spec.storage.mode != "drbd":
             return
-        from steps.install.verify import drbd_in_sync
+        from axha.steps.install.verify import drbd_in_sync
         wait_for(f"DRBD in sync again after fencing {node}", lambda: drbd_in_sync(ctx, node), REJOIN_TIMEOUT, ctx,
                  interval=2.0, node=node)
         emit(OutputLine(self.id, node, "DRBD UpToDate on both nodes again"))

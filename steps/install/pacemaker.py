@@ -9,9 +9,9 @@ on every later run; the install's journal is bound to it as soon as it exists.
 """
 from __future__ import annotations
 
-from steps import cib, instance
-from steps.framework import Action, Context, Emit, Finding, OutputLine, Step, wait_for
-from steps.install.common import (any_status, apply_with_push, cib_node, cib_plan, finding, read,
+from axha.steps import cib, instance
+from axha.steps.framework import Action, Context, Emit, Finding, OutputLine, Step, wait_for
+from axha.steps.install.common import (any_status, apply_with_push, cib_node, cib_plan, finding, read,
                                   service_actions)
 
 ONLINE_TIMEOUT = 120.0  # Pacemaker waits dc-deadtime (20 s) before electing a DC on a first start

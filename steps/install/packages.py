@@ -1,8 +1,8 @@
 """Install step 2 (only on request): the cluster stack from the node's package manager, same versions on both."""
 from __future__ import annotations
 
-from steps.framework import FAIL, PASS, Action, Context, Finding, Step
-from steps.install.common import finding, read
+from axha.steps.framework import FAIL, PASS, Action, Context, Finding, Step
+from axha.steps.install.common import finding, read
 
 APT_PACKAGES = ("pacemaker", "pacemaker-cli-utils", "corosync", "fence-agents", "resource-agents", "drbd-utils",
                 "ipmitool")

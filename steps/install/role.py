@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from steps import cib, names
-from steps.framework import FAIL, Action, Context, Emit, Finding, Step, wait_for
-from steps.install.common import any_status, apply_with_push, cib_plan, finding, read, service_state
+from axha.steps import cib, names
+from axha.steps.framework import FAIL, Action, Context, Emit, Finding, Step, wait_for
+from axha.steps.install.common import any_status, apply_with_push, cib_plan, finding, read, service_state
 
 DRBD_AGENT = "/usr/lib/ocf/resource.d/linbit/drbd"
 # The axha lab's nodes cannot have /proc/drbd (no kernel module); the lab ships ocf:axha:drbd, the real linbit

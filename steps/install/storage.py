@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from steps import disk, drbd
-from steps.errors import AxhaError, CommandFailed, CommandTimeout
-from steps.framework import (FAIL, PASS, WARN, Action, ActionFinished, ActionStarted, Confirmation, Context, Emit,
+from axha.steps import disk, drbd
+from axha.steps.errors import AxhaError, CommandFailed, CommandTimeout
+from axha.steps.framework import (FAIL, PASS, WARN, Action, ActionFinished, ActionStarted, Confirmation, Context, Emit,
                              Finding, OutputLine, Progress, Step, wait_for)
-from steps.runner import run_all
+from axha.steps.runner import run_all
 
 MARKER = ".axha-data-moved"
 ASIDE_SUFFIX = ".pre-axha"
@@ -162,7 +162,7 @@ def adm(ctx: Context, node: str, command: str, why: str, *options: str, destruct
 def pacemaker_owns_drbd(ctx: Context) -> bool:
     """Has the cluster taken DRBD over (its drbd-<res> primitive in the CIB)? Then the installer leaves DRBD's
     state to Pacemaker (a node in standby has DRBD down on purpose)."""
-    from steps.names import drbd_primitive
+    from axha.steps.names import drbd_primitive
     xpath = f"//primitive[@id='{drbd_primitive(res_name(ctx))}']"
     found = per_node(ctx, lambda n: ctx.runner(n).run(("cibadmin", "--query", "--xpath", xpath), timeout=30).rc)
     return 0 in found.values()

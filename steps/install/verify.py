@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from steps import axigen, drbd, names
-from steps.errors import AxhaError
-from steps.framework import FAIL, Context, Finding, Step, wait_for
-from steps.install.common import any_status, finding, read
+from axha.steps import axigen, drbd, names
+from axha.steps.errors import AxhaError
+from axha.steps.framework import FAIL, Context, Finding, Step, wait_for
+from axha.steps.install.common import any_status, finding, read
 
 PORTS = (("SMTP", 25, "220"), ("IMAP", 143, "* OK"), ("POP3", 110, "+OK"))
 BANNER_TIMEOUT = 5.0
@@ -25,7 +25,7 @@ class Banner:
 
 def read_banner(address: str, port: int, expect: str, protocol: str, timeout: float = BANNER_TIMEOUT) -> Banner:
     """The greeting on one port, read the way the dashboard reads it (steps.maint.status.service_answer)."""
-    from steps.maint.status import service_answer
+    from axha.steps.maint.status import service_answer
 
     answer = service_answer(address, protocol.lower(), port, timeout)
     return Banner(protocol, port, answer.ok and answer.banner.startswith(expect), answer.banner or answer.error)

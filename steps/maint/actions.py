@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from steps import cib, names
-from steps.drbd import drbdadm_argv, resource_path
-from steps.errors import AxhaError, CommandTimeout, InputError
-from steps.framework import Confirmation, OutputLine, StepFinished, StepStarted, wait_for
-from steps.maint.status import ClusterState, read_state
+from axha.steps import cib, names
+from axha.steps.drbd import drbdadm_argv, resource_path
+from axha.steps.errors import AxhaError, CommandTimeout, InputError
+from axha.steps.framework import Confirmation, OutputLine, StepFinished, StepStarted, wait_for
+from axha.steps.maint.status import ClusterState, read_state
 
 SETTLE_TIMEOUT = 120
 

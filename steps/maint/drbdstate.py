@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from steps.drbd import DrbdParseError, SYNC_STATES, data_in_sync, find_resource, parse_status_json
+from axha.steps.drbd import DrbdParseError, SYNC_STATES, data_in_sync, find_resource, parse_status_json
 
 VERIFY_STATES = ("VerifyS", "VerifyT")
 DrbdStatusError = DrbdParseError

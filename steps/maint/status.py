@@ -8,16 +8,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from steps import axigen, names
-from steps.corosync_status import CFGTOOL_ARGV, CorosyncStatus, parse_cfgtool
-from steps.drbd import DIVERGING_DISKS, split_brain_signs_of
-from steps.drbd import status_argv as drbd_status_argv
-from steps.errors import AxhaError
-from steps.maint.drbdstate import DrbdLocal, DrbdStatusError, parse_drbd_status, status_error
-from steps.pacemaker import (CONSTRAINTS_ARGV, CRM_MON_ARGV, CibVersion, ClusterStatus, LocationConstraint,
+from axha.steps import axigen, names
+from axha.steps.corosync_status import CFGTOOL_ARGV, CorosyncStatus, parse_cfgtool
+from axha.steps.drbd import DIVERGING_DISKS, split_brain_signs_of
+from axha.steps.drbd import status_argv as drbd_status_argv
+from axha.steps.errors import AxhaError
+from axha.steps.maint.drbdstate import DrbdLocal, DrbdStatusError, parse_drbd_status, status_error
+from axha.steps.pacemaker import (CONSTRAINTS_ARGV, CRM_MON_ARGV, CibVersion, ClusterStatus, LocationConstraint,
                              PacemakerParseError, leftover_constraints, parse_cib_version, parse_constraints,
                              parse_crm_mon)
-from steps.runner import concurrently
+from axha.steps.runner import concurrently
 
 PROBE_TIMEOUT = 25.0
 STEP_TIMEOUT = 8  # seconds per probe command on the node (a hung crm_mon must not stall the refresh)

@@ -7,14 +7,14 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from steps import names
-from steps.errors import AxhaError, CommandTimeout, InputError
-from steps.framework import (FAIL, PASS, Confirmation, Finding, OutputLine, StepFinished, StepStarted,
+from axha.steps import names
+from axha.steps.errors import AxhaError, CommandTimeout, InputError
+from axha.steps.framework import (FAIL, PASS, Confirmation, Finding, OutputLine, StepFinished, StepStarted,
                              worst)
-from steps.maint.gap import GapReport, ServiceGapMonitor
-from steps.maint.status import ClusterState, read_state, service_answers
-from steps.pacemaker import PacemakerParseError, leftover_constraints, parse_constraints, parse_crm_mon
-from steps.pacemaker import CONSTRAINTS_ARGV, CRM_MON_ARGV
+from axha.steps.maint.gap import GapReport, ServiceGapMonitor
+from axha.steps.maint.status import ClusterState, read_state, service_answers
+from axha.steps.pacemaker import PacemakerParseError, leftover_constraints, parse_constraints, parse_crm_mon
+from axha.steps.pacemaker import CONSTRAINTS_ARGV, CRM_MON_ARGV
 
 MOVE_TIMEOUT = 120.0
 SERVICE_TIMEOUT = 30.0

@@ -2,18 +2,21 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from steps import axigen, names
-from steps.errors import AxhaError, InputError
-from steps.framework import FAIL, OutputLine, StepFinished, StepStarted
-from steps.maint.actions import make_backup
-from steps.maint.status import read_state, service_answers
-from steps.maint.switchover import Switchover, clear_argv, switchover_gates
+from axha.steps import axigen, names
+from axha.steps.errors import AxhaError, InputError
+from axha.steps.files import FileProblem, read_regular
+from axha.steps.framework import FAIL, OutputLine, StepFinished, StepStarted
+from axha.steps.maint.actions import make_backup
+from axha.steps.maint.status import read_state, service_answers
+from axha.steps.maint.switchover import Switchover, clear_argv, switchover_gates
 
 REMOTE_PKG_DIR = "/var/cache/axha"
 STAGES = ("gates", "backup", "upload", "upgrade-first", "switchover", "verify-new", "upgrade-second",
@@ -73,6 +76,51 @@ def rpm_field(path: str, tag: str) -> str:
                   "install rpm on this machine, or pass --version instead of --package")
 
 
+# a package file's name goes into a remote path, the plan and the audit log: plain characters only
+PACKAGE_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~-]{0,199}")
+MAX_PACKAGE_BYTES = 4 << 30   # Axigen's packages are a few hundred MB; the upload holds the file in memory
+
+
+def check_package_file(path: str) -> str:
+    """The absolute path of `path` if it names a regular file of at most MAX_PACKAGE_BYTES with a plain name
+    (InputError otherwise). Opened without blocking, so a FIFO is refused instead of hanging dpkg-deb; the absolute
+    form never reads as an option to dpkg-deb, rpm or tar."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in path):
+        raise InputError("--package: the path holds a control character", remedy="Pass the path of the package file.")
+    absolute = os.path.abspath(path)
+    name = Path(absolute).name
+    if not PACKAGE_FILE_NAME.fullmatch(name):
+        raise InputError(f"--package {name!r}: a package file name is letters, digits and . _ + ~ - only",
+                         remedy="Rename the file (e.g. axigen_10.5.1-1_amd64.deb) or copy it under a plain name.")
+    try:
+        fd = os.open(absolute, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such package file",
+                         remedy="Pass the path of the Axigen .deb, .rpm or the vendor's .run installer.") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot open the package file: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"{path}: not a regular file", remedy="Pass the path of the package file itself.")
+    if st.st_size > MAX_PACKAGE_BYTES:
+        raise InputError(f"{path}: {st.st_size} bytes, more than the {MAX_PACKAGE_BYTES} an Axigen package has",
+                         remedy="Pass the Axigen package (.deb, .rpm or the vendor's .run installer).")
+    return absolute
+
+
+def read_package_bytes(path: str) -> bytes:
+    """The package file's bytes, from the descriptor whose type and size were checked (it could have been swapped
+    for a FIFO or a device since the plan was made)."""
+    try:
+        data, _ = read_regular(path, MAX_PACKAGE_BYTES)
+    except FileProblem as problem:
+        raise InputError(f"{path}: {problem}") from None
+    return data
+
+
 @dataclass(frozen=True)
 class PackageFile:
     """The package the admin gave: its kind (deb | rpm | run), name and version, read before anything runs."""
@@ -94,6 +142,7 @@ class PackageFile:
 
 def read_package(path: str, expected_name: str) -> PackageFile:
     """What kind of package `path` is and which version it carries (InputError for anything else)."""
+    path = check_package_file(path)
     name = Path(path).name
     if name.endswith(".run"):
         m = RUN_NAME.fullmatch(name)
@@ -141,9 +190,8 @@ class Upgrade:
                  emit: Callable = _noop, local_backup_dir: str | Path | None = None, accept_license: bool = False):
         if not package and not version:
             raise InputError("give --package PATH or --version VERSION")
-        if package and not Path(package).is_file():
-            raise InputError(f"{package}: no such package file",
-                             remedy="Pass the path of the Axigen .deb, .rpm or the vendor's .run installer.")
+        if package:
+            package = check_package_file(package)
         if version is not None and not VERSION_TEXT.fullmatch(version):
             raise InputError(f"--version {version!r}: expected a package version such as 10.5.1 or 10.5.1-1")
         self.ctx, self.package, self.version, self.switch_back, self.emit = ctx, package, version, switch_back, emit
@@ -157,7 +205,7 @@ class Upgrade:
         self.pkg: PackageFile | None = None
         self.journal = ctx.journal
         if self.journal is None:
-            from steps.session import open_journal
+            from axha.steps.session import open_journal
             self.journal = open_journal(ctx.spec, "upgrade")
 
     # ------------------------------------------------------------ journal helpers
@@ -200,7 +248,7 @@ class Upgrade:
         target = self.target()
         if plan_only:
             import tempfile
-            from steps.journal import Journal
+            from axha.steps.journal import Journal
             self.journal = Journal(Path(tempfile.mkdtemp(prefix="axha-plan-")) / "upgrade.json", self.spec.name)
         else:
             self.bind_journal(restart)
@@ -251,7 +299,7 @@ class Upgrade:
         """Obey the journal only when it belongs to this cluster instance and an unfinished upgrade: a journal of
         another installation is set aside (a re-installed pair gets the same cluster id), so is a finished one
         (kept as history), and --restart sets the current one aside."""
-        from steps.session import bind_opened_journal
+        from axha.steps.session import bind_opened_journal
 
         for note in bind_opened_journal(self.ctx, self.journal, "upgrade", final_steps=("final",),
                                         restart=restart):
@@ -296,7 +344,7 @@ class Upgrade:
 
     def confirmation(self, stage: str, target: str):
         """The question before each stage that changes a node or moves the service (None: no question)."""
-        from steps.framework import Confirmation
+        from axha.steps.framework import Confirmation
         d = self.data()
         texts = {
             "upgrade-first": (f"Install {self.pkg_name} {target} on {d.get('first')} (passive)?",
@@ -376,7 +424,7 @@ class Upgrade:
     def stage_backup(self, target: str, plan_only: bool) -> str:
         local = self.local_backup_dir
         if local is None:
-            from steps.session import state_dir
+            from axha.steps.session import state_dir
             local = state_dir(self.spec) / "backups"
         made = make_backup(self.ctx, local, emit=lambda e: self.emit(e))
         self.journal.set_data("backup", **made)
@@ -385,7 +433,7 @@ class Upgrade:
     def stage_upload(self, target: str, plan_only: bool) -> str:
         if not self.pkg:
             return f"version {target} comes from the nodes' repositories"
-        data = Path(self.pkg.path).read_bytes()
+        data = read_package_bytes(self.pkg.path)
         digest = hashlib.sha256(data).hexdigest()
         remote = self.pkg.remote
         for node in self.spec.node_names:
@@ -466,7 +514,7 @@ class Upgrade:
         runner.run(service_stop_argv(self.service), timeout=120, mutating=True)
         if runner.run(running_argv(), timeout=30).rc == 0:
             runner.run(("pkill", "-TERM", "-f", RUNNING_PATTERN), timeout=30, mutating=True)
-            from steps.framework import wait_for
+            from axha.steps.framework import wait_for
             try:
                 wait_for(f"Axigen stopped on {node}", lambda: runner.run(running_argv(), timeout=30).rc != 0,
                          60, self.ctx, node=node)
@@ -511,7 +559,7 @@ class Upgrade:
 
     def settle(self, stage: str) -> None:
         """Wait until Pacemaker has nothing left to do (a resumed run may find a transition still going)."""
-        from steps.maint.actions import settle_argv
+        from axha.steps.maint.actions import settle_argv
         for node in self.spec.node_names:
             try:
                 result = self.ctx.runner(node).run(settle_argv(), timeout=150)
@@ -537,7 +585,7 @@ class Upgrade:
 
     def wait_running(self, node: str, target: str) -> str | None:
         """The CLI's GET VERSION on `node` until it answers the target (Axigen may still be starting)."""
-        from steps.framework import wait_for
+        from axha.steps.framework import wait_for
         seen: list[str | None] = [None]
 
         def probe():

@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 from textual.app import App
 
-from steps.audit import AuditLog
-from steps.errors import HostKeyError
-from steps.framework import Confirmation
-from steps.maint.switchover import Switchover, simulate_move_argv
-from steps.runner import Recorded, Result
+from axha.steps.audit import AuditLog
+from axha.steps.errors import HostKeyError
+from axha.steps.framework import Confirmation
+from axha.steps.maint.switchover import Switchover, simulate_move_argv
+from axha.steps.runner import Recorded, Result
 from tests.app.screen_text import on_screen, row_of, screen_lines
 from tests.app.waiting import wait_for
 from tests.unit.test_maint_status import FIX
 from tests.unit.test_maint_switchover import ctx_with, healthy
-from tui.dialogs import (AuditViewer, HostKeyDialog, KeysDialog, LogViewer, NodePicker, PathDialog, TypedConfirm,
+from axha.tui.dialogs import (AuditViewer, HostKeyDialog, KeysDialog, LogViewer, NodePicker, PathDialog, TypedConfirm,
                          UpgradeDialog, audit_text, is_read_only)
 
 SIZE = (80, 24)
@@ -76,9 +76,9 @@ def audit_entries(tmp_path: Path) -> tuple[Path, list[dict]]:
 
 
 def maintenance_keys():
-    from tui.app import AxhaApp
-    from tui.commands import key_rows
-    from tui.screens.maintenance import MaintenanceScreen
+    from axha.tui.app import AxhaApp
+    from axha.tui.commands import key_rows
+    from axha.tui.screens.maintenance import MaintenanceScreen
     return KeysDialog(key_rows(MaintenanceScreen(None, auto_refresh=False), AxhaApp.BINDINGS))
 
 
@@ -171,7 +171,7 @@ async def test_node_picker_starts_on_the_passive_node_and_cancel_is_none():
 
 
 def test_safe_node_is_never_the_active_or_primary_one():
-    from tui.dialogs import safe_node
+    from axha.tui.dialogs import safe_node
     assert safe_node(("node1", "node2"), {"node1"}) == "node2"
     assert safe_node(("node1", "node2"), {"node2"}) == "node1"
     assert safe_node(("node1", "node2"), {"node1", "node2"}) is None

@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from steps.spec import parse_cluster
+from axha.steps.spec import parse_cluster
 from tests.sshd_server import start_sshd, stop_sshd
-from tui.app import AxhaApp
+from axha.tui.app import AxhaApp
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for sshd")
 

@@ -9,9 +9,9 @@ import pytest
 from textual.app import App
 from textual.widgets import OptionList, Static
 
-from steps.framework import (Action, ActionFinished, ActionStarted, Finding, OutputLine, PlanReady, Progress,
+from axha.steps.framework import (Action, ActionFinished, ActionStarted, Finding, OutputLine, PlanReady, Progress,
                              StepFinished, StepStarted)
-from tui.screens.install import InstallScreen, failure_text, plan_text, StepView
+from axha.tui.screens.install import InstallScreen, failure_text, plan_text, StepView
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "install" / "install-events.jsonl"
 KINDS = {cls.__name__: cls for cls in (StepStarted, PlanReady, ActionStarted, OutputLine, Progress, ActionFinished,

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from steps.framework import Context
-from steps.install.common import CRM_MON_ARGV
-from steps.runner import Recorded, ReplayRunner
-from tui import app as app_module
-from tui.app import AxhaApp
+from axha.steps.framework import Context
+from axha.steps.install.common import CRM_MON_ARGV
+from axha.steps.runner import Recorded, ReplayRunner
+from axha.tui import app as app_module
+from axha.tui.app import AxhaApp
 from tests.app.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,8 +28,8 @@ def state_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("AXHA_STATE_DIR", str(tmp_path))
     monkeypatch.chdir(REPO)
     # no real screen behind Maintenance/Install: the test is about which screen opens, not what it shows
-    monkeypatch.setitem(app_module.SCREENS, "maintenance", ("tui.screens.no_such_maint", "X", "Maintenance", "h"))
-    monkeypatch.setitem(app_module.SCREENS, "install", ("tui.screens.no_such_install", "X", "Install", "h"))
+    monkeypatch.setitem(app_module.SCREENS, "maintenance", ("axha.tui.screens.no_such_maint", "X", "Maintenance", "h"))
+    monkeypatch.setitem(app_module.SCREENS, "install", ("axha.tui.screens.no_such_install", "X", "Install", "h"))
 
 
 def done_install_journal(tmp_path) -> Path:
@@ -48,8 +48,8 @@ def cluster_answers(monkeypatch, node1: Path, node2: Path | None = None) -> None
                    for name, xml in zip(spec.node_names, (node1, node2 or node1))}
         return Context(spec, runners)
 
-    import steps.session
-    monkeypatch.setattr(steps.session, "open_context", fake_open_context)
+    import axha.steps.session
+    monkeypatch.setattr(axha.steps.session, "open_context", fake_open_context)
 
 
 def logged(app, text: str) -> bool:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from steps.framework import Confirmation
-from steps.spec import load_cluster
-from tui.app import AxhaApp
-from tui.screens.inventory import InventoryScreen
+from axha.steps.framework import Confirmation
+from axha.steps.spec import load_cluster
+from axha.tui.app import AxhaApp
+from axha.tui.screens.inventory import InventoryScreen
 from tests.app.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -96,10 +96,10 @@ async def test_loads_a_cluster_file_into_the_form():
 
 
 async def test_navigation_placeholder_and_palette(monkeypatch):
-    from tui import app as app_module
+    from axha.tui import app as app_module
 
     monkeypatch.setitem(app_module.SCREENS, "preflight",
-                        ("tui.screens.no_such_screen", "X", "Preflight", "help"))
+                        ("axha.tui.screens.no_such_screen", "X", "Preflight", "help"))
     app = AxhaApp(startup_checks=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f3")
@@ -114,7 +114,7 @@ async def test_navigation_placeholder_and_palette(monkeypatch):
 
 
 async def test_confirm_and_host_key_dialogs_from_a_worker():
-    from steps.errors import HostKeyError
+    from axha.steps.errors import HostKeyError
 
     app = AxhaApp(startup_checks=False)
     answers: dict[str, bool] = {}

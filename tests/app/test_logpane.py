@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from textual.widgets import OptionList
 
-from steps.framework import OutputLine, PlanReady, StepFinished, StepStarted
+from axha.steps.framework import OutputLine, PlanReady, StepFinished, StepStarted
 from tests.app.screen_text import screen_lines
 from tests.app.test_dialogs import LONG_ERROR
 from tests.app.test_install_screen import load_events
 from tests.app.waiting import wait_for
-from tui.app import AxhaApp
-from tui.dialogs import LogViewer
-from tui.widgets.logpane import LogPane, wrap_line
+from axha.tui.app import AxhaApp
+from axha.tui.dialogs import LogViewer
+from axha.tui.widgets.logpane import LogPane, wrap_line
 
 SIZE = (80, 24)
 

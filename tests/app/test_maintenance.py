@@ -6,10 +6,10 @@ from textual.app import App
 
 from dataclasses import replace
 
-from steps import axigen
-from steps.maint.status import NodeProbe, ServiceAnswer, build_state
+from axha.steps import axigen
+from axha.steps.maint.status import NodeProbe, ServiceAnswer, build_state
 from tests.unit.test_maint_status import SPEC, crm_mon, probes
-from tui.screens.maintenance import MaintenanceScreen, render_attention
+from axha.tui.screens.maintenance import MaintenanceScreen, render_attention
 
 # Axigen's real greetings carry no version (AXIGEN.md, Banners); the lab's stand-in sends the same
 SMTP = ServiceAnswer("smtp", 25, True, "220 node1 Axigen ESMTP ready")
@@ -132,7 +132,7 @@ def test_snapshot_split_brain(snap_compare):
 async def test_in_the_app_without_a_cluster_the_worker_reports_and_nothing_freezes():
     """Through AxhaApp: F5 opens the maintenance screen; with no cluster loaded the refresh worker's failure is shown
     on the summary line and the screen stays responsive (the palette lists the maintenance actions)."""
-    from tui.app import AxhaApp
+    from axha.tui.app import AxhaApp
     app = AxhaApp(startup_checks=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f5")
@@ -143,14 +143,14 @@ async def test_in_the_app_without_a_cluster_the_worker_reports_and_nothing_freez
         screen = app.screen
         assert isinstance(screen, MaintenanceScreen)
         assert "Cannot read the cluster" in text_of(app)
-        from tui.screens.maintenance import MaintenanceCommands
+        from axha.tui.screens.maintenance import MaintenanceCommands
         assert MaintenanceCommands in screen.COMMANDS
 
 
 def test_unreachable_node_is_one_loud_line_not_four_false_link_alarms():
     """QA finding 8: node2 does not answer SSH; its links were not read, so they are '?' and not 'redundancy lost'
     (node1's own view of its links still counts), and the switchover gates name only the real problem."""
-    from steps.maint.switchover import switchover_gates
+    from axha.steps.maint.switchover import switchover_gates
 
     state = recorded_state("node-offline")
     codes = [(a.code, a.node) for a in state.warnings]

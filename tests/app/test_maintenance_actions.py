@@ -7,17 +7,17 @@ import threading
 
 import pytest
 
-from steps.framework import Context
+from axha.steps.framework import Context
 from tests.app.screen_text import on_screen, screen_lines
 from tests.app.test_maintenance import IMAP, SMTP, recorded_state, versioned
 from tests.app.waiting import wait_for
 from tests.unit.test_maint_status import SPEC, crm_mon, probes
 from tests.unit.test_maint_switchover import _answers, full_move_ctx, healthy
-from tui.app import AxhaApp
-from tui.dialogs import NodePicker, TypedConfirm
-from tui.screens.maintenance import MaintenanceScreen
-from tui.widgets.logpane import LogPane
-from steps.maint.status import ClusterState
+from axha.tui.app import AxhaApp
+from axha.tui.dialogs import NodePicker, TypedConfirm
+from axha.tui.screens.maintenance import MaintenanceScreen
+from axha.tui.widgets.logpane import LogPane
+from axha.steps.maint.status import ClusterState
 
 SIZE = (80, 24)
 
@@ -50,7 +50,7 @@ async def test_a_cancelled_confirmation_is_logged_as_cancelled_not_failed():
 
 
 async def test_clear_constraints_with_none_left_says_so_without_asking(monkeypatch):
-    import steps.maint.status as status
+    import axha.steps.maint.status as status
 
     monkeypatch.setattr(status, "read_state", lambda ctx, with_service=True: recorded_state("healthy"))
     app = AxhaApp(startup_checks=False)
@@ -88,14 +88,14 @@ class AnsweringVip:
         return True
 
     def stop(self):
-        from steps.maint.gap import GapReport
+        from axha.steps.maint.gap import GapReport
         return GapReport(1, 0, 0.0, 0.0, "220 node1 Axigen ESMTP ready", True)
 
 
 async def test_a_switchover_is_confirmed_with_the_target_name_at_80x24(monkeypatch):
     """The whole switchover from the dashboard on recorded output: `s`, the question with its field and buttons
     on screen, `yes` refused, the target's name typed, the move done and logged."""
-    import steps.maint.switchover as sw
+    import axha.steps.maint.switchover as sw
 
     state = healthy(crm_mon=crm_mon("moved-node2"))
     monkeypatch.setattr(sw, "read_state", lambda ctx, **_: state)
@@ -123,7 +123,7 @@ async def test_the_dashboard_does_not_wait_for_a_silent_vip(monkeypatch):
     """The Maintenance screen showed a sync at 20 % while Install showed 40 %: its refresh waited for the VIP's
     connect timeouts (no VIP during an install), so the DRBD figures it showed were seconds old. Now the nodes
     are shown as soon as they answer, and the VIP's answers join when they come."""
-    import steps.maint.status as status
+    import axha.steps.maint.status as status
 
     released = threading.Event()
 
@@ -169,7 +169,7 @@ async def test_the_footer_fits_80_columns_and_f1_and_the_palette_list_every_key(
                            ("p", "Split-brain recovery"), ("F6", "whole log"), ("F4", "Install")):
             assert words in listed.get(key, ""), key
         await pilot.press("escape")
-        from tui.commands import KeyCommands
+        from axha.tui.commands import KeyCommands
         provider = KeyCommands(app.screen)
         titles = [title for title, _, _ in provider._commands()]
         for key in "sbmcxuvkpar":

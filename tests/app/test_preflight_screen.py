@@ -9,7 +9,7 @@ from textual.widgets import DataTable, Static
 
 from tests.app.waiting import wait_for
 from tests.fixtures.preflight import replay
-from tui.screens.preflight import PreflightScreen
+from axha.tui.screens.preflight import PreflightScreen
 
 
 class Host(App):
@@ -96,7 +96,7 @@ async def test_run_all_again_reuses_the_context():
         assert screen.report.ok and cell_text(app, "fencing", "node1") == "PASS"
         await pilot.press("a")
         await wait_done(pilot)
-        from checks.preflight import CHECKS, script_plan
+        from axha.checks.preflight import CHECKS, script_plan
         per_run = len(script_plan(CHECKS))  # the local facts, then each network probe
         assert per_run == 4
         assert len(app.contexts) == 1 and len(app.contexts[0].runners["node1"].calls) == 2 * per_run

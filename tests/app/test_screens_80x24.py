@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from steps.framework import Finding, StepFinished
+from axha.steps.framework import Finding, StepFinished
 from tests.app.test_dialogs import LONG_ERROR
 from tests.app.test_install_screen import feed_until, load_events
 from tests.app.test_maintenance import recorded_state
 from tests.app.waiting import wait_for
 from tests.unit.test_maint_status import SPEC
-from tui.app import AxhaApp
-from tui.screens.maintenance import MaintenanceScreen
+from axha.tui.app import AxhaApp
+from axha.tui.screens.maintenance import MaintenanceScreen
 
 SIZE = (80, 24)
 EXAMPLE = "tests/fixtures/cluster-example.yaml"

@@ -6,10 +6,10 @@ from pathlib import Path
 from textual.app import App, ComposeResult
 from textual.widgets import Label, ProgressBar
 
-from steps import drbd
-from steps.framework import Progress
-from steps.install.storage import progress_event
-from tui.widgets.sync_progress import SyncProgress, format_eta
+from axha.steps import drbd
+from axha.steps.framework import Progress
+from axha.steps.install.storage import progress_event
+from axha.tui.widgets.sync_progress import SyncProgress, format_eta
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "drbd-real"
 

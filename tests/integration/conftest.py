@@ -17,7 +17,7 @@ def lab(tmp_path_factory):
     """The session's lab, up (profile $AXHA_LAB_PROFILE or baseline); its status dict."""
     if os.geteuid() != 0:
         pytest.skip("lab integration tests need root (namespaces, mounts, loop devices)")
-    from lab import core
+    from axha_lab import core
 
     instance = lab_instance()
     cluster_file = tmp_path_factory.mktemp("lab") / "axha-lab.yaml"
@@ -32,7 +32,7 @@ def lab(tmp_path_factory):
 @pytest.fixture
 def fresh_lab(lab):
     """The session's lab with both nodes reset to their state right after `lab up` (about 1-2 s)."""
-    from lab import core
+    from axha_lab import core
 
     return core.reset(lab["instance"])
 
@@ -40,7 +40,7 @@ def fresh_lab(lab):
 @pytest.fixture
 def lab_exec(lab):
     """Run a command inside a lab node: lab_exec("node1", ["hostname"]) -> CompletedProcess (no check)."""
-    from lab import nodes
+    from axha_lab import nodes
 
     def run(node: str, argv: list[str], stdin: bytes | None = None, timeout: float = 120):
         return nodes.node_run(lab["instance"], node, argv, stdin=stdin, timeout=timeout, check=False)
@@ -52,7 +52,7 @@ def lab_exec(lab):
 def lab_profile(lab):
     """Switch the session lab to another hardware profile for one test: `lab_profile("low-ram")` -> status dict.
     The nodes reboot into it (their disks are kept); the session's profile is restored afterwards."""
-    from lab import core, nodes
+    from axha_lab import core, nodes
 
     instance = lab["instance"]
     original = core.status(instance)["profile"]

@@ -16,16 +16,16 @@ import shlex
 import sys
 from pathlib import Path
 
-from steps.secrets import load_secrets
-from steps.session import close_context, open_context
-from steps.spec import load_cluster
+from axha.steps.secrets import load_secrets
+from axha.steps.session import close_context, open_context
+from axha.steps.spec import load_cluster
 from tests.integration.storage_lab import Recorder
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def record_probe(cluster_file: str, name: str, what: str) -> Path:
-    from steps.maint.status import probe_argv
+    from axha.steps.maint.status import probe_argv
 
     spec = load_cluster(cluster_file)
     ctx = open_context(spec, load_secrets(spec))
@@ -46,11 +46,11 @@ def record_probe(cluster_file: str, name: str, what: str) -> Path:
 
 
 def record_rerun(cluster_file: str, what: str) -> list[Path]:
-    from steps.framework import run_steps
-    from steps.install.corosync import CorosyncStep
-    from steps.install.fencing import FencingStep
-    from steps.install.pacemaker import PacemakerStep
-    from steps.install.role import AxigenRoleStep
+    from axha.steps.framework import run_steps
+    from axha.steps.install.corosync import CorosyncStep
+    from axha.steps.install.fencing import FencingStep
+    from axha.steps.install.pacemaker import PacemakerStep
+    from axha.steps.install.role import AxigenRoleStep
 
     spec = load_cluster(cluster_file)
     ctx = open_context(spec, load_secrets(spec))

@@ -6,9 +6,9 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-from steps.framework import Context
-from steps.runner import LocalRunner, Result
-from steps.spec import load_cluster
+from axha.steps.framework import Context
+from axha.steps.runner import LocalRunner, Result
+from axha.steps.spec import load_cluster
 
 
 class LabRunner(LocalRunner):
@@ -19,7 +19,7 @@ class LabRunner(LocalRunner):
         self.instance = instance
 
     def _wrap(self, argv) -> list[str]:
-        from lab import nodes
+        from axha_lab import nodes
         return nodes.exec_argv(self.instance, self.node, list(argv))
 
     def run(self, argv, *, stdin=None, timeout=60.0, mutating=False, check=False) -> Result:

@@ -8,9 +8,9 @@ pytestmark = pytest.mark.lab
 
 @pytest.fixture
 def lab_ctx(lab, tmp_path, monkeypatch):
-    from steps.secrets import load_secrets
-    from steps.session import close_context, open_context
-    from steps.spec import load_cluster
+    from axha.steps.secrets import load_secrets
+    from axha.steps.session import close_context, open_context
+    from axha.steps.spec import load_cluster
 
     monkeypatch.setenv("AXHA_STATE_DIR", str(tmp_path / "state"))
     spec = load_cluster(lab["cluster_file"])
@@ -21,7 +21,7 @@ def lab_ctx(lab, tmp_path, monkeypatch):
 
 
 def test_ssh_reaches_both_nodes_with_the_lab_known_hosts(lab_ctx):
-    from steps.runner import run_all
+    from axha.steps.runner import run_all
 
     results = run_all(lab_ctx.runners.values(), lambda r: r.run(["uname", "-n"], timeout=20))
     assert {node: r.stdout.strip() for node, r in results.items()} == {"node1": "node1", "node2": "node2"}
@@ -44,7 +44,7 @@ def test_bmc_power_state_of_both_lab_nodes(lab_ctx):
 
 
 def test_bmc_wrong_password_against_the_lab(lab_ctx):
-    from steps.bmc import BmcAuthError, BmcClient
+    from axha.steps.bmc import BmcAuthError, BmcClient
 
     node = lab_ctx.spec.nodes[0]
     with pytest.raises(BmcAuthError):

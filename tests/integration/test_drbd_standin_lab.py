@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from steps.spec import load_cluster
+from axha.steps.spec import load_cluster
 
 pytestmark = pytest.mark.lab
 
@@ -153,7 +153,7 @@ def test_drbd0_mountable_two_primaries_refused_even_without_links(drbd):
 
 
 def test_power_cut_of_the_primary_then_the_survivor_is_the_sync_source(drbd, fresh_lab):
-    from lab import nodes
+    from axha_lab import nodes
 
     drbd.sh("node1", "drbdadm new-current-uuid --clear-bitmap axigen/0")
     drbd.wait("node2", lambda st: disk(st) == "UpToDate")
@@ -246,7 +246,7 @@ def test_pacemaker_runs_the_real_agent_and_crm_fence_peer_on_a_power_cut(drbd, f
     """A promotable clone of ocf:axha:drbd (= ocf:linbit:drbd) under real Pacemaker: promoted on one node; a power
     cut of that node promotes the other through crm-fence-peer.9.sh (constraint placed), and the returning node
     resyncs from it and crm-unfence-peer.9.sh removes the constraint."""
-    from lab import nodes
+    from axha_lab import nodes
 
     spec = load_cluster(fresh_lab["cluster_file"])
     drbd.sh("node1", "drbdadm new-current-uuid --clear-bitmap axigen/0")

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from checks.preflight import run_preflight
-from steps.secrets import Secrets, load_secrets
-from steps.session import close_context, open_context
-from steps.spec import load_cluster
+from axha.checks.preflight import run_preflight
+from axha.steps.secrets import Secrets, load_secrets
+from axha.steps.session import close_context, open_context
+from axha.steps.spec import load_cluster
 
 pytestmark = pytest.mark.lab
 
@@ -58,7 +58,7 @@ def test_preflight_with_the_hostile_bmc_address_refuses_the_file_and_runs_nothin
     secrets = Path(lab["cluster_file"]).with_name(Path(lab["cluster_file"]).stem + ".secrets.yaml")
     args = ["preflight", "--cluster", str(hostile), "--json"]
     args += ["--secrets", str(secrets)] if secrets.exists() else []
-    result = subprocess.run([sys.executable, "-m", "tui", *args], cwd=REPO, capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "axha", *args], cwd=REPO, capture_output=True, text=True,
                             timeout=120, stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert result.returncode == 2, result.stderr
     assert f"{hostile}:" in result.stderr and "nodes[1].bmc.address" in result.stderr and "U+000A" in result.stderr

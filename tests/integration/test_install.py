@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from steps import drbd, names
-from steps.pacemaker import parse_crm_mon
+from axha.steps import drbd, names
+from axha.steps.pacemaker import parse_crm_mon
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]
@@ -33,7 +33,7 @@ def unstick(lab_exec) -> None:
 
 def axha(lab, state_dir, *args, env=None, timeout=INSTALL_TIMEOUT):
     full_env = {**os.environ, "AXHA_STATE_DIR": str(state_dir), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "tui.cli", "install", "--cluster", lab["cluster_file"], *args],
+    return subprocess.run([sys.executable, "-m", "axha.tui.cli", "install", "--cluster", lab["cluster_file"], *args],
                           cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -117,7 +117,7 @@ def test_install_verify_rerun_and_failover(fresh_lab, lab_exec, tmp_path):
     active = check_cluster(fresh_lab, lab_exec)
 
     # a power cut of the active node through its BMC: the service answers on the other node
-    from steps.bmc import BmcClient
+    from axha.steps.bmc import BmcClient
     node = next(n for n in fresh_lab["nodes"] if n["name"] == active)
     other = "node2" if active == "node1" else "node1"
     bmc = BmcClient(node["bmc_address"], node["bmc_user"], node["bmc_password"], port=node["bmc_port"])
@@ -140,8 +140,8 @@ def test_install_verify_rerun_and_failover(fresh_lab, lab_exec, tmp_path):
 
 
 def step_ids(lab) -> list[str]:
-    from steps.install import install_steps
-    from steps.spec import load_cluster
+    from axha.steps.install import install_steps
+    from axha.steps.spec import load_cluster
     return [s.id for s in install_steps(load_cluster(lab["cluster_file"]), {})]
 
 
@@ -161,7 +161,7 @@ def test_killed_at_every_step_boundary_resumes(fresh_lab, lab_exec, tmp_path):
 def test_sigkill_mid_sync_then_rerun(fresh_lab, lab_exec, tmp_path):
     unstick(lab_exec)
     env = {**os.environ, "AXHA_STATE_DIR": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-m", "tui.cli", "install", "--cluster", fresh_lab["cluster_file"],
+    proc = subprocess.Popen([sys.executable, "-m", "axha.tui.cli", "install", "--cluster", fresh_lab["cluster_file"],
                              "--yes"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = []
     for line in proc.stdout:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from steps.framework import Progress, run_steps
-from steps.install.storage import STORAGE_STEPS
+from axha.steps.framework import Progress, run_steps
+from axha.steps.install.storage import STORAGE_STEPS
 from tests.integration.storage_lab import lab_context
 
 pytestmark = pytest.mark.lab
@@ -48,7 +48,7 @@ def seed_mail(lab_exec) -> None:
 
 
 def drbd_state(lab_exec, node: str):
-    from steps import drbd
+    from axha.steps import drbd
     out = lab_exec(node, ["drbdsetup", "status", "axigen", "--json"])
     return drbd.find_resource(drbd.parse_status_json(out.stdout.decode()), "axigen")
 
@@ -103,8 +103,8 @@ def test_killed_in_the_middle_of_the_sync_then_rerun_finishes(fresh_lab, lab_exe
 
 _SYNC_ONLY = """
 import sys
-from steps.framework import Progress, run_steps
-from steps.install.storage import InitialSync
+from axha.steps.framework import Progress, run_steps
+from axha.steps.install.storage import InitialSync
 from tests.integration.storage_lab import lab_context
 ctx = lab_context(int(sys.argv[1]), sys.argv[2])
 def emit(e):
@@ -137,7 +137,7 @@ def test_backing_disk_with_a_file_is_refused_and_kept(fresh_lab, lab_exec):
 
 
 def test_skip_initial_sync_on_brand_new_disks(fresh_lab, lab_exec):
-    from steps.install.storage import InitialSync
+    from axha.steps.install.storage import InitialSync
     ctx = lab_context(fresh_lab["instance"], fresh_lab["cluster_file"], record=True, skip_initial_sync=True)
     events = []
     report = run_steps(ctx, steps()[:4], events.append)
@@ -230,10 +230,10 @@ def test_confirmed_wipe_erases_and_installs(fresh_lab, lab_exec):
 
 def test_rerun_with_a_node_in_standby_leaves_drbd_to_pacemaker(fresh_lab, lab_exec):
     """After the whole install, node2 in standby has DRBD down on purpose: the storage steps must not bring it up."""
-    from steps.install import install_steps
-    from steps.secrets import load_secrets
-    from steps.session import close_context, open_context
-    from steps.spec import load_cluster
+    from axha.steps.install import install_steps
+    from axha.steps.secrets import load_secrets
+    from axha.steps.session import close_context, open_context
+    from axha.steps.spec import load_cluster
 
     spec = load_cluster(fresh_lab["cluster_file"])
     full = open_context(spec, load_secrets(spec), confirm=lambda q: False)

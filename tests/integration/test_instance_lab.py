@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from steps import instance
-from steps.session import cluster_id
-from steps.spec import load_cluster
+from axha.steps import instance
+from axha.steps.session import cluster_id
+from axha.steps.spec import load_cluster
 from tests.integration.test_install import axha, check_cluster, unstick
 
 pytestmark = pytest.mark.lab

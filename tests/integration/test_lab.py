@@ -13,9 +13,9 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from lab import core, nodes
-from lab.layout import Layout
-from steps.errors import ConnectError, HostKeyError
+from axha_lab import core, nodes
+from axha_lab.layout import Layout
+from axha.steps.errors import ConnectError, HostKeyError
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]
@@ -23,8 +23,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 def ssh_runner(lab: dict, node: str, known_hosts: str | None = None):
     """The product's own SSH transport to a lab node, from the lab's cluster file (verifies host keys)."""
-    from steps.spec import load_cluster
-    from steps.ssh import SshRunner
+    from axha.steps.spec import load_cluster
+    from axha.steps.ssh import SshRunner
 
     spec = load_cluster(lab["cluster_file"])
     node_spec = next(n for n in spec.nodes if n.name == node)
@@ -88,8 +88,8 @@ def test_nodes_have_distinct_host_keys_and_machine_ids(lab):
 
 
 def test_cluster_and_secrets_files_load_with_the_product(lab):
-    from steps.secrets import load_secrets
-    from steps.spec import load_cluster
+    from axha.steps.secrets import load_secrets
+    from axha.steps.spec import load_cluster
 
     spec = load_cluster(lab["cluster_file"])
     assert [n.name for n in spec.nodes] == ["node1", "node2"]
@@ -204,7 +204,7 @@ def test_lab_up_again_is_safe_and_keeps_nodes_running(lab):
 
 
 def test_status_json_follows_the_contract(lab):
-    proc = subprocess.run([sys.executable, "-m", "lab.cli", "--instance", str(lab["instance"]), "status", "--json"],
+    proc = subprocess.run([sys.executable, "-m", "axha_lab.cli", "--instance", str(lab["instance"]), "status", "--json"],
                           capture_output=True, text=True, cwd=REPO, timeout=30)
     assert proc.returncode == 0, proc.stderr
     st = json.loads(proc.stdout)
@@ -219,8 +219,8 @@ def test_status_json_follows_the_contract(lab):
 
 def test_drbd_resource_syncs_with_the_real_drbdadm(fresh_lab, lab_exec):
     """The product's .res on both nodes, real drbdadm over the stand-in: initial sync visible in events2."""
-    from steps.drbd import render_resource
-    from steps.spec import load_cluster
+    from axha.steps.drbd import render_resource
+    from axha.steps.spec import load_cluster
 
     res = render_resource(load_cluster(fresh_lab["cluster_file"])).encode()
     for node in ("node1", "node2"):
@@ -259,7 +259,7 @@ def test_drbd_resource_syncs_with_the_real_drbdadm(fresh_lab, lab_exec):
 
 
 def test_packet_loss_fault_and_clear(lab, lab_exec):
-    from lab import faults
+    from axha_lab import faults
 
     inst = lab["instance"]
     peer = Layout(inst).node("node2").address("link1")
@@ -325,7 +325,7 @@ def test_both_axigen_versions_install_and_answer_with_their_version(lab, lab_exe
             try:
                 # Axigen listens on 127.0.0.1 only and its greetings carry no version (AXIGEN.md): the running
                 # version is the CLI's GET VERSION on the node itself
-                from steps import axigen
+                from axha.steps import axigen
                 cli = lab_exec("node2", list(axigen.cli_version_argv())).stdout.decode()
                 assert axigen.parse_cli_version(cli) == version, cli
                 smtp = lab_exec("node2", ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/25; head -n1 <&3"])
@@ -365,7 +365,7 @@ def _traces(instance: int) -> list[str]:
                 cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
             except OSError:
                 continue
-            if str(layout.state_dir) + "/" in cmd or ("lab.bmc" in cmd and f"--instance\0{instance}\0" in cmd):
+            if str(layout.state_dir) + "/" in cmd or ("axha_lab.bmc" in cmd and f"--instance\0{instance}\0" in cmd):
                 found.append(f"process {pid}: {cmd!r}")
     if layout.state_dir.exists():
         found.append(str(layout.state_dir))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.axigen.build import run_name
+from axha_lab.axigen.build import run_name
 
 pytestmark = pytest.mark.lab
 
@@ -208,7 +208,7 @@ def test_listeners_moved_with_the_cli_and_mail_kept_across_the_upgrade(fresh_lab
 
 
 def test_power_cut_leaves_a_stale_pid_file_that_pacemaker_reads_as_stopped(fresh_lab, lab_exec):
-    from lab import nodes
+    from axha_lab import nodes
 
     instance = fresh_lab["instance"]
     assert lab_exec("node2", ["/etc/init.d/axigen", "start"]).returncode == 0

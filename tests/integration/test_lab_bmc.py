@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lab import core, nodes
-from lab.layout import Layout
+from axha_lab import core, nodes
+from axha_lab.layout import Layout
 
 pytestmark = pytest.mark.lab
 

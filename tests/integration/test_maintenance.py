@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from steps import names
-from steps import axigen
-from steps.maint.status import service_answer
-from steps.pacemaker import leftover_constraints, parse_cib_version, parse_constraints, parse_crm_mon
+from axha.steps import names
+from axha.steps import axigen
+from axha.steps.maint.status import service_answer
+from axha.steps.pacemaker import leftover_constraints, parse_cib_version, parse_constraints, parse_crm_mon
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def axha(lab, state_dir, *args, timeout=300):
     env = {**os.environ, "AXHA_STATE_DIR": str(state_dir)}
-    return subprocess.run([sys.executable, "-m", "tui.cli", *args, "--cluster", lab["cluster_file"]], cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "axha.tui.cli", *args, "--cluster", lab["cluster_file"]], cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -89,7 +89,7 @@ def settled(lab_exec):
 @pytest.fixture(scope="module")
 def installed(lab, tmp_path_factory):
     """The lab reset and installed once for this module by D2's steps through `axha install --yes`."""
-    from lab import core, nodes
+    from axha_lab import core, nodes
 
     def lab_exec(node, argv):
         return nodes.node_run(lab["instance"], node, argv, check=False, timeout=120)
@@ -209,7 +209,7 @@ def test_upgrade_killed_midway_then_rerun_finishes(installed, lab_exec):
     send_mail(lab["vip"], "before the upgrade")
     package = lab["packages"]["10.5.1"]
     env = {**os.environ, "AXHA_STATE_DIR": str(installed["state_dir"])}
-    proc = subprocess.Popen([sys.executable, "-m", "tui.cli", "upgrade", "--package", package, "--yes",
+    proc = subprocess.Popen([sys.executable, "-m", "axha.tui.cli", "upgrade", "--package", package, "--yes",
                              "--cluster", lab["cluster_file"]], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     seen = []
@@ -297,7 +297,7 @@ async def test_dashboard_switchover_with_one_key_and_confirmation(installed, lab
     import re
 
     from tests.app.test_maintenance import text_of
-    from tui.app import AxhaApp
+    from axha.tui.app import AxhaApp
     monkeypatch.setenv("AXHA_STATE_DIR", str(installed["state_dir"]))
     before = wait_for("a settled cluster", lambda: settled(lab_exec))
     app = AxhaApp(installed["lab"]["cluster_file"])

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from checks.preflight import run_preflight
-from lab import core
-from lab.layout import Layout
-from steps.secrets import load_secrets
-from steps.session import close_context, open_context
-from steps.spec import load_cluster
+from axha.checks.preflight import run_preflight
+from axha_lab import core
+from axha_lab.layout import Layout
+from axha.steps.secrets import load_secrets
+from axha.steps.session import close_context, open_context
+from axha.steps.spec import load_cluster
 
 pytestmark = pytest.mark.lab
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from steps.audit import AuditLog
-from steps.runner import Result
+from axha.steps.audit import AuditLog
+from axha.steps.runner import Result
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "pacemaker"
 CRM_MON = ("crm_mon", "--one-shot", "--inactive", "--output-as=xml")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from steps import axigen
-from steps.axigen import ConfigError, bind_plan, bound_to, listeners, parse_config
+from axha.steps import axigen
+from axha.steps.axigen import ConfigError, bind_plan, bound_to, listeners, parse_config
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "axigen"
 CFG = (FIX / "default-10.5.cfg").read_text()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from steps.audit import AuditLog, Redactor
-from steps.bmc import BmcAuthError, BmcCipherError, BmcClient, BmcUnreachable, classify, helper_argv
+from axha.steps.audit import AuditLog, Redactor
+from axha.steps.bmc import BmcAuthError, BmcCipherError, BmcClient, BmcUnreachable, classify, helper_argv
 from tests.unit.test_lab_bmc import PASSWORD, USER, Server
 
 
@@ -68,7 +68,7 @@ def test_wrong_password_is_plain_and_never_leaks(server, tmp_path):
     assert "refused the password" in str(info.value)
     assert wrong not in info.value.explain() and wrong not in repr(info.value)
     assert wrong not in (tmp_path / "audit.jsonl").read_text()
-    assert any("steps.bmc" in a for a in argvs) and not any(wrong in a for a in argvs)
+    assert any("axha.steps.bmc" in a for a in argvs) and not any(wrong in a for a in argvs)
     assert server.actions() == []
 
 
@@ -102,7 +102,7 @@ def test_unknown_action_is_refused():
 def test_power_states_asks_several_bmcs_from_one_child_and_keeps_each_answer(server, tmp_path, monkeypatch):
     import subprocess
 
-    from steps.bmc import power_states
+    from axha.steps.bmc import power_states
 
     children: list[list[str]] = []
     real_popen = subprocess.Popen
@@ -139,13 +139,13 @@ def test_pyghmi_waits_are_sliced_so_an_early_answer_is_not_left_waiting():
     import subprocess
     import sys
 
-    from steps.bmc import WAKE_S
+    from axha.steps.bmc import WAKE_S
 
     # in a child: pyghmi's I/O thread and socket pool are process-wide
     probe = (
         "import time\n"
         "from pyghmi.ipmi.private import session\n"
-        "from steps.bmc import prompt_pyghmi_wakeups\n"
+        "from axha.steps.bmc import prompt_pyghmi_wakeups\n"
         "session.Session._assignsocket()  # starts pyghmi's I/O thread, as its first session does\n"
         "def wait():\n"
         "    started = time.monotonic()\n"
@@ -162,7 +162,7 @@ def test_pyghmi_waits_are_sliced_so_an_early_answer_is_not_left_waiting():
 
 
 def test_power_states_delivers_each_answer_as_it_arrives(server):
-    from steps.bmc import power_states
+    from axha.steps.bmc import power_states
 
     port = silent_port()
     silent = BmcClient("127.0.0.53", USER, PASSWORD, port=port, timeout=3, node="node2")
@@ -184,10 +184,11 @@ def test_the_helper_runs_the_installed_module_never_one_from_the_working_directo
     import sys
 
     planted = tmp_path / "work"
-    (planted / "steps").mkdir(parents=True)
-    (planted / "steps" / "__init__.py").write_text("")
+    (planted / "axha" / "steps").mkdir(parents=True)
+    (planted / "axha" / "__init__.py").write_text("")
+    (planted / "axha" / "steps" / "__init__.py").write_text("")
     stolen = tmp_path / "stolen"
-    (planted / "steps" / "bmc.py").write_text(
+    (planted / "axha" / "steps" / "bmc.py").write_text(
         f"import sys, os\nopen({str(stolen)!r}, 'w').write(sys.stdin.read() + repr(dict(os.environ)))\n"
         "print('{\"state\": \"on\"}')\n")
     monkeypatch.chdir(planted)
@@ -205,7 +206,7 @@ def test_the_helper_runs_the_installed_module_never_one_from_the_working_directo
     assert client.power_state() == "on"
     assert not stolen.exists()
     assert env_seen and "AXHA_BMC_PASSWORD" not in env_seen[0] and "PATH" in env_seen[0]
-    # the planted module is what `python -m steps.bmc` would have run from there: the test can fail
-    real_run([sys.executable, "-m", "steps.bmc"], input="{}", capture_output=True, text=True, timeout=30,
+    # the planted module is what `python -m axha.steps.bmc` would have run from there: the test can fail
+    real_run([sys.executable, "-m", "axha.steps.bmc"], input="{}", capture_output=True, text=True, timeout=30,
              env=dict(PYTHONPATH=str(planted)))
     assert stolen.exists()

@@ -4,8 +4,8 @@ import subprocess
 
 import pytest
 
-from steps import cib
-from steps.runner import LocalRunner
+from axha.steps import cib
+from axha.steps.runner import LocalRunner
 
 pytestmark = pytest.mark.skipif(shutil.which("cibadmin") is None, reason="pacemaker-cli-utils not installed")
 

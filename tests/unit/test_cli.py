@@ -14,7 +14,7 @@ EXAMPLE = REPO / "tests/fixtures/cluster-example.yaml"
 
 
 def axha(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tui", *args], cwd=cwd or REPO, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "axha", *args], cwd=cwd or REPO, capture_output=True, text=True,
                           timeout=60, stdin=subprocess.DEVNULL,
                           env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})})
 
@@ -64,7 +64,7 @@ def test_unknown_option_and_command_exit_2():
 
 
 def test_secrets_file_with_bad_mode_exit_2(tmp_path):
-    from tui.clihelp import fail, load_for_cli
+    from axha.tui.clihelp import fail, load_for_cli
 
     secrets = tmp_path / "s.yaml"
     secrets.write_text("bmc_passwords: {node1: x1234}\n")
@@ -84,7 +84,7 @@ def test_tui_without_terminal_exit_2():
 
 
 def test_unexpected_error_is_one_line_unless_debug(capsys):
-    from tui.clihelp import fail
+    from axha.tui.clihelp import fail
 
     assert fail(ZeroDivisionError("boom")) == 1
     err = capsys.readouterr().err
@@ -103,7 +103,7 @@ def test_lab_is_dispatched_to_lab_cli():
 
 def test_register_plugin_scheme(monkeypatch, tmp_path):
     """A tui.cmd_* module's register(subparsers, common) adds a command with the common options."""
-    from tui import cli
+    from axha.tui import cli
 
     module = tmp_path / "axha_fake_cmd.py"
     module.write_text(
@@ -112,7 +112,7 @@ def test_register_plugin_scheme(monkeypatch, tmp_path):
         "    p.add_argument('--plan', action='store_true')\n"
         "    p.set_defaults(func=lambda a: 0 if a.plan and a.yes and a.cluster == 'c.yaml' else 1)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("tui.cmd_does_not_exist", "axha_fake_cmd"))
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("axha.tui.cmd_does_not_exist", "axha_fake_cmd"))
     assert cli.main(["fake", "--plan", "--yes", "--cluster", "c.yaml"]) == 0
     assert cli.main(["fake", "--cluster", "c.yaml"]) == 1
     assert cli.main(["--cluster", "c.yaml", "fake", "--plan", "--yes"]) == 0  # option before the command kept

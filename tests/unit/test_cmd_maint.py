@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from tests.app.test_maintenance import recorded_state
-from tui.cmd_maint import _status_code, format_status
+from axha.tui.cmd_maint import _status_code, format_status
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,7 +27,7 @@ def test_link_down_is_flagged_and_exits_1():
 
 
 def test_commands_are_registered():
-    out = subprocess.run([sys.executable, "-m", "tui.cli", "--help"], cwd=REPO, capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "axha.tui.cli", "--help"], cwd=REPO, capture_output=True, text=True,
                          timeout=60)
     for command in ("status", "switchover", "upgrade", "standby", "unstandby", "maintenance", "cleanup",
                     "clear-constraints", "verify-drbd", "backup", "split-brain-recover"):
@@ -35,6 +35,6 @@ def test_commands_are_registered():
 
 
 def test_bad_usage_exits_2():
-    out = subprocess.run([sys.executable, "-m", "tui.cli", "maintenance", "sideways"], cwd=REPO,
+    out = subprocess.run([sys.executable, "-m", "axha.tui.cli", "maintenance", "sideways"], cwd=REPO,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "invalid choice" in out.stderr

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from steps.audit import MASK, AuditLog, Redactor
-from steps.errors import InputError
-from steps.runner import Result
-from steps.secrets import load_secrets, read_secrets_file
-from steps.spec import SpecError, load_cluster, parse_cluster
+from axha.steps.audit import MASK, AuditLog, Redactor
+from axha.steps.errors import InputError
+from axha.steps.runner import Result
+from axha.steps.secrets import load_secrets, read_secrets_file
+from axha.steps.spec import SpecError, load_cluster, parse_cluster
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = (REPO / "tests/fixtures/cluster-example.yaml").read_text()
@@ -26,13 +26,13 @@ EXAMPLE = (REPO / "tests/fixtures/cluster-example.yaml").read_text()
 def test_steps_and_checks_never_import_textual_or_rich():
     code = """
 import importlib, pkgutil, sys
-import steps, checks
-for pkg in (steps, checks):
+import axha.steps, axha.checks
+for pkg in (axha.steps, axha.checks):
     for mod in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
         importlib.import_module(mod.name)
-bad = sorted(m for m in sys.modules if m.split(".")[0] in ("textual", "rich", "tui"))
+bad = sorted(m for m in sys.modules if m.split(".")[0] in ("textual", "rich") or m.startswith("axha.tui"))
 assert not bad, bad
-print(len([m for m in sys.modules if m.startswith(("steps.", "checks."))]))
+print(len([m for m in sys.modules if m.startswith(("axha.steps.", "axha.checks."))]))
 """
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -130,7 +130,7 @@ def test_secrets_file_readable_by_others_is_refused(tmp_path):
 
 WRITER = """
 import sys
-from steps.journal import Journal
+from axha.steps.journal import Journal
 j = Journal(sys.argv[1], "axigen")
 i = 0
 while True:
@@ -140,7 +140,7 @@ while True:
 
 
 def test_journal_survives_sigkill_while_writing(tmp_path):
-    from steps.journal import Journal
+    from axha.steps.journal import Journal
 
     path = tmp_path / "install.json"
     for attempt in range(5):

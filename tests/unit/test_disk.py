@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from steps import disk
-from steps.framework import Context
-from steps.install import storage
-from steps.runner import Recorded, ReplayRunner
-from steps.sections import split_sections
+from axha.steps import disk
+from axha.steps.framework import Context
+from axha.steps.install import storage
+from axha.steps.runner import Recorded, ReplayRunner
+from axha.steps.sections import split_sections
 from tests.unit.test_maint_status import SPEC
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "drbd-real"
@@ -84,14 +84,14 @@ def test_a_reader_that_did_not_answer_is_never_read_as_blank():
     runner = ReplayRunner("node1", [Recorded(disk.guard_argv("/dev/loop6"), 0, text)], ordered=False)
     ctx = Context(spec=SPEC, runners={"node1": runner})
     import pytest
-    from steps.errors import CommandFailed
+    from axha.steps.errors import CommandFailed
     with pytest.raises(CommandFailed, match="cannot read what /dev/loop6 on node1 holds: wipefs"):
         storage.read_disk(ctx, "node1", "/dev/loop6")
 
 
 def test_preflight_and_install_judge_the_same_facts_alike():
     """Both read DISK_COMMANDS through the same script functions; the verdict follows the same facts."""
-    from checks.script import SCRIPT
+    from axha.checks.script import SCRIPT
     for name, cmd in disk.DISK_COMMANDS:
         assert f"want {name} && sec {name} {cmd}\n" in SCRIPT
         if name in disk.GUARD_SECTIONS:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from steps import drbd
-from steps.spec import load_cluster
+from axha.steps import drbd
+from axha.steps.spec import load_cluster
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "drbd-real"
 EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "cluster-example.yaml"
@@ -220,8 +220,8 @@ def test_data_in_sync_is_one_rule_for_install_and_maintenance():
     """Where the copies disagreed: the maintenance actions took "Connected and not syncing" as in sync, which let
     an online verify, Ahead/Behind and the bitmap exchange before a resync pass; the install required Established.
     One rule now (steps.drbd.data_in_sync), read by Resource.in_sync and the dashboard's DrbdLocal.in_sync."""
-    from steps.drbd import data_in_sync
-    from steps.maint.drbdstate import DrbdLocal
+    from axha.steps.drbd import data_in_sync
+    from axha.steps.maint.drbdstate import DrbdLocal
     assert data_in_sync("UpToDate", "UpToDate", "Connected", "Established")
     for repl in ("VerifyS", "VerifyT", "Ahead", "Behind", "WFBitMapS", "WFBitMapT", "SyncSource", "PausedSyncS"):
         assert not data_in_sync("UpToDate", "UpToDate", "Connected", repl), repl
@@ -237,9 +237,9 @@ def test_split_brain_is_one_rule_for_install_and_dashboard():
     """Where the copies disagreed: the dashboard called any StandAlone a split brain (an Inconsistent node that
     never synced, after `drbdadm disconnect`, too) and needed both nodes' answers; the install's rule asked for
     data that could have diverged. The install's rule is right; both use it now."""
-    from steps.drbd import split_brain_signs_of
-    from steps.maint.drbdstate import DrbdLocal
-    from steps.maint.status import NodeProbe, detect_split_brain
+    from axha.steps.drbd import split_brain_signs_of
+    from axha.steps.maint.drbdstate import DrbdLocal
+    from axha.steps.maint.status import NodeProbe, detect_split_brain
     from tests.unit.test_maint_status import SPEC
 
     def probe(node, disk, conn, role="Secondary"):

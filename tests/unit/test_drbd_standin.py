@@ -244,7 +244,7 @@ def test_uuid_compare_directions():
 
 def test_the_engine_parsers_read_the_stand_in_output():
     """steps/drbd.py (what the wizard reads in the lab) understands what the stand-in prints."""
-    from steps import drbd
+    from axha.steps import drbd
 
     snap = sync_steps()[-1]
     res = drbd.find_resource(drbd.parse_status_json(formats.status_json([snap])), "some-resource")

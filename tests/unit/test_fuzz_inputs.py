@@ -23,16 +23,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checks.preflight import fence_options
-from steps import cib
-from steps.drbd import render_resource
-from steps.errors import InputError
-from steps.install.corosync import render_conf
-from steps.install.fencing import fencing_change
-from steps.install.role import role_change
-from steps.render import RenderError, option_lines
-from steps.secrets import Secrets, read_secrets_file
-from steps.spec import SpecError, parse_cluster
+from axha.checks.preflight import fence_options
+from axha.steps import cib
+from axha.steps.drbd import render_resource
+from axha.steps.errors import InputError
+from axha.steps.install.corosync import render_conf
+from axha.steps.install.fencing import fencing_change
+from axha.steps.install.role import role_change
+from axha.steps.render import RenderError, option_lines
+from axha.steps.secrets import Secrets, read_secrets_file
+from axha.steps.spec import SpecError, parse_cluster
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = (REPO / "tests/fixtures/cluster-example.yaml").read_text()

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from steps.errors import InputError
-from steps.secrets import load_secrets, read_secrets_file
-from steps.spec import parse_cluster
+from axha.steps.errors import InputError
+from axha.steps.secrets import load_secrets, read_secrets_file
+from axha.steps.spec import parse_cluster
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = (REPO / "tests/fixtures/cluster-example.yaml").read_text()
@@ -27,7 +27,7 @@ def edit(old: str, new: str) -> str:
 
 def validate(tmp_path: Path, text: str | bytes, capsys) -> tuple[int, str, float]:
     """`axha validate --cluster FILE` in this process: (exit code, stderr, seconds)."""
-    from tui.cli import main
+    from axha.tui.cli import main
 
     path = tmp_path / "c.yaml"
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
@@ -148,7 +148,7 @@ def test_a_cluster_file_of_3000_nested_keys_is_refused_by_its_size(tmp_path, cap
 
 def test_what_axha_writes_reads_back_even_where_yaml_1_2_and_1_1_differ(tmp_path):
     """Node names like 1e5 or 0o17 are numbers in YAML 1.2 but text in PyYAML's 1.1: the writer quotes them."""
-    from steps.spec import dump_cluster
+    from axha.steps.spec import dump_cluster
 
     text = edit("name: node1", "name: '1e5'").replace("name: node2", "name: '0o17'")
     spec = parse_cluster(text, "c.yaml")
@@ -171,7 +171,7 @@ def test_valid_values_are_stored_in_their_canonical_form():
 
 def axha(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 30):
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "tui", *args], cwd=cwd or REPO, capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "axha", *args], cwd=cwd or REPO, capture_output=True, text=True,
                             timeout=timeout, stdin=subprocess.DEVNULL,
                             env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})})
     return result, time.monotonic() - started
@@ -267,7 +267,7 @@ def test_the_secrets_mode_is_checked_on_the_file_that_is_read(tmp_path):
 
 def test_environment_secrets_are_taken_out_of_the_environment(monkeypatch):
     """No child process inherits AXHA_* secrets: the CLI moves them out of os.environ first thing."""
-    from steps import envsecrets
+    from axha.steps import envsecrets
 
     monkeypatch.setattr(envsecrets, "_TAKEN", {})
     monkeypatch.setenv("AXHA_BMC_PASSWORD_NODE1", "from-env-1")
@@ -282,7 +282,7 @@ def test_environment_secrets_are_taken_out_of_the_environment(monkeypatch):
 
 
 def test_local_commands_get_no_secret_from_the_environment(monkeypatch):
-    from steps.runner import LocalRunner
+    from axha.steps.runner import LocalRunner
 
     monkeypatch.setenv("AXHA_BMC_PASSWORD", "leaky-secret")
     result = LocalRunner().run(["env"])
@@ -300,7 +300,7 @@ def test_local_commands_get_no_secret_from_the_environment(monkeypatch):
     (["preflight", "--markdown", "/dev/null/x"], "argument --markdown: '/dev/null/x': /dev/null is not an existing"),
 ])
 def test_bad_arguments_exit_2_with_a_message(tmp_path, capsys, args, words):
-    from tui.cli import main
+    from axha.tui.cli import main
 
     cluster = tmp_path / "c.yaml"
     cluster.write_text(EXAMPLE)
@@ -313,7 +313,7 @@ def test_bad_arguments_exit_2_with_a_message(tmp_path, capsys, args, words):
 
 
 def test_a_backup_directory_that_cannot_be_made_is_input_error(tmp_path):
-    from steps.maint.actions import make_backup
+    from axha.steps.maint.actions import make_backup
 
     class Ctx:
         spec = SPEC
@@ -323,8 +323,8 @@ def test_a_backup_directory_that_cannot_be_made_is_input_error(tmp_path):
 
 
 def test_a_fifo_as_ssh_key_file_is_refused_not_waited_on(tmp_path):
-    from steps.errors import ConnectError
-    from steps.ssh import SshRunner
+    from axha.steps.errors import ConnectError
+    from axha.steps.ssh import SshRunner
 
     fifo = tmp_path / "id_ed25519"
     os.mkfifo(fifo)
@@ -340,7 +340,7 @@ def test_the_wizard_reads_the_raw_cluster_file_as_boundedly(tmp_path, kind):
     there must not hang it; it gets no raw values and the loader's error."""
     import threading
 
-    from tui.app import AxhaApp
+    from axha.tui.app import AxhaApp
 
     path = tmp_path / "c.yaml"
     if kind == "fifo":
@@ -364,13 +364,36 @@ def test_a_plain_file_as_backing_disk_is_refused_on_the_node():
     """Issue 11: wipefs -n finds no signature on a regular file, so alone it made one look like an empty disk.
     The install's guard (steps.disk) reads lsblk too, which refuses it: the output below is util-linux 2.38's for
     a regular file, recorded with guard_argv('/etc/passwd') on Debian 12."""
-    from steps.disk import guard_argv
-    from steps.errors import CommandFailed
-    from steps.framework import Context
-    from steps.install.storage import read_disk
-    from steps.runner import Recorded, ReplayRunner
+    from axha.steps.disk import guard_argv
+    from axha.steps.errors import CommandFailed
+    from axha.steps.framework import Context
+    from axha.steps.install.storage import read_disk
+    from axha.steps.runner import Recorded, ReplayRunner
 
     output = (REPO / "tests/fixtures/install/guard-plain-file.txt").read_text().replace("/etc/passwd", "/dev/vdb")
     runner = ReplayRunner("node1", [Recorded(guard_argv("/dev/vdb"), 0, output)])
     with pytest.raises(CommandFailed, match="not a block device"):
         read_disk(Context(spec=SPEC, runners={"node1": runner}), "node1", "/dev/vdb")
+
+
+@pytest.mark.parametrize("old,new", [
+    ("cluster: axigen", 'cluster: "-h"'),
+    ("name: node1", 'name: "-N"'),
+    ("ssh_address: 192.168.77.11", 'ssh_address: "-oProxyCommand=x"'),
+    ("interface: link0}", 'interface: "-h"}'),
+    ("user: admin}", 'user: "-P"}'),
+    ("backing_disk: /dev/vdb", 'backing_disk: "-a"'),
+    ("resource: axigen,", 'resource: "--force",'),
+    ("mount_point: /var/opt/axigen", 'mount_point: "-o"'),
+    ("interface: mgmt0}", 'interface: "-v"}'),
+    ("service: axigen,", 'service: "--now",'),
+    ("package: axigen}", 'package: "-oAPT::x=1"}'),
+])
+def test_no_value_that_reaches_a_command_line_can_start_with_a_dash(tmp_path, capsys, old, new):
+    """Issue 11: arguments that could be read as options. Every cluster-file value that axha puts on a remote command
+    line as an operand (wipefs, mkfs, mount, mkdir, mv, drbdadm, crm_resource -N, apt-get/dnf, systemctl, ...) is
+    refused when it starts with '-', so no operand is ever read as an option, `--` or not (the recorded commands
+    the replay tests compare keep their form; `--` is written where axha takes the value from outside a cluster
+    file: the package install of an upgrade)."""
+    code, err, _ = validate(tmp_path, edit(old, new), capsys)
+    assert code == 2 and "Traceback" not in err, err

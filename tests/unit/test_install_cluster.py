@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from steps import cib, names
-from steps.install import access, corosync, fencing, role
-from steps.runner import LocalRunner
-from steps.spec import load_cluster
+from axha.steps import cib, names
+from axha.steps.install import access, corosync, fencing, role
+from axha.steps.runner import LocalRunner
+from axha.steps.spec import load_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 FIX = ROOT / "fixtures" / "install"
@@ -133,7 +133,7 @@ def test_role_group_order_and_promoted_colocation(tmp_path):
 
 
 def test_package_versions_parse_dpkg_and_rpm_lines():
-    from steps.install.packages import parse_versions
+    from axha.steps.install.packages import parse_versions
     # dpkg-query -W -f '${Package}\t${Version}\t${db:Status-Abbrev}\n' as recorded in a lab node (Debian 12)
     dpkg = "corosync\t3.1.7-1+deb12u2\tii \npacemaker\t2.1.5-1+deb12u1\tii \nold\t1.0\trc \n"
     assert parse_versions(dpkg) == {"corosync": "3.1.7-1+deb12u2", "pacemaker": "2.1.5-1+deb12u1"}
@@ -147,14 +147,14 @@ REPLAY = [FIX / "rerun-node1.json", FIX / "rerun-node2.json"]
 def test_recorded_rerun_of_an_installed_cluster_plans_nothing():
     """The cluster steps replayed on the recorded real outputs of an installed lab cluster: every plan is empty,
     and nothing but reads was asked of the nodes."""
-    from steps.framework import Context, run_steps
-    from steps.install.corosync import CorosyncStep
-    from steps.install.fencing import FencingStep
-    from steps.install.pacemaker import PacemakerStep
-    from steps.install.role import AxigenRoleStep
-    from steps.runner import ReplayRunner
-    from steps.secrets import Secrets
-    from steps.spec import load_cluster
+    from axha.steps.framework import Context, run_steps
+    from axha.steps.install.corosync import CorosyncStep
+    from axha.steps.install.fencing import FencingStep
+    from axha.steps.install.pacemaker import PacemakerStep
+    from axha.steps.install.role import AxigenRoleStep
+    from axha.steps.runner import ReplayRunner
+    from axha.steps.secrets import Secrets
+    from axha.steps.spec import load_cluster
 
     recorded = json.loads(REPLAY[0].read_text())
     spec = load_cluster(FIX / "lab-instance8.yaml")

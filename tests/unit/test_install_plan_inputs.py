@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from steps.errors import InputError
-from steps.framework import Action, Context, Step, run_steps
-from steps.journal import Journal
-from steps.spec import parse_cluster
-from tui.cmd_install import check_wipes, interrupted
+from axha.steps.errors import InputError
+from axha.steps.framework import Action, Context, Step, run_steps
+from axha.steps.journal import Journal
+from axha.steps.spec import parse_cluster
+from axha.tui.cmd_install import check_wipes, interrupted
 
 EXAMPLE = (Path(__file__).parents[1] / "fixtures" / "cluster-example.yaml").read_text()
 
@@ -76,7 +76,7 @@ class Wiper(Step):
         return [Action("node1", ("wipefs", "-a", "/dev/vdb"), "erase", destructive=True)]
 
     def confirmation(self, ctx, plan):
-        from steps.framework import Confirmation
+        from axha.steps.framework import Confirmation
         return Confirmation("wipe", "Erase /dev/vdb?", "ext4 found", "/dev/vdb") if self.holds_data else None
 
 
@@ -94,8 +94,8 @@ def test_plan_of_a_destructive_step_says_whether_it_will_ask(holds_data, words):
 def test_role_plan_tolerates_only_the_not_yet_pushed_fencing_and_apply_keeps_the_full_gate():
     """QA 4: a plan of a fresh cluster has fencing only planned; crm_verify's no-STONITH complaint is expected there,
     never when applying (fencing is pushed by then)."""
-    from steps import cib
-    from steps.install.role import AxigenRoleStep
+    from axha.steps import cib
+    from axha.steps.install.role import AxigenRoleStep
     spec = parse_cluster(EXAMPLE, "c.yaml")
     step = AxigenRoleStep()
     applying = step.change(Context(spec=spec, runners={}, options={}))

@@ -5,14 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from steps import disk as disk_rule
-from steps import drbd
-from steps.framework import Confirmation, Context, PlanReady, Progress, run_steps
-from steps.install import storage
-from steps.install.storage import STORAGE_STEPS
-from steps.runner import ReplayRunner, UnexpectedCommand
-from steps.sections import Section
-from steps.spec import load_cluster
+from axha.steps import disk as disk_rule
+from axha.steps import drbd
+from axha.steps.framework import Confirmation, Context, PlanReady, Progress, run_steps
+from axha.steps.install import storage
+from axha.steps.install.storage import STORAGE_STEPS
+from axha.steps.runner import ReplayRunner, UnexpectedCommand
+from axha.steps.sections import Section
+from axha.steps.spec import load_cluster
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "drbd-real"
 LAB = FIX / "lab"

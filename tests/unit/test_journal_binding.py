@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from steps import instance
-from steps.errors import ConnectError
-from steps.framework import Context, OutputLine, Step, run_steps
-from steps.journal import KEEP_ASIDE, Journal, set_aside_file
-from steps.runner import Recorded, ReplayRunner
+from axha.steps import instance
+from axha.steps.errors import ConnectError
+from axha.steps.framework import Context, OutputLine, Step, run_steps
+from axha.steps.journal import KEEP_ASIDE, Journal, set_aside_file
+from axha.steps.runner import Recorded, ReplayRunner
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "instance"
 ANSWERS = json.loads((FIX / "crm_attribute-query.json").read_text())
@@ -149,8 +149,8 @@ def test_set_aside_keeps_a_bounded_history(tmp_path):
 
 
 def test_open_bound_journal_for_the_upgrade(tmp_path, monkeypatch):
-    from steps.session import journal_path, open_bound_journal
-    from steps.spec import load_cluster
+    from axha.steps.session import journal_path, open_bound_journal
+    from axha.steps.spec import load_cluster
 
     monkeypatch.setenv("AXHA_STATE_DIR", str(tmp_path))
     spec = load_cluster(Path(__file__).resolve().parents[1] / "fixtures" / "cluster-example.yaml")

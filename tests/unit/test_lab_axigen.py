@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.axigen import VERSIONS, build_installers, build_packages
+from axha_lab.axigen import VERSIONS, build_installers, build_packages
 
 ADDRESS = "127.0.0.62"
 needs_root_ns = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from lab import bmc as lab_bmc
+from axha_lab import bmc as lab_bmc
 
 REPO = Path(__file__).resolve().parents[2]
 USER, PASSWORD = "admin", "Lab-bmc-secret1"
@@ -86,7 +86,7 @@ def free_udp_port(address: str) -> int:
 
 
 class Server:
-    """A `python -m lab.bmc` process and its recording backend."""
+    """A `python -m axha_lab.bmc` process and its recording backend."""
 
     def __init__(self, tmp: Path, address: str, state: str = "on"):
         self.tmp, self.address = tmp, address
@@ -101,14 +101,14 @@ class Server:
                    PYTHONPATH=os.pathsep.join([str(tmp), str(REPO)]))
         self.stderr = open(tmp / "bmc.stderr", "w+")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lab.bmc", "--instance", "4", "--node", "node1",
+            [sys.executable, "-m", "axha_lab.bmc", "--instance", "4", "--node", "node1",
              "--address", address, "--port", str(self.port), "--user", USER,
              "--password-file", str(password_file), "--power-module", "fakepower"],
             cwd=REPO, env=env, stderr=self.stderr, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while "listening on" not in self.log():
             assert self.proc.poll() is None, self.log()
-            assert time.monotonic() < deadline, "lab.bmc did not start: " + self.log()
+            assert time.monotonic() < deadline, "axha_lab.bmc did not start: " + self.log()
             time.sleep(0.05)
 
     def log(self) -> str:
@@ -265,7 +265,7 @@ def test_password_file_readable_by_others_is_refused(tmp_path):
     password_file.write_text("secret\n")
     password_file.chmod(0o644)
     result = subprocess.run(
-        [sys.executable, "-m", "lab.bmc", "--instance", "4", "--node", "node1", "--address", "127.0.0.41",
+        [sys.executable, "-m", "axha_lab.bmc", "--instance", "4", "--node", "node1", "--address", "127.0.0.41",
          "--port", "6231", "--user", USER, "--password-file", str(password_file)],
         cwd=REPO, capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
@@ -279,7 +279,7 @@ def test_busy_port_gives_clear_error(tmp_path, server):
     password_file.write_text("secret\n")
     password_file.chmod(0o600)
     result = subprocess.run(
-        [sys.executable, "-m", "lab.bmc", "--instance", "4", "--node", "node2", "--address", server.address,
+        [sys.executable, "-m", "axha_lab.bmc", "--instance", "4", "--node", "node2", "--address", server.address,
          "--port", str(server.port), "--user", USER, "--password-file", str(password_file)],
         cwd=REPO, capture_output=True, text=True, timeout=30)
     assert result.returncode == 1

@@ -1,8 +1,8 @@
 """`axha lab` argument parsing: --instance is honoured wherever it is written (never the wrong lab instance)."""
 import pytest
 
-from lab import cli
-from lab.layout import LabError
+from axha_lab import cli
+from axha_lab.layout import LabError
 
 
 def _parse(argv):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import tarfile
 
-from steps.framework import Context
-from steps.maint.actions import Actions, backup_argv
-from steps.maint.gap import ServiceGapMonitor
-from steps.maint.status import ServiceAnswer, probe_argv
-from steps.runner import LocalRunner, Recorded, ReplayRunner
+from axha.steps.framework import Context
+from axha.steps.maint.actions import Actions, backup_argv
+from axha.steps.maint.gap import ServiceGapMonitor
+from axha.steps.maint.status import ServiceAnswer, probe_argv
+from axha.steps.runner import LocalRunner, Recorded, ReplayRunner
 from tests.unit.test_maint_status import FIX, SPEC
 
 

@@ -1,11 +1,11 @@
 """Switchover gates and flow on recorded real states (lab probes + Pacemaker 2.1.5 output)."""
 import pytest
 
-from steps.errors import AxhaError
-from steps.framework import FAIL, Context
-from steps.maint.switchover import (Switchover, move_argv, simulate_move_argv, switchover_gates,
+from axha.steps.errors import AxhaError
+from axha.steps.framework import FAIL, Context
+from axha.steps.maint.switchover import (Switchover, move_argv, simulate_move_argv, switchover_gates,
                                     transition_summary)
-from steps.runner import Recorded, ReplayRunner
+from axha.steps.runner import Recorded, ReplayRunner
 from tests.unit.test_maint_status import FIX, SPEC, crm_mon, state
 
 
@@ -61,7 +61,7 @@ def test_all_failures_reported_together():
 
 
 def test_to_same_node_refused_and_unknown_node_is_input_error():
-    from steps.errors import InputError
+    from axha.steps.errors import InputError
     assert "TARGET_IS_ACTIVE" in failed_codes(switchover_gates(healthy(), "node1")[2])
     with pytest.raises(InputError):
         switchover_gates(healthy(), "node9")
@@ -101,7 +101,7 @@ FOLLOW = (FIX / "maint" / "follow-move-to-node1.txt").read_text()
 
 
 def follow_with(output: str, target: str):
-    from steps.maint.switchover import follow_argv
+    from axha.steps.maint.switchover import follow_argv
 
     ctx = ctx_with({target: [Recorded(follow_argv(), -1, output)]})
     events = []
@@ -113,7 +113,7 @@ def _snapshots(output: str) -> list[str]:
 
 
 def test_follow_reads_the_real_transition_until_the_group_runs_on_the_target():
-    from steps.framework import OutputLine, StepFinished
+    from axha.steps.framework import OutputLine, StepFinished
 
     switchover, runner, events = follow_with(FOLLOW, "node1")
     switchover.follow(runner, "node1")
@@ -144,7 +144,7 @@ def test_follow_stops_on_a_failed_action_of_the_group():
 
 
 def _answers(ok: bool):
-    from steps.maint.status import ServiceAnswer
+    from axha.steps.maint.status import ServiceAnswer
 
     return tuple(ServiceAnswer(proto, port, ok, "220 node1 Axigen ESMTP ready" if ok else "",
                                "" if ok else "connection refused", 0.01)
@@ -152,8 +152,8 @@ def _answers(ok: bool):
 
 
 def full_move_ctx(target: str):
-    from steps.maint.switchover import clear_argv, follow_argv, live_check_argv
-    from steps.pacemaker import CONSTRAINTS_ARGV
+    from axha.steps.maint.switchover import clear_argv, follow_argv, live_check_argv
+    from axha.steps.pacemaker import CONSTRAINTS_ARGV
 
     recs = [Recorded(simulate_move_argv(target), 0, (FIX / "pacemaker" / "sim-move.txt").read_text()),
             Recorded(move_argv(target), 0, ""),
@@ -166,7 +166,7 @@ def full_move_ctx(target: str):
 
 
 def test_a_whole_switchover_follows_checks_the_vip_then_clears(monkeypatch):
-    import steps.maint.switchover as sw
+    import axha.steps.maint.switchover as sw
 
     monkeypatch.setattr(sw, "service_answers", lambda address, timeout=3.0: _answers(True))
     ctx = full_move_ctx("node1")
@@ -185,7 +185,7 @@ def test_a_whole_switchover_follows_checks_the_vip_then_clears(monkeypatch):
 
 
 def test_the_move_constraint_is_cleared_when_the_vip_stays_silent(monkeypatch):
-    import steps.maint.switchover as sw
+    import axha.steps.maint.switchover as sw
 
     monkeypatch.setattr(sw, "service_answers", lambda address, timeout=3.0: _answers(False))
     ctx = full_move_ctx("node1")

@@ -9,15 +9,15 @@ import shutil
 
 import pytest
 
-from lab.axigen.build import build_installers, build_packages
-from steps import axigen
-from steps.errors import InputError
-from steps.framework import Context
-from steps.instance import QUERY_ARGV
-from steps.journal import Journal
-from steps.maint import upgrade as up
-from steps.maint.upgrade import Upgrade, deb_field, read_package
-from steps.runner import Recorded, ReplayRunner
+from axha_lab.axigen.build import build_installers, build_packages
+from axha.steps import axigen
+from axha.steps.errors import InputError
+from axha.steps.framework import Context
+from axha.steps.instance import QUERY_ARGV
+from axha.steps.journal import Journal
+from axha.steps.maint import upgrade as up
+from axha.steps.maint.upgrade import Upgrade, deb_field, read_package
+from axha.steps.runner import Recorded, ReplayRunner
 from tests.unit.test_maint_status import SPEC
 
 
@@ -75,6 +75,47 @@ def test_missing_or_foreign_package_refused_before_any_command(tmp_path):
     assert all(r.calls == [] for r in c.runners.values())
 
 
+def test_package_file_must_be_a_plain_regular_file(tmp_path, monkeypatch):
+    """Issue 11: --package is read before anything runs: a FIFO is refused at once (dpkg-deb would block on it),
+    so are a directory, a device behind a symlink, a name with control characters, spaces or a leading '-'; what
+    is handed to dpkg-deb is the absolute path, never an option."""
+    import os
+    import threading
+    c = ctx(tmp_path)
+    fifo = tmp_path / "axigen.deb"
+    os.mkfifo(fifo)
+    done = threading.Event()
+    outcome = []
+
+    def attempt():
+        try:
+            Upgrade(c, package=str(fifo))
+        except InputError as exc:
+            outcome.append(str(exc))
+        done.set()
+    threading.Thread(target=attempt, daemon=True).start()
+    assert done.wait(30), "a FIFO as --package blocked"
+    assert "not a regular file" in outcome[0]
+    (tmp_path / "dir.deb").mkdir()
+    (tmp_path / "zero.deb").symlink_to("/dev/zero")
+    for bad, words in ((tmp_path / "dir.deb", "not a regular file"), (tmp_path / "zero.deb", "not a regular file"),
+                       (tmp_path / "a\nb.deb", "control character"), (tmp_path / "my axigen.deb", "letters, digits")):
+        with pytest.raises(InputError, match=words):
+            Upgrade(c, package=str(bad))
+    dash = tmp_path / "-oDPkg::Pre-Invoke=x.deb"
+    dash.write_text("junk")
+    with pytest.raises(InputError, match="letters, digits"):   # ':' and '=' are not in a package file name
+        Upgrade(c, package=str(dash))
+    from axha.steps.maint.upgrade import check_package_file
+    (tmp_path / "-x.deb").write_text("junk")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match="letters, digits"):
+        check_package_file("-x.deb")
+    (tmp_path / "axigen_10.5.1-1_amd64.deb").write_text("junk")
+    assert check_package_file("axigen_10.5.1-1_amd64.deb") == str(tmp_path / "axigen_10.5.1-1_amd64.deb")
+    assert all(r.calls == [] for r in c.runners.values())
+
+
 def unfinished(journal, instance=INSTANCE):
     if instance:
         journal.bind(instance)
@@ -96,7 +137,7 @@ def test_unfinished_upgrade_to_another_version_is_refused(tmp_path, packages):
 def test_a_journal_of_another_installation_is_set_aside_not_obeyed(tmp_path, packages, written_for):
     """A re-installed pair gets the same cluster id: its old upgrade journal (of another instance, or written
     before instance ids) is set aside, and the upgrade starts from its gates."""
-    from steps.maint.status import probe_argv
+    from axha.steps.maint.status import probe_argv
     silent = [Recorded(probe_argv(SPEC), 255, ""), Recorded(axigen.package_version_argv("axigen"), 1, "")]
     c = ctx(tmp_path, {n: silent for n in SPEC.node_names})
     unfinished(c.journal, written_for)
@@ -107,7 +148,7 @@ def test_a_journal_of_another_installation_is_set_aside_not_obeyed(tmp_path, pac
 
 
 def test_restart_sets_the_journal_aside(tmp_path, packages):
-    from steps.maint.status import probe_argv
+    from axha.steps.maint.status import probe_argv
     silent = [Recorded(probe_argv(SPEC), 255, ""), Recorded(axigen.package_version_argv("axigen"), 1, "")]
     c = ctx(tmp_path, {n: silent for n in SPEC.node_names})
     unfinished(c.journal)
@@ -118,7 +159,7 @@ def test_restart_sets_the_journal_aside(tmp_path, packages):
 def test_a_finished_upgrade_is_history_not_a_verdict(tmp_path, packages):
     """Once an upgrade finished, the next one (the same version again, or a downgrade) is a new operation: its
     stages run again instead of failing at 'final' from the old journal."""
-    from steps.maint.status import probe_argv
+    from axha.steps.maint.status import probe_argv
     silent = [Recorded(probe_argv(SPEC), 255, ""), Recorded(axigen.package_version_argv("axigen"), 1, "")]
     c = ctx(tmp_path, {n: silent for n in SPEC.node_names})
     for stage in up.STAGES:

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from steps import names
-from steps.pacemaker import (PacemakerParseError, leftover_constraints, parse_cib_version, parse_constraints,
+from axha.steps import names
+from axha.steps.pacemaker import (PacemakerParseError, leftover_constraints, parse_cib_version, parse_constraints,
                              parse_crm_mon)
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "pacemaker"

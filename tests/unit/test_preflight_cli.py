@@ -5,16 +5,16 @@ import json
 
 import pytest
 
-import tui.clihelp
+import axha.tui.clihelp
 from tests.fixtures.preflight import replay
-from tui.cli import main
+from axha.tui.cli import main
 
 
 @pytest.fixture
 def scenario(monkeypatch):
     """Point the CLI's context at a recorded scenario instead of SSH (everything else is the real CLI)."""
     def use(name: str) -> str:
-        monkeypatch.setattr(tui.clihelp, "context_for_cli", lambda args, spec, secrets, journal=None:
+        monkeypatch.setattr(axha.tui.clihelp, "context_for_cli", lambda args, spec, secrets, journal=None:
                             replay.context(name))
         return str(replay.HERE / name / "cluster.yaml")
     monkeypatch.setenv("AXHA_BMC_PASSWORD", "recorded")

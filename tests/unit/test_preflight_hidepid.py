@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from checks import parsers as p
-from checks import verdicts as v
-from checks.script import SCRIPT, script_argv
-from steps.sections import Section, split_sections
+from axha.checks import parsers as p
+from axha.checks import verdicts as v
+from axha.checks.script import SCRIPT, script_argv
+from axha.steps.sections import Section, split_sections
 from tests.unit.test_preflight_md import sections, view
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "preflight" / "proc_mount"

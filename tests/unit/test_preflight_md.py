@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from checks import parsers as p
-from checks import verdicts as v
-from checks.script import script_argv
-from steps.sections import Section, split_sections
-from steps.spec import load_cluster
+from axha.checks import parsers as p
+from axha.checks import verdicts as v
+from axha.checks.script import script_argv
+from axha.steps.sections import Section, split_sections
+from axha.steps.spec import load_cluster
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "preflight"
 UP = FIX / "upstream"

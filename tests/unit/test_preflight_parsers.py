@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from checks import parsers as p
-from checks import verdicts as v
-from checks.script import SCRIPT
-from steps import disk
-from steps.sections import Section, split_sections
-from steps.spec import load_cluster
+from axha.checks import parsers as p
+from axha.checks import verdicts as v
+from axha.checks.script import SCRIPT
+from axha.steps import disk
+from axha.steps.sections import Section, split_sections
+from axha.steps.spec import load_cluster
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "preflight"
 UP = FIX / "upstream"
@@ -264,13 +264,20 @@ def test_fencing_verdicts_name_the_node_whose_bmc_fails():
     def fencing(scenario, node, bmc):
         return codes(v.fencing(v.NodeView(**{**view(scenario, node).__dict__, "bmc_local": bmc})))
 
-    from steps.bmc import BmcAuthError, BmcUnreachable
+    from axha.steps.bmc import BmcAuthError, BmcUnreachable
     assert fencing("baseline", "node1", ("on", None)) == {"BMC_OK": "PASS", "FENCE_AGENT_OK": "PASS"}
     assert fencing("bmc1-wrong-password", "node1", (None, BmcAuthError("the BMC refused the password"))) == {
         "BMC_AUTH_FAILED": "FAIL", "FENCE_AGENT_AUTH_FAILED": "FAIL"}
     assert fencing("bmc1-stopped", "node1", (None, BmcUnreachable("no answer from the BMC within 10 s"))) == {
         "BMC_TIMEOUT": "FAIL", "FENCE_AGENT_TIMEOUT": "FAIL"}
     assert fencing("bmc1-stopped", "node2", ("on", None)) == {"BMC_OK": "PASS", "FENCE_AGENT_OK": "PASS"}
+    # issue 11: a message that merely mentions a password is not a refused login (it was labelled BMC_AUTH_FAILED)
+    from axha.steps.bmc import BmcError
+    from axha.steps.errors import InputError
+    other = fencing("bmc1-stopped", "node1", (None, BmcError("the BMC at x failed: password change required")))
+    assert other["BMC_ERROR"] == "FAIL" and "BMC_AUTH_FAILED" not in other
+    unreadable = fencing("bmc1-stopped", "node1", (None, InputError("cannot read the BMC password file x")))
+    assert unreadable["BMC_NO_PASSWORD"] == "FAIL" and "BMC_AUTH_FAILED" not in unreadable
 
 
 def test_bmc_on_a_cluster_link_subnet_warns():

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from checks.preflight import CHECK_IDS, CLUSTER, PreflightReport, fence_options, rerun_check, run_preflight
+from axha.checks.preflight import CHECK_IDS, CLUSTER, PreflightReport, fence_options, rerun_check, run_preflight
 from tests.fixtures.preflight import replay
 
 EXPECTED = {  # scenario -> {(node, code)} of every FAIL (the whole set: nothing else may fail)
@@ -112,6 +112,6 @@ def test_report_json_and_markdown():
 
 
 def test_checks_never_import_textual():
-    code = "import checks.preflight, checks.verdicts, sys; print('textual' in sys.modules or 'rich' in sys.modules)"
+    code = "import axha.checks.preflight, axha.checks.verdicts, sys; print('textual' in sys.modules or 'rich' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from steps.audit import EXCERPT, MASK, AuditError, AuditLog, Redactor, secret_forms
-from steps.runner import Result
+from axha.steps.audit import EXCERPT, MASK, AuditError, AuditLog, Redactor, secret_forms
+from axha.steps.runner import Result
 
 SECRET = "Bmc-S3cret/'q\"x"
 
@@ -107,8 +107,8 @@ def test_the_audit_log_is_never_a_fifo(tmp_path):
 
 
 def test_a_journal_behind_a_symlink_is_refused(tmp_path):
-    from steps.errors import InputError
-    from steps.journal import Journal
+    from axha.steps.errors import InputError
+    from axha.steps.journal import Journal
 
     (tmp_path / "elsewhere.json").write_text('{"version": 1, "steps": {}}')
     (tmp_path / "install.json").symlink_to(tmp_path / "elsewhere.json")

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from steps.framework import Action, Finding, OutputLine, PlanReady, Progress, StepFinished, StepStarted
-from steps.secrets import Secrets
-from steps.session import (close_context, cluster_id, journal_path, open_context, open_journal, state_dir,
+from axha.steps.framework import Action, Finding, OutputLine, PlanReady, Progress, StepFinished, StepStarted
+from axha.steps.secrets import Secrets
+from axha.steps.session import (close_context, cluster_id, journal_path, open_context, open_journal, state_dir,
                            state_paths)
-from steps.spec import parse_cluster
+from axha.steps.spec import parse_cluster
 from tests.sshd_server import start_sshd, stop_sshd
-from tui.clihelp import format_event, print_event
+from axha.tui.clihelp import format_event, print_event
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -65,8 +65,8 @@ def test_two_clusters_with_the_same_name_never_share_state(tmp_path):
     other = parse_cluster(text.replace("192.168.77.11", "192.168.77.21"), "other.yaml")
     assert one.name == other.name and state_dir(one) != state_dir(other)
     assert cluster_id(one) == cluster_id(parse_cluster(text, "moved/elsewhere.yaml"))  # follows the cluster
-    from steps.errors import InputError
-    from steps.journal import Journal
+    from axha.steps.errors import InputError
+    from axha.steps.journal import Journal
     open_journal(one, "upgrade").mark("gates", "done")
     with pytest.raises(InputError, match="belongs to cluster"):
         Journal(journal_path(one, "upgrade"), cluster_id(other))
@@ -119,7 +119,7 @@ def test_print_event_json(capsys):
 
 
 def test_remote_command_quotes_once_with_locale_timeout_and_sudo():
-    from steps.ssh import known_hosts_name, remote_command
+    from axha.steps.ssh import known_hosts_name, remote_command
 
     root = remote_command(["echo", "a b", "$HOME"], 60, sudo=False)
     assert root == ("env LC_ALL=C LANG=C sh -c 'echo \"AXHA-PID $$\" >&2; exec timeout -k 5 \"$0\" \"$@\"' "

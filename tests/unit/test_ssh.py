@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from steps.audit import AuditLog, Redactor
-from steps.errors import CommandTimeout, ConnectError, HostKeyError
-from steps.spec import BmcSpec, Link, NodeSpec
-from steps.ssh import SshRunner, fingerprint
+from axha.steps.audit import AuditLog, Redactor
+from axha.steps.errors import CommandTimeout, ConnectError, HostKeyError
+from axha.steps.spec import BmcSpec, Link, NodeSpec
+from axha.steps.ssh import SshRunner, fingerprint
 from tests.sshd_server import TEST_PASSWORD, start_sshd, stop_sshd
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/usr/sbin/sshd"),
@@ -158,7 +158,7 @@ def test_stream_lines_and_stop_kills(runner):
 
 
 def test_stopping_a_stream_returns_once_the_remote_group_is_gone_and_kills_what_ignores_term(runner):
-    from steps.ssh import KILL_GRACE
+    from axha.steps.ssh import KILL_GRACE
 
     seen: dict[str, float] = {}
 
@@ -367,9 +367,9 @@ def test_an_accepted_host_key_is_never_appended_through_a_symlink(sshd, tmp_path
 
 NOT_SSH = """
 import socket, sys, threading, time
-from steps.errors import ConnectError
-from steps.spec import BmcSpec, Link, NodeSpec
-from steps.ssh import SshRunner
+from axha.steps.errors import ConnectError
+from axha.steps.spec import BmcSpec, Link, NodeSpec
+from axha.steps.ssh import SshRunner
 
 listener = socket.socket()
 listener.bind(("127.0.0.1", 0))

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from steps.corosync_status import parse_cfgtool
-from steps.install.corosync import links_up, parse_quorumtool
+from axha.steps.corosync_status import parse_cfgtool
+from axha.steps.install.corosync import links_up, parse_quorumtool
 from tests.unit.upstream_render import (CFGTOOL_FAMILIES, Link, Member, cfgtool_exit_code, render_cfgtool,
                                         render_quorumtool)
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from steps.drbd import parse_events2
-from steps.maint.drbdstate import parse_drbd_status, status_error
+from axha.steps.drbd import parse_events2
+from axha.steps.maint.drbdstate import parse_drbd_status, status_error
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
 VERBS = {"exists", "create", "change", "destroy"}

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from steps.pacemaker import (FailedAction, leftover_constraints, parse_constraints, parse_crm_mon,
+from axha.steps.pacemaker import (FailedAction, leftover_constraints, parse_constraints, parse_crm_mon,
                              parse_op_key)
 from tests.unit.upstream_pcmk import (cib_fencing_enabled, history_entry, location_ids, run_crm_mon,
                                       text_failed_resources, text_node_states)

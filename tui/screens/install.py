@@ -16,12 +16,12 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from steps.framework import (ActionFinished, ActionStarted, OutputLine, PlanReady, Progress, StepFinished,
+from axha.steps.framework import (ActionFinished, ActionStarted, OutputLine, PlanReady, Progress, StepFinished,
                              StepStarted)
-from tui.commands import KeyCommands
-from tui.widgets.logpane import LogPane
-from tui.widgets.navbar import NavBar
-from tui.widgets.sync_progress import SyncProgress
+from axha.tui.commands import KeyCommands
+from axha.tui.widgets.logpane import LogPane
+from axha.tui.widgets.navbar import NavBar
+from axha.tui.widgets.sync_progress import SyncProgress
 
 MARKS = {"pending": ("[ ]", ""), "running": ("[>]", "bold yellow"), "done": ("[x]", "green"),
          "skipped": ("[=]", "green"), "planned": ("[p]", "cyan"), "failed": ("[!]", "bold red")}
@@ -308,9 +308,9 @@ class InstallScreen(Screen):
 
     @work(thread=True, exclusive=True, group="install")
     def run_engine(self, plan_only: bool) -> None:
-        from steps.framework import StepFinished as Finished
-        from steps.framework import run_steps
-        from steps.install import install_steps
+        from axha.steps.framework import StepFinished as Finished
+        from axha.steps.framework import run_steps
+        from axha.steps.install import install_steps
 
         try:
             try:
@@ -331,7 +331,7 @@ class InstallScreen(Screen):
         finally:
             self.running, self._cancel = False, None
             try:
-                from steps.session import close_context
+                from axha.steps.session import close_context
                 close_context(ctx)  # noqa: F821 - ctx may not exist when the factory failed
             except Exception:
                 pass

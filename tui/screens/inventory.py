@@ -14,9 +14,9 @@ from textual.lazy import Lazy
 from textual.screen import Screen
 from textual.widgets import Checkbox, Footer, Input, Label, Select, Static, TabbedContent, TabPane
 
-from tui.commands import KeyCommands
-from tui.widgets.logpane import LogPane
-from tui.widgets.navbar import NavBar
+from axha.tui.commands import KeyCommands
+from axha.tui.widgets.logpane import LogPane
+from axha.tui.widgets.navbar import NavBar
 
 
 @dataclass(frozen=True)
@@ -218,7 +218,7 @@ class InventoryScreen(Screen):
     def _update_secrets_hint(self) -> None:
         """The secrets file's default, as the full path it would be (beside the cluster file), under the rows:
         a path is often longer than the field."""
-        from steps.secrets import default_secrets_path
+        from axha.steps.secrets import default_secrets_path
 
         path = self.query_one("#f-file", Input).value.strip() or "axha.yaml"
         default = default_secrets_path(str(Path(path).expanduser().absolute()))
@@ -284,7 +284,7 @@ class InventoryScreen(Screen):
         return data
 
     def form_secrets(self):
-        from steps.secrets import Secrets
+        from axha.steps.secrets import Secrets
 
         def val(ident: str) -> str | None:
             return self.query_one("#" + ident, Input).value or None
@@ -304,8 +304,8 @@ class InventoryScreen(Screen):
 
     def validate(self):
         """Parse the form with steps.spec.parse_cluster; show the first error inline. Returns the spec or None."""
-        from steps.bounded import dump_yaml
-        from steps.spec import SpecError, parse_cluster
+        from axha.steps.bounded import dump_yaml
+        from axha.steps.spec import SpecError, parse_cluster
 
         if not self.built:
             self.set_status("Still building the form; try again in a moment.", "")
@@ -415,9 +415,9 @@ class InventoryScreen(Screen):
 
     @work(thread=True, exclusive=True, group="inventory-save", exit_on_error=False)
     def _save(self, spec, path: str, secrets, save_secrets: bool) -> None:
-        from steps.secrets import default_secrets_path
-        from steps.secrets import save_secrets as write_secrets
-        from steps.spec import load_cluster, save_cluster
+        from axha.steps.secrets import default_secrets_path
+        from axha.steps.secrets import save_secrets as write_secrets
+        from axha.steps.spec import load_cluster, save_cluster
 
         try:
             save_cluster(spec, path)

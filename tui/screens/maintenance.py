@@ -13,10 +13,10 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from tui.commands import KeyCommands
-from tui.dialogs import AuditViewer, NodePicker, UpgradeDialog, safe_node
-from tui.widgets.logpane import LogPane
-from tui.widgets.navbar import NavBar
+from axha.tui.commands import KeyCommands
+from axha.tui.dialogs import AuditViewer, NodePicker, UpgradeDialog, safe_node
+from axha.tui.widgets.logpane import LogPane
+from axha.tui.widgets.navbar import NavBar
 
 REFRESH_SECONDS = 2.0
 # the footer's labels: these five fit 80 columns beside F1 Keys, ^p and ^q; F1 and the palette list every key
@@ -59,7 +59,7 @@ def render_summary(state) -> Text:
 
 def axigen_cell(n) -> Text:
     """Installed version (package database), `+` when the binary agrees, and the running one (CLI) if it differs."""
-    from steps.axigen import same_version, upstream_version
+    from axha.steps.axigen import same_version, upstream_version
 
     installed = upstream_version(n.axigen_version)
     if not installed:
@@ -252,7 +252,7 @@ class MaintenanceScreen(Screen):
         Pacemaker figures shown here (they did: a sync's percent lagged the install screen's by seconds)."""
         from textual.worker import get_current_worker
 
-        from steps.maint.status import read_state
+        from axha.steps.maint.status import read_state
         worker = get_current_worker()
         self.service_loop()
         while not worker.is_cancelled and not self._stop.is_set():
@@ -270,7 +270,7 @@ class MaintenanceScreen(Screen):
         """SMTP and IMAP on the VIP, every REFRESH_SECONDS (a silent VIP costs this worker its timeouts only)."""
         from textual.worker import get_current_worker
 
-        from steps.maint.status import service_answers
+        from axha.steps.maint.status import service_answers
         worker = get_current_worker()
         while not worker.is_cancelled and not self._stop.is_set():
             try:
@@ -292,7 +292,7 @@ class MaintenanceScreen(Screen):
             self.show_state(self._combined())
 
     def _combined(self):
-        from steps.maint.status import build_state
+        from axha.steps.maint.status import build_state
         if self.ctx is None or not self._answers:
             return self._probed
         return build_state(self.ctx.spec, self._probed.probes, self._answers, self._probed.taken_at)
@@ -346,12 +346,12 @@ class MaintenanceScreen(Screen):
                                   severity="information" if ok else "error")
 
     def _actions(self, ctx):
-        from steps.maint.actions import Actions
+        from axha.steps.maint.actions import Actions
         return Actions(ctx, lambda e: self.app.call_from_thread(self._event, e))
 
     def action_switchover(self) -> None:
         def call(ctx):
-            from steps.maint.switchover import Switchover
+            from axha.steps.maint.switchover import Switchover
             return Switchover(ctx, None, lambda e: self.app.call_from_thread(self._event, e)).run()
         self.start_action("Switchover", call)
 
@@ -400,8 +400,8 @@ class MaintenanceScreen(Screen):
             details=what))
 
     def _confirmed(self, ctx, title: str, then, *, expected: str | None = None, details: str = ""):
-        from steps.framework import Confirmation
-        from steps.maint.actions import ActionReport
+        from axha.steps.framework import Confirmation
+        from axha.steps.maint.actions import ActionReport
         if not ctx.confirm(Confirmation("maint", title, details, expected=expected)):
             return ActionReport(False, "confirm", "not confirmed: nothing changed")
         return then()
@@ -411,8 +411,8 @@ class MaintenanceScreen(Screen):
 
     def action_clear_constraints(self) -> None:
         def call(ctx):
-            from steps.maint.actions import ActionReport
-            from steps.maint.status import read_state
+            from axha.steps.maint.actions import ActionReport
+            from axha.steps.maint.status import read_state
             left = read_state(ctx, with_service=False).leftover_constraints
             if not left:
                 return ActionReport(True, "clear-constraints", "there are no leftover constraints "
@@ -427,7 +427,7 @@ class MaintenanceScreen(Screen):
 
     def action_backup(self) -> None:
         def call(ctx):
-            from steps.session import state_dir
+            from axha.steps.session import state_dir
             return self._actions(ctx).backup(state_dir(ctx.spec) / "backups")
         self.start_action("Backup", call)
 
@@ -445,7 +445,7 @@ class MaintenanceScreen(Screen):
             path, switch_back, accept_license = answer
 
             def call(ctx):
-                from steps.maint.upgrade import Upgrade
+                from axha.steps.maint.upgrade import Upgrade
                 return Upgrade(ctx, package=path, switch_back=switch_back, accept_license=accept_license,
                                emit=lambda e: self.app.call_from_thread(self._event, e)).run()
             self.start_action("Upgrade", lambda ctx: self._confirmed(
@@ -475,8 +475,8 @@ class MaintenanceScreen(Screen):
 
     @work(thread=True, exclusive=True, group="maint-audit")
     def audit_worker(self) -> None:
-        from steps.audit import AuditLog
-        from steps.session import state_paths
+        from axha.steps.audit import AuditLog
+        from axha.steps.session import state_paths
         spec = getattr(self.app, "spec", None) or (self.ctx.spec if self.ctx else None)
         if spec is None:
             self.app.call_from_thread(self.notify, "no cluster file loaded: no audit log to show",

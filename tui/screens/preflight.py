@@ -14,9 +14,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from checks.preflight import CHECKS, CLUSTER, CheckResult, PreflightReport, check_by_id, rerun_check, run_preflight
-from tui.commands import KeyCommands
-from tui.widgets.navbar import NavBar
+from axha.checks.preflight import CHECKS, CLUSTER, CheckResult, PreflightReport, check_by_id, rerun_check, run_preflight
+from axha.tui.commands import KeyCommands
+from axha.tui.widgets.navbar import NavBar
 
 STYLE = {"PASS": "bold green", "WARN": "bold yellow", "FAIL": "bold white on red", "SKIP": "dim",
          "...": "italic cyan", "": "dim"}
@@ -264,7 +264,7 @@ class PreflightScreen(Screen):
         return folder / f"preflight-{name}.{suffix}"
 
     def _ask_export(self, suffix: str, render) -> None:
-        from tui.dialogs import PathDialog
+        from axha.tui.dialogs import PathDialog
 
         if self.report is None or not self.report.results:
             self.notify("nothing to export yet: run the checks first", severity="warning")
@@ -280,7 +280,7 @@ class PreflightScreen(Screen):
                                         "Enter writes it (an existing file is replaced); Esc cancels."), chosen)
 
     def _export(self, path: Path, content: str) -> Path | None:
-        from steps.spec import atomic_write
+        from axha.steps.spec import atomic_write
 
         path = Path(path).absolute()
         try:

@@ -9,7 +9,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Label, ProgressBar
 
-from steps.framework import Progress
+from axha.steps.framework import Progress
 
 
 def format_eta(seconds: float | None) -> str:

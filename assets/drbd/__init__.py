@@ -1,0 +1,1 @@
+"""DRBD resource file template (read with importlib.resources)."""
