@@ -281,12 +281,31 @@ class AuditLog:
     def entries(self) -> list[dict]:
         """The entries of the current file (the rotated ones are audit.1.jsonl, ... and audit.changes.jsonl); a
         line that is not JSON (a write cut short by a crash) is left out."""
+        return self._read(self.path)
+
+    def history(self, changes: int) -> tuple[list[dict], int]:
+        """The newest entries, oldest first, across the current file and as many rotated ones (audit.1.jsonl, ...,
+        then audit.changes.jsonl) as it takes to hold `changes` entries that changed something, or all of them;
+        and how many files were read. Right after a rotation the current file is nearly empty: the audit view
+        still shows what happened before."""
+        files = [self.path, *(self.rotated(n) for n in range(1, self.keep + 1)), self.changes_path]
+        parts, found, read = [], 0, 0
+        for path in files:
+            part = self._read(path)
+            read += path.exists()
+            parts.append(part)
+            found += sum(1 for e in part if e.get("mutating"))
+            if found >= changes:
+                break
+        return [e for part in reversed(parts) for e in part], read
+
+    def _read(self, path: Path) -> list[dict]:
         try:
-            text = read_own(self.path, 4 * self.rotate_bytes).decode(errors="replace")
+            text = read_own(path, 4 * self.rotate_bytes).decode(errors="replace")
         except FileProblem as exc:
             if exc.missing:
                 return []
-            raise AuditError(f"audit log {self.path} {exc}") from None
+            raise AuditError(f"audit log {path} {exc}") from None
         out = []
         for line in text.splitlines():
             try:

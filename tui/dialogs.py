@@ -426,9 +426,10 @@ class AuditViewer(Reader):
 
     BINDINGS = Reader.BINDINGS + [Binding("p", "toggle_polls", "Read-only commands")]
 
-    def __init__(self, path: Path, entries: list[dict], show_polls: bool = False):
+    def __init__(self, path: Path, entries: list[dict], show_polls: bool = False, files: int = 1):
         self.path, self.entries, self.show_polls = path, entries, show_polls
-        super().__init__(f"Audit log {path}", self._hint())
+        rotated = f" (+{files - 1} rotated)" if files > 1 else ""
+        super().__init__(f"Audit log {path}{rotated}", self._hint())
 
     def _hint(self) -> str:
         return ("Newest first. p hides read-only commands; Esc closes." if self.show_polls else

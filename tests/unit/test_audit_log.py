@@ -81,3 +81,24 @@ def test_rotation_keeps_n_files_and_every_changing_entry(tmp_path):
     moves = [e["argv"][-1] for p in tmp_path.iterdir() for e in lines(p) if e["mutating"]]
     assert sorted(moves, key=int) == [str(i) for i in range(0, 200, 10)]
     assert all(e["mutating"] for e in lines(tmp_path / "audit.changes.jsonl"))
+
+
+def test_history_reaches_into_the_rotated_files_newest_last(tmp_path):
+    """Issue 16: the audit view read only the current file, which right after a rotation holds a few polls. The
+    history reads back through audit.1.jsonl ... and audit.changes.jsonl until it has enough changes."""
+    path = tmp_path / "audit.jsonl"
+    audit = AuditLog(path, rotate_bytes=2000, keep=2)
+    for i in range(200):
+        audit.record(result(("crm_mon",), f"poll {i} " + "x" * 200))
+        if i % 10 == 0:
+            audit.record(result(("crm_resource", "--move", str(i))), mutating=True)
+    current = [e for e in audit.entries() if e["mutating"]]
+    assert len(current) < 5
+    recent, files = audit.history(3)
+    assert [e["argv"][-1] for e in recent if e["mutating"]][-3:] == ["170", "180", "190"]
+    everything, files = audit.history(1000)
+    assert files == 4
+    assert [e["argv"][-1] for e in everything if e["mutating"]] == [str(i) for i in range(0, 200, 10)]
+    times = [e["time"] for e in everything]
+    assert times == sorted(times)
+    assert AuditLog(tmp_path / "none.jsonl").history(10) == ([], 0)

@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from axha.tui.commands import KeyCommands
-from axha.tui.dialogs import AuditViewer, NodePicker, UpgradeDialog, safe_node
+from axha.tui.dialogs import AUDIT_SHOWN, AuditViewer, NodePicker, UpgradeDialog, safe_node
 from axha.tui.widgets.logpane import LogPane
 from axha.tui.widgets.navbar import NavBar
 
@@ -484,8 +484,8 @@ class MaintenanceScreen(Screen):
             return
         path = state_paths(spec)[0]
         try:
-            entries = AuditLog(path).entries()
+            entries, files = AuditLog(path).history(AUDIT_SHOWN)
         except (OSError, ValueError) as exc:
             self.app.call_from_thread(self.notify, f"cannot read {path}: {exc}", severity="error", markup=False)
             return
-        self.app.call_from_thread(self.app.push_screen, AuditViewer(path, entries))
+        self.app.call_from_thread(self.app.push_screen, AuditViewer(path, entries, files=files))
