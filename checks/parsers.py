@@ -541,10 +541,6 @@ def parse_timedatectl_show(text: str, rc: int) -> TimeSync:
     return TimeSync("timedatectl", kv["NTPSynchronized"] == "yes", f"NTPSynchronized={kv['NTPSynchronized']}")
 
 
-def parse_clock(text: str) -> float:
-    return float(text.strip().split()[0])
-
-
 def parse_getent_hosts(text: str) -> dict[str, str]:
     """`getent hosts NAME...` -> {name or alias: first address}."""
     out: dict[str, str] = {}

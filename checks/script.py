@@ -13,16 +13,6 @@ from axha.steps.sections import SEC_FUNC
 
 SCRIPT_NAME = "axha-preflight"
 
-# Sections in the order the script runs them. Each check (checks.preflight.CHECKS) names the sections it needs,
-# so re-running one check re-reads only those.
-SECTIONS = (
-    "clock", "hostname", "cpuinfo", "lscpu", "cpufreq", "meminfo", "mdstat", "mdadm", "storcli", "perccli",
-    "ssacli", "megacli", "ip_link", "ip_addr", "nics", "ping_link0", "ping_link1", "fence_peer", "disk_lsblk",
-    "disk_blkid", "disk_wipefs", "disk_holders", "disk_swaps", "disk_mounts", "disk_ids", "disk_head",
-    "os_release", "proc_mount", "packages", "apt_policy", "drbd_module", "axigen_enabled", "timesync", "timedatectl",
-    "getent", "nft", "iptables",
-)
-
 PACKAGES = ("pacemaker", "corosync", "drbd-utils", "fence-agents", "resource-agents")
 
 # $1 sections (comma list or "all"), $2 disk, $3 link0 iface, $4 peer link0 address, $5 link1 iface,

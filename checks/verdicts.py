@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from axha.checks import parsers as p
 from axha.steps.disk import DISK_SECTIONS, DiskFacts, facts_from_sections
@@ -849,7 +849,3 @@ def firewall(view: NodeView) -> list[Finding]:
                    f"tcp dport {drbd_port} accept (from the peer); tcp dport {{25,110,143}} accept.")]
     return [_f("FIREWALL_ALLOWS", view.name, PASS, f"{fw.tool} filters input but allows corosync, DRBD and Axigen")]
 
-
-Verdict = Callable[[NodeView], list[Finding]]
-PairVerdict = Callable[[NodeView, NodeView], list[Finding]]
-SKIPPED = SKIP

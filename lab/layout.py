@@ -12,7 +12,6 @@ REPO_DIR = LAB_DIR.parent
 ROOTFS_DIR = LAB_DIR / "rootfs"
 PROFILES_DIR = LAB_DIR / "profiles"
 BOOT_SCRIPT = LAB_DIR / "boot.sh"
-NODE_NAMES = ("node1", "node2")
 MAX_INSTANCE = 9  # lead allocation: 0..9 (8 = E, 9 = overflow)
 BMC_PORT = 623
 BMC_USER = "admin"

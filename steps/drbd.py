@@ -542,10 +542,6 @@ def status_argv(resource: str) -> tuple[str, ...]:
     return ("drbdsetup", "status", resource, "--json")
 
 
-def events2_now_argv(resource: str) -> tuple[str, ...]:
-    return ("drbdsetup", "events2", "--now", "--statistics", resource)
-
-
 def events2_follow_argv(resource: str) -> tuple[str, ...]:
     return ("drbdsetup", "events2", "--statistics", resource)
 

@@ -12,7 +12,6 @@ from axha.steps.errors import AxhaError, Cancelled, CommandFailed
 T = TypeVar("T")
 
 PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
-STATUSES = (PASS, WARN, FAIL, SKIP)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ CONSTRAINTS_ARGV = ("cibadmin", "--query", "--scope", "constraints")
 
 # Pacemaker 2.1 renamed the promotable roles; older crm_mon (and old CIBs) say Master/Slave.
 ROLE_ALIASES = {"Master": "Promoted", "Slave": "Unpromoted"}
+# what `crm_resource --move/--ban` and crm-fence-peer.9.sh leave behind: constraint id prefix -> kind
 LEFTOVER_PREFIXES = ("cli-prefer-", "cli-ban-", "drbd-fence-by-handler-")
+LEFTOVER_KINDS = ("cli-prefer", "cli-ban", "drbd-fence")
 
 
 class PacemakerParseError(AxhaError):
@@ -454,12 +456,9 @@ class LocationConstraint:
     @property
     def kind(self) -> str:
         """cli-prefer, cli-ban, drbd-fence, or other."""
-        if self.id.startswith("cli-prefer-"):
-            return "cli-prefer"
-        if self.id.startswith("cli-ban-"):
-            return "cli-ban"
-        if self.id.startswith("drbd-fence-by-handler-"):
-            return "drbd-fence"
+        for prefix, kind in zip(LEFTOVER_PREFIXES, LEFTOVER_KINDS):
+            if self.id.startswith(prefix):
+                return kind
         return "other"
 
     @property

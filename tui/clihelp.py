@@ -7,7 +7,6 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Iterable
 
 from axha.steps.errors import AxhaError, InputError
 
@@ -183,19 +182,6 @@ def print_event(event, json_mode: bool = False) -> None:
     line = format_event(event)
     if line:
         print(line, flush=True)
-
-
-def print_plan(actions: Iterable, json_mode: bool = False) -> None:
-    """Print every command a plan would run, per node (for `axha <command> --plan`)."""
-    actions = list(actions)
-    if json_mode:
-        print(json.dumps([a.to_dict() for a in actions]), flush=True)
-        return
-    if not actions:
-        print("nothing to do", flush=True)
-    for action in actions:
-        mark = " (destructive)" if action.destructive else ""
-        print(f"[{action.node}] $ {action.command}    # {action.why}{mark}", flush=True)
 
 
 def fail(exc: BaseException, debug: bool = False) -> int:

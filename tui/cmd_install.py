@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 import time
 
 from axha.tui.clihelp import context_for_cli, fail, interactive, load_for_cli, print_event
 
-STOP_AFTER_ENV = "AXHA_INSTALL_STOP_AFTER"    # test hook: SIGKILL axha right after this step finishes
 RECORD_ENV = "AXHA_RECORD_EVENTS"             # write every event as a JSON line to this file (screen fixtures)
 PROGRESS_EVERY = 2.0                          # seconds between printed progress lines per node (human output)
 
@@ -76,9 +74,8 @@ def install_options(args) -> dict:
 class Printer:
     """Prints events (JSON lines or human lines), thinning progress lines; optionally records every event."""
 
-    def __init__(self, json_mode: bool, record: str | None = None, stop_after: str | None = None,
-                 plan_only: bool = False):
-        self.json_mode, self.stop_after, self.plan_only = json_mode, stop_after, plan_only
+    def __init__(self, json_mode: bool, record: str | None = None, plan_only: bool = False):
+        self.json_mode, self.plan_only = json_mode, plan_only
         self.last_progress: dict[str, float] = {}
         self.record = open(record, "a") if record else None
         self.plans: list = []
@@ -105,9 +102,6 @@ class Printer:
                     print_event(f, self.json_mode)
         else:
             print_event(event, self.json_mode)
-        if kind == "StepFinished" and self.stop_after and event.step_id == self.stop_after:
-            sys.stdout.flush()
-            os.kill(os.getpid(), signal.SIGKILL)   # a crash at this step boundary, for the resume tests
 
 
 def interrupted(ctx) -> None:
@@ -150,7 +144,7 @@ def cmd_install(args) -> int:
                 return 1
         ctx = context_for_cli(args, spec, secrets, journal=None if args.plan else "install")
         ctx.options.update(options)
-        printer = Printer(args.json, os.environ.get(RECORD_ENV), os.environ.get(STOP_AFTER_ENV), args.plan)
+        printer = Printer(args.json, os.environ.get(RECORD_ENV), args.plan)
         # the journal is checked against the cluster's instance id by run_steps, which says what it resumes
         report = run_steps(ctx, install_steps(spec, options), printer, plan_only=args.plan)
         if args.json:

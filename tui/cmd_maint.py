@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 
 from axha.tui.clihelp import context_for_cli, fail, load_for_cli, output_dir, print_event, seconds

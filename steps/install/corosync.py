@@ -16,7 +16,6 @@ STAGED = COROSYNC_CONF + ".axha-new"
 BACKUP = COROSYNC_CONF + ".axha-orig"
 KEYGEN_ARGV = ("corosync-keygen", "-k", COROSYNC_AUTHKEY)
 KEY_INSTALL_ARGV = ("install", "-m", "0400", "-o", "root", "-g", "root", "/dev/stdin", COROSYNC_AUTHKEY)
-KEY_SIZE = 256
 JOIN_TIMEOUT = 60.0
 
 

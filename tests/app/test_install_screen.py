@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from textual.app import App
-from textual.widgets import OptionList, Static
+from textual.widgets import OptionList
 
 from axha.steps.framework import (Action, ActionFinished, ActionStarted, Finding, OutputLine, PlanReady, Progress,
                              StepFinished, StepStarted)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 
 import pytest
@@ -108,6 +109,48 @@ def test_initial_sync_over_the_links_with_progress_in_events2(drbd):
     assert st["role"] == "Primary" and disk(st) == "UpToDate" and pdev(st)["peer-disk-state"] == "UpToDate"
     assert drbd.sh("node1", "drbdadm status axigen").stdout == (
         "axigen role:Primary\n  disk:UpToDate\n  node2 role:Secondary\n    peer-disk:UpToDate\n\n")
+
+
+def lab_fault(instance: int, *args: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "axha_lab.cli", "--instance", str(instance), "fault", *args],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
+def established_paths(drbd: Nodes, node: str) -> list[bool]:
+    return [ln.endswith("established:yes") for ln in drbd.sh(node, "drbdsetup events2 --now axigen").stdout.splitlines()
+            if ln.startswith("exists path")]
+
+
+def resync_kib_per_s(drbd: Nodes, seconds: float) -> float:
+    first, t0 = pdev(drbd.status("node1"))["out-of-sync"], time.monotonic()
+    time.sleep(seconds)
+    last, t1 = pdev(drbd.status("node1"))["out-of-sync"], time.monotonic()
+    return (first - last) / (t1 - t0)
+
+
+def test_link_faults_reach_the_resync_and_the_data_moves_to_the_other_link(drbd, fresh_lab):
+    """Issue 16: `axha lab fault node1 rate link0 ...` did not slow the resync. The stand-in's resync data crosses
+    the first established path (link0), so its rate fault slows it; with link0 down the data goes over link1."""
+    instance = fresh_lab["instance"]
+    lab_fault(instance, "node1", "rate", "link0", "16000")    # 16 Mbit/s = 1953 KiB/s; the lab's rate is ~51 MiB/s
+    try:
+        drbd.sh("node1", "drbdadm primary --force axigen")
+        drbd.wait("node1", lambda st: pdev(st)["replication-state"] == "SyncSource", timeout=10)
+        slow = resync_kib_per_s(drbd, 3.0)
+        assert 0 < slow < 3000, slow
+        drbd.sh("node2", "ip link set link0 down")            # the data path is gone: link1 carries the resync
+        deadline = time.monotonic() + 15
+        while established_paths(drbd, "node1") != [False, True]:
+            assert time.monotonic() < deadline, established_paths(drbd, "node1")
+            time.sleep(0.3)
+        moved = resync_kib_per_s(drbd, 2.0)
+        assert moved > 3 * slow, (moved, slow)
+    finally:
+        lab_fault(instance, "node1", "clear")
+        drbd.sh("node2", "ip link set link0 up", ok=False)
+    drbd.wait("node2", lambda st: disk(st) == "UpToDate" and pdev(st)["replication-state"] == "Established",
+              timeout=90)
 
 
 def test_link_down_is_seen_one_link_keeps_the_connection(drbd):

@@ -167,7 +167,6 @@ def test_writes_survive_a_power_cycle_but_tmp_does_not(lab, lab_exec):
 
 def test_systemctl_stand_in_enable_and_boot_order(fresh_lab, lab_exec):
     """From nodes as `lab up` left them: an earlier module's install enables corosync on the shared lab."""
-    inst = fresh_lab["instance"]
     r = lab_exec("node1", ["systemctl", "is-enabled", "corosync"])
     assert (r.returncode, r.stdout) == (1, b"disabled\n")
     assert lab_exec("node1", ["systemctl", "is-active", "ssh"]).stdout == b"active\n"

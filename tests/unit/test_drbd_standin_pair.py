@@ -49,8 +49,9 @@ exit 0
 class Pair:
     """Two stand-in 'nodes' (state/run dirs, one shared data file), each command run as hostname nodeN."""
 
-    def __init__(self, tmp: Path, size_mib: int = 16, rate_kib: int = 8192) -> None:
+    def __init__(self, tmp: Path, size_mib: int = 16, rate_kib: int = 8192, netns: str | None = None) -> None:
         self.tmp = tmp
+        self.netns = netns
         port = random.randint(20000, 29000)
         (tmp / "r.res").write_text(RES.format(port=port, port2=port + 1))
         data = tmp / "vdc.img"
@@ -72,7 +73,8 @@ class Pair:
                     AXHA_DRBD_STANDIN_NO_DEVNODES="1", PATH=f"{SBIN}:{os.environ['PATH']}")
 
     def argv(self, node: str, *cmd: str) -> list[str]:
-        return ["unshare", "--uts", "sh", "-c", f'hostname {node}; exec "$@"', "sh", *cmd]
+        inside = ["ip", "netns", "exec", self.netns] if self.netns else []
+        return [*inside, "unshare", "--uts", "sh", "-c", f'hostname {node}; exec "$@"', "sh", *cmd]
 
     def run(self, node: str, *cmd: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
         proc = subprocess.run(self.argv(node, *cmd), env=self.env(node), capture_output=True, text=True,
@@ -323,3 +325,49 @@ def test_an_interrupted_initial_sync_resumes_where_it_stopped(pair, tmp_path):
     pair.wait("node2", lambda st: disk(st) == "UpToDate" and peer(st)["replication-state"] == "Established")
     log = (tmp_path / "node2/run/axigen.log").read_text()
     assert "resuming the resync from the peer" in log
+
+
+@pytest.fixture
+def shaped_pair(tmp_path):
+    """A pair alone in a network namespace whose loopback (both paths) carries at most 8 Mbit/s (1 MB/s), a tenth of
+    the resync rate (10 MiB/s): the stand-in's resync data crosses the path, so the link decides its speed."""
+    ns = f"axha-pair-{os.getpid()}-{random.randint(0, 1 << 30)}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        for cmd in (["link", "set", "lo", "mtu", "1500"], ["link", "set", "lo", "up"]):
+            subprocess.run(["ip", "-n", ns, *cmd], check=True)
+        p = Pair(tmp_path, size_mib=32, rate_kib=10240, netns=ns)
+        for node in ("node1", "node2"):
+            p.adm(node, "create-md", "--force", "axigen")
+            p.adm(node, "up", "axigen")
+        yield p
+        p.stop()
+    finally:
+        subprocess.run(["ip", "netns", "delete", ns], check=False)
+
+
+def kib_per_s(p: Pair, node: str, seconds: float) -> float:
+    """The resync's speed measured from the out-of-sync amount (KiB) over `seconds`."""
+    first, t0 = peer(p.status(node))["out-of-sync"], time.monotonic()
+    time.sleep(seconds)
+    last, t1 = peer(p.status(node))["out-of-sync"], time.monotonic()
+    return (first - last) / (t1 - t0)
+
+
+def test_the_resync_goes_as_fast_as_the_link_carries_it(shaped_pair):
+    """Issue 16: `axha lab fault node1 rate link0 ...` did not slow the resync (the stand-in counted time, not
+    bytes). Now the blocks cross the path: with the link shaped to 1 MB/s the 10 MiB/s resync runs at the link's
+    speed; lifting the limit lets it run at the resync rate."""
+    p = shaped_pair
+    both_connected(p)
+    ns = p.netns
+    subprocess.run(["ip", "netns", "exec", ns, "tc", "qdisc", "replace", "dev", "lo", "root", "tbf", "rate", "8mbit",
+                    "burst", "32kbit", "latency", "400ms"], check=True)
+    p.adm("node1", "primary", "--force", "axigen")
+    p.wait("node1", lambda st: peer(st)["replication-state"] == "SyncSource", timeout=10)
+    slow = kib_per_s(p, "node1", 3.0)
+    assert 0 < slow < 1500, slow           # 8 Mbit/s = 977 KiB/s at most; the resync rate would be 10240
+    subprocess.run(["ip", "netns", "exec", ns, "tc", "qdisc", "del", "dev", "lo", "root"], check=True)
+    fast = kib_per_s(p, "node1", 1.0)     # about 29 of the 32 MiB are left: 3 s at the resync rate
+    assert fast > 3 * slow, (fast, slow)
+    p.wait("node2", lambda st: disk(st) == "UpToDate" and peer(st)["replication-state"] == "Established")

@@ -325,7 +325,7 @@ class MaintenanceScreen(Screen):
                 ok = getattr(report, "ok", True)
                 details = tuple(getattr(report, "details", ()) or ())
             except Exception as exc:  # an action's failure is shown, never crashes the screen
-                message, ok, details = getattr(exc, "explain", lambda: str(exc))(), False, ()
+                message, ok, details = exc.explain() if hasattr(exc, "explain") else str(exc), False, ()
             cancelled = refusals is not None and threading.get_ident() in refusals
         finally:
             self.running = None

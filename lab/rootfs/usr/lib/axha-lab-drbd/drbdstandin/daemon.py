@@ -18,6 +18,16 @@ PING_INTERVAL = 0.5
 PING_TIMEOUT = 2.0
 RECONNECT_INTERVAL = 1.0
 PROGRESS_INTERVAL = 1.0
+# Resync data really crosses the link: the SyncSource sends the out-of-sync blocks over ONE established path (the
+# first of the configuration's paths that is up, as DRBD's TCP transport carries a connection over one path at a
+# time) and counts a block as synced when the SyncTarget acknowledges it. The rate is the configured resync rate at
+# most, and whatever the link allows when it is slower (`axha lab fault NODE rate link0 ...`, a lossy link): a
+# netem/tbf fault on that path slows the resync as it slows DRBD's. Both nodes see one data device (that models
+# what is replicated), so the bytes carried are filler of the right size, not the blocks themselves.
+RS_CHUNK = 64 * 1024            # bytes per data message (DRBD's resync requests are up to 128 KiB... 1 MiB)
+RS_WINDOW = 4                   # chunks in flight: bounds what waits in the socket, so a send never stalls long
+RS_BURST_S = 0.25               # the rate limiter's bucket: a quarter second of the resync rate
+RS_FILLER = bytes(RS_CHUNK)
 DRBD_MAJOR = 147
 FENCE_CODES = {3: "peer is inconsistent", 4: "peer was outdated", 5: "peer is unreachable",
                6: "peer is primary", 7: "peer was stonithed"}
@@ -729,6 +739,9 @@ class ResourceDaemon:
     def adopt(self, peer: Peer, path: Path, conn: socket.socket) -> None:
         conn.settimeout(None)
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # room for the resync window in the send buffer (the kernel caps it at net.core.wmem_max, doubled: 416 KiB
+        # by default, more than RS_WINDOW chunks), so a send returns at once and pings never wait behind data
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
         with self.lock:
             if path.established or not peer.want_connect:
                 conn.close()
@@ -740,21 +753,41 @@ class ResourceDaemon:
         self.changed()
 
     def read_loop(self, peer: Peer, path: Path, conn: socket.socket) -> None:
-        buf = b""
+        buf = bytearray()
+        data_msg: dict | None = None   # an rs-data header whose payload is still arriving
         try:
             while True:
-                data = conn.recv(65536)
+                data = conn.recv(262144)
                 if not data:
                     break
                 buf += data
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    msg = json.loads(line)
+                with self.lock:
+                    if path.sock is not conn:
+                        return
+                    path.last_rx = time.monotonic()   # any byte from the peer shows the path is alive
+                while True:
+                    if data_msg is not None:
+                        if len(buf) < data_msg["n"]:
+                            break
+                        del buf[:data_msg["n"]]
+                        msg, data_msg = data_msg, None
+                    else:
+                        end = buf.find(b"\n")
+                        if end < 0:
+                            if len(buf) > 1 << 20:
+                                raise ValueError("a protocol line of more than 1 MiB")
+                            break
+                        msg = json.loads(bytes(buf[:end]))
+                        del buf[:end + 1]
+                        if msg.get("t") == "rs-data":
+                            if not 0 < int(msg.get("n", 0)) <= RS_CHUNK:
+                                raise ValueError("a resync data message of a wrong size")
+                            data_msg = msg
+                            continue
                     with self.lock:
                         if path.sock is not conn:
                             return
-                        path.last_rx = time.monotonic()
-                        quiet = msg.get("t") == "ping"
+                        quiet = msg.get("t") in ("ping", "rs-data", "rs-ack")
                         self.on_message(peer, path, msg)
                     if not quiet:
                         self.changed()
@@ -777,6 +810,23 @@ class ResourceDaemon:
             return True
         except OSError:
             return False
+
+    def send_data(self, path: Path, header: dict, payload: bytes) -> bool:
+        """One resync data message: its JSON header line and `len(payload)` raw bytes, written as one unit."""
+        sock = path.sock
+        if sock is None:
+            return False
+        try:
+            with path.wlock:
+                sock.settimeout(PING_TIMEOUT)
+                sock.sendall((json.dumps(header) + "\n").encode() + payload)
+            return True
+        except OSError:
+            return False
+
+    def data_path(self, peer: Peer) -> Path | None:
+        """The path the connection's data goes over: the first configured path that is established."""
+        return next((p for p in peer.paths if p.established), None)
 
     def send(self, peer: Peer, msg: dict) -> None:
         """Send on every established path (the receiver de-duplicates by sequence)."""
@@ -855,6 +905,14 @@ class ResourceDaemon:
                 if dev and dev["md"]:
                     dev["md"]["out_of_sync"] = int(msg["left"])
                     self.save_md(dev)
+        elif kind == "rs-data":
+            # the SyncTarget acknowledges every block it received, on the path it came by
+            if peer.sync and peer.repl == "SyncTarget":
+                self.send_on(path, {"t": "rs-ack", "sid": msg.get("sid"), "n": int(msg["n"])})
+        elif kind == "rs-ack":
+            sync = peer.sync
+            if sync and peer.repl == "SyncSource" and msg.get("sid") == sync["sid"]:
+                sync["acked"] = min(sync["acked"] + int(msg["n"]), sync["bytes"])
         elif kind == "sync-done":
             self.finish_sync_target(peer, msg)
         elif kind == "invalidate-me":
@@ -987,12 +1045,47 @@ class ResourceDaemon:
         peer.repl = "SyncSource"
         peer.peer_disk = "Inconsistent"
         dev["md"]["out_of_sync"] = amount
+        sid = os.urandom(6).hex()
         peer.sync = {"volume": vol, "total": amount, "left": float(amount), "start": now, "now": now,
                      "last_tick": now, "last_event": now, "dt1_ms": 0, "db1": 0, "dt0_ms": 0, "db0": 0,
-                     "mark_left": float(amount)}
+                     "mark_left": float(amount), "sid": sid, "bytes": amount * 512, "sent": 0, "acked": 0,
+                     "path": None}
         self.save_md(dev)
         self.log(f"resync to {peer.name} started: {amount // 2} KiB")
         self.send(peer, {"t": "sync-start", "volume": vol, "total": amount, "current": dev["md"]["current"]})
+        threading.Thread(target=self.resync_sender, args=(peer, sid), daemon=True).start()
+
+    def resync_sender(self, peer: Peer, sid: str) -> None:
+        """Send the out-of-sync blocks of the resync `sid` over the data path, at the resync rate at most, with at
+        most RS_WINDOW chunks unacknowledged. When the data path changes, what was in flight is sent again."""
+        rate = max(1, int(self.cfg["sync_rate_kib"])) * 1024   # bytes per second
+        tokens, last = float(RS_CHUNK), time.monotonic()
+        while not self.stopping:
+            with self.lock:
+                sync = peer.sync
+                if sync is None or sync["sid"] != sid or peer.repl != "SyncSource":
+                    return
+                path = self.data_path(peer)
+                if path is not sync["path"]:
+                    sync["path"], sync["sent"] = path, sync["acked"]
+                now = time.monotonic()
+                tokens = min(tokens + rate * (now - last), max(rate * RS_BURST_S, RS_CHUNK))
+                last = now
+                size = min(RS_CHUNK, sync["bytes"] - sync["sent"])
+                ready = path is not None and size > 0 and tokens >= size and \
+                    sync["sent"] - sync["acked"] < RS_WINDOW * RS_CHUNK
+                if ready:
+                    sync["sent"] += size
+                    tokens -= size
+            if not ready:
+                time.sleep(0.005)
+                continue
+            if not self.send_data(path, {"t": "rs-data", "sid": sid, "n": size}, RS_FILLER[:size]):
+                with self.lock:
+                    # a stream cut in the middle of a message cannot be resumed: drop the path (it reconnects)
+                    if path.sock is not None:
+                        self.close_path(peer, path, "resync data could not be sent")
+                self.changed()
 
     def on_sync_start(self, peer: Peer, msg: dict) -> None:
         vol = int(msg["volume"])
@@ -1166,11 +1259,9 @@ class ResourceDaemon:
 
     def advance_sync(self, peer: Peer, now: float) -> bool:
         sync = peer.sync
-        rate = max(1, int(self.cfg["sync_rate_kib"])) * 2  # sectors per second
-        done = rate * (now - sync["last_tick"])
         sync["last_tick"] = now
         sync["now"] = now
-        sync["left"] = max(0.0, sync["left"] - done)
+        sync["left"] = max(0.0, (sync["bytes"] - sync["acked"]) / 512)
         dev = self.devices[sync["volume"]]
         dev["md"]["out_of_sync"] = int(sync["left"])
         if sync["left"] <= 0:
