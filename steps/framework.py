@@ -142,12 +142,19 @@ def event_to_dict(event: Event) -> dict:
 @dataclass(frozen=True)
 class Confirmation:
     """A question for the admin before a destructive or disruptive action. When `expected` is set the admin must
-    type exactly that text (e.g. the disk path or the node name); a plain yes is not enough."""
+    type exactly that text (e.g. the disk path or the node name); a plain yes is not enough.
+
+    The engine asks every question an operation needs; each front end answers them by one policy (README,
+    "Confirmations"). `by_command`: the question only asks whether the admin meant this operation on this target;
+    a command line that names both (`axha standby node1`, `axha maintenance on`) is that answer already, while
+    the wizard, where one key starts the operation, asks it. Questions that protect data (a disk wipe, the node
+    whose changes are discarded, the node that takes over) are never `by_command`."""
 
     key: str
     title: str
     details: str
     expected: str | None = None
+    by_command: bool = False
 
 
 Confirm = Callable[[Confirmation], bool]

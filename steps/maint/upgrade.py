@@ -14,7 +14,7 @@ from axha.steps import axigen, names
 from axha.steps.errors import AxhaError, InputError
 from axha.steps.files import FileProblem, read_regular
 from axha.steps.framework import FAIL, OutputLine, StepFinished, StepStarted
-from axha.steps.maint.actions import make_backup
+from axha.steps.maint.backup import make_backup
 from axha.steps.maint.status import read_state, service_answers
 from axha.steps.maint.switchover import Switchover, clear_argv, switchover_gates
 
