@@ -574,7 +574,7 @@ class Upgrade:
         state = read_state(self.ctx)
         if state.active_node == to:
             return f"the service already runs on {to}"
-        report = Switchover(self.ctx, to, self.emit, state=state).run(confirm=False)
+        report = Switchover(self.ctx, to, self.emit, state=state).run(confirm=False, journaled=False)
         if not report.ok:
             raise AxhaError(report.message, node=to)
         gap = f", service gap {report.gap.longest_gap:.1f} s" if report.gap else ""
