@@ -141,12 +141,19 @@ def event_to_dict(event: Event) -> dict:
 @dataclass(frozen=True)
 class Confirmation:
     """A question for the admin before a destructive or disruptive action. When `expected` is set the admin must
-    type exactly that text (e.g. the disk path or the node name); a plain yes is not enough."""
+    type exactly that text (e.g. the disk path or the node name); a plain yes is not enough.
+
+    The engine asks every question an operation needs; each front end answers them by one policy (README,
+    "Confirmations"). `by_command`: the question only asks whether the admin meant this operation on this target;
+    a command line that names both (`axha standby node1`, `axha maintenance on`) is that answer already, while
+    the wizard, where one key starts the operation, asks it. Questions that protect data (a disk wipe, the node
+    whose changes are discarded, the node that takes over) are never `by_command`."""
 
     key: str
     title: str
     details: str
     expected: str | None = None
+    by_command: bool = False
 
 
 Confirm = Callable[[Confirmation], bool]
@@ -201,11 +208,20 @@ class Context:
 
 
 class Step:
-    """check -> plan (shown) -> apply -> verify. An empty plan means there is nothing to do."""
+    """check -> plan (shown) -> apply -> verify. An empty plan means there is nothing to do.
+
+    `outcome`, when a step sets it, is the sentence its StepFinished (and journal entry) carries instead of the
+    engine's generic one ("already in place", "applied in N s")."""
 
     id: str = ""
     title: str = ""
     destructive: bool = False
+    outcome: str = ""
+
+    def finished_status(self) -> str:
+        """The status of a run whose plan was empty: "skipped" (nothing to do); a step that only reads and
+        judges (a gate, a final verification) says "done" when it did its reading this time."""
+        return "skipped"
 
     def check(self, ctx: Context) -> list[Finding]:
         """Preconditions read from the real state; any FAIL stops the run before anything changes."""
@@ -238,16 +254,18 @@ class RunReport:
         return {"ok": self.ok, "changed": self.changed, "steps": [event_to_dict(f) for f in self.finished]}
 
 
-def run_steps(ctx: Context, steps: Sequence[Step], emit: Emit, *, plan_only: bool = False) -> RunReport:
-    """Run steps in order, journaled (see _run_steps); with plan_only, only show what each would do."""
+def run_steps(ctx: Context, steps: Sequence[Step], emit: Emit, *, plan_only: bool = False,
+              bound: bool = False) -> RunReport:
+    """Run steps in order, journaled (see _run_steps); with plan_only, only show what each would do. `bound`: the
+    caller has already checked ctx.journal against the cluster (steps.session.bind_opened_journal)."""
     if plan_only:  # every front end's plan reads like `axha install --plan`: steps know they only plan
         previous = ctx.options.get("plan")
         ctx.options["plan"] = True
         try:
-            return _run_steps(ctx, steps, emit, True)
+            return _run_steps(ctx, steps, emit, True, bound)
         finally:
             ctx.options["plan"] = previous
-    return _run_steps(ctx, steps, emit, False)
+    return _run_steps(ctx, steps, emit, False, bound)
 
 
 def _plan_note(step: Step, ctx: Context, plan: list[Action]) -> str:
@@ -263,7 +281,7 @@ def _plan_note(step: Step, ctx: Context, plan: list[Action]) -> str:
             f"else this step refuses: {question.title}")
 
 
-def _run_steps(ctx: Context, steps: Sequence[Step], emit: Emit, plan_only: bool) -> RunReport:
+def _run_steps(ctx: Context, steps: Sequence[Step], emit: Emit, plan_only: bool, bound: bool = False) -> RunReport:
     """Run steps in order, journaled: each checks the real state first, so a re-run resumes and a finished install
     changes nothing. Stops at the first failure."""
     finished: list[StepFinished] = []
@@ -276,7 +294,7 @@ def _run_steps(ctx: Context, steps: Sequence[Step], emit: Emit, plan_only: bool)
     for index, step in enumerate(steps):
         emit(StepStarted(step.id, step.title))
         try:
-            if index == 0 and not plan_only:
+            if index == 0 and not plan_only and not bound:
                 for note in _open_journal(ctx):
                     emit(OutputLine(step.id, "journal", note))
             ctx.check_cancel()
@@ -298,8 +316,9 @@ def _run_steps(ctx: Context, steps: Sequence[Step], emit: Emit, plan_only: bool)
                     _journal(ctx, step.id, "failed", problems[0].summary)
                     finish(StepFinished(step.id, "failed", problems[0].summary, tuple(problems)))
                     return RunReport(False, tuple(finished), changed)
-                _journal(ctx, step.id, "done", "already in place")
-                finish(StepFinished(step.id, "skipped", "already in place"))
+                said = step.outcome or "already in place"
+                _journal(ctx, step.id, "done", said)
+                finish(StepFinished(step.id, step.finished_status(), said))
                 continue
             question = step.confirmation(ctx, plan)
             if question is not None and not ctx.confirm(question):
@@ -315,8 +334,9 @@ def _run_steps(ctx: Context, steps: Sequence[Step], emit: Emit, plan_only: bool)
                 _journal(ctx, step.id, "failed", problems[0].summary)
                 finish(StepFinished(step.id, "failed", problems[0].summary, tuple(problems)))
                 return RunReport(False, tuple(finished), changed)
-            _journal(ctx, step.id, "done", f"applied in {time.monotonic() - started:.1f} s")
-            finish(StepFinished(step.id, "done", f"applied in {time.monotonic() - started:.1f} s"))
+            said = step.outcome or f"applied in {time.monotonic() - started:.1f} s"
+            _journal(ctx, step.id, "done", said)
+            finish(StepFinished(step.id, "done", said))
         except AxhaError as exc:
             _journal(ctx, step.id, "failed", str(exc))
             finish(StepFinished(step.id, "failed", exc.explain()))

@@ -99,7 +99,8 @@ def open_context(spec, secrets, *, audit: AuditLog | None = None, journal=None,
                  accept_host_key: Callable[[Any], bool] | None = None, confirm: Confirm = refuse_all,
                  options: dict | None = None, connect_timeout: float = 10.0) -> Context:
     """A Context with one SshRunner per node (connecting lazily), ctx.bmc(node) -> BmcClient, ctx.local, and the
-    audit log's Redactor fed with every secret. Cheap: nothing connects until the first command."""
+    audit log's Redactor fed with every secret. Cheap: nothing connects until the first command. Its operations
+    are journaled (options["journal_operations"]: steps.operation.run_operation gives each its journal)."""
     from axha.steps.secrets import Secrets
     from axha.steps.ssh import SshRunner
 
@@ -133,7 +134,8 @@ def open_context(spec, secrets, *, audit: AuditLog | None = None, journal=None,
         return clients[name]
 
     return Context(spec=spec, runners=runners, secrets=secrets, audit=audit, journal=journal, bmc=bmc,
-                   confirm=confirm, options=dict(options or {}), local=LocalRunner("local", audit))
+                   confirm=confirm, options={"journal_operations": True, **(options or {})},
+                   local=LocalRunner("local", audit))
 
 
 def close_context(ctx: Context) -> None:

@@ -159,53 +159,21 @@ class AxhaApp(App):
         self.write_log(f"Loaded {path}: cluster {spec.name!r}.")
 
     def _installed(self, spec) -> tuple[bool, str]:
-        """(installed, why). Only the live cluster decides: crm_mon on a node shows the Axigen group. A journal
-        never does: it may describe an earlier installation of these servers (a lab re-created, a re-install)."""
-        from axha.steps.names import GROUP
-        from axha.steps.session import journal_path
-
-        answer = self._crm_mon_group(spec)
-        if answer is None:
-            return False, (f"Could not ask the cluster whether it is installed (crm_mon answered on neither "
-                           f"{' nor '.join(spec.node_names)}): staying on Inventory; Preflight (F3) shows why.")
-        node, has_group = answer
-        if has_group:
-            return True, f"crm_mon on {node} shows {GROUP}"
-        journal = journal_path(spec, "install")
-        hint = (" An install journal exists, but a journal alone never decides: Install re-checks every step."
-                if journal.exists() else "")
-        return False, (f"No Axigen group ({GROUP}) on the cluster (crm_mon on {node}): install not done. "
-                       f"Run Preflight (F3), then Install (F4).{hint}")
-
-    def _crm_mon_group(self, spec) -> tuple[str, bool] | None:
-        """(node, whether crm_mon there shows the Axigen group), or None when no node answered. One quick
-        read-only look (known host keys only, no prompt, short timeouts)."""
-        from axha.steps.install.common import CRM_MON_ARGV
-        from axha.steps.names import GROUP
-        from axha.steps.pacemaker import parse_crm_mon
-        from axha.steps.session import close_context, open_context
+        """(installed, why): the engine's answer (steps.maint.installed), asked over a context of known host
+        keys only, no prompt, short timeouts."""
+        from axha.steps.maint.installed import cluster_installed
+        from axha.steps.session import close_context, journal_path, open_context
 
         try:
             ctx = open_context(spec, self.secrets, connect_timeout=3.0)
         except Exception:  # no verdict: stay on inventory
-            return None
+            return False, (f"Could not ask the cluster whether it is installed (no connection to "
+                           f"{' nor '.join(spec.node_names)}): staying on Inventory; Preflight (F3) shows why.")
         try:
-            for name in spec.node_names:
-                try:
-                    # --inactive: a stopped group (both nodes in standby, say) is still an installed one
-                    result = ctx.runner(name).run(list(CRM_MON_ARGV), timeout=8)
-                except Exception:  # unreachable, unknown host key, ...: try the other node
-                    continue
-                try:
-                    status = parse_crm_mon(result.stdout)
-                except Exception:  # Pacemaker not running there: crm_mon prints an error status
-                    continue
-                if status.dc is None and not status.nodes:
-                    continue
-                return name, status.group(GROUP) is not None
-            return None
+            answer = cluster_installed(ctx, journal_exists=journal_path(spec, "install").exists())
         finally:
             close_context(ctx)
+        return answer.installed, answer.why
 
     # ------------------------------------------------------------ cluster and context
 

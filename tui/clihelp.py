@@ -121,15 +121,21 @@ def context_for_cli(args, spec, secrets, journal: str | None = None):
     yes = getattr(args, "yes", False)
     accept = ask_host_key if interactive(args) else None
     if yes:
-        def confirm(question):
+        def ask(question):
             print(f"(--yes) confirmed: {question.title}", file=sys.stderr)
             return True
     elif interactive(args):
-        confirm = confirm_on_terminal
+        ask = confirm_on_terminal
     else:
-        def confirm(question):
+        def ask(question):
             print(f"not confirmed (no terminal; pass --yes to confirm): {question.title}", file=sys.stderr)
             return False
+
+    def confirm(question):
+        if getattr(question, "by_command", False):   # the command line named the operation and its target
+            print(f"(the command line) confirmed: {question.title}", file=sys.stderr)
+            return True
+        return ask(question)
     return open_context(spec, secrets, accept_host_key=accept, confirm=confirm, journal=journal,
                         options={"plan": getattr(args, "plan", False), "yes": yes})
 

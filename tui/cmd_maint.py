@@ -66,6 +66,10 @@ def register(subparsers, common) -> None:
             cmd_split_brain, "Shows each side's evidence, then (after you type the node's name) discards the "
             "changes of --discard NODE and resyncs it from the other node.")
     p.add_argument("--discard", metavar="NODE", required=True, help="the node whose changes are thrown away")
+    for name in ("standby", "unstandby", "maintenance", "cleanup", "clear-constraints", "verify-drbd", "backup",
+                 "split-brain-recover"):
+        subparsers.choices[name].add_argument("--plan", action="store_true",
+                                              help="check and show the commands per node; change nothing")
 
 
 # ---------------------------------------------------------------- helpers
@@ -210,7 +214,7 @@ def cmd_upgrade(args) -> int:
 
 def _action(args, call) -> int:
     from axha.steps.maint.actions import Actions
-    return _run(args, lambda ctx: _report(args, call(Actions(ctx, _emitter(args)))))
+    return _run(args, lambda ctx: _report(args, call(Actions(ctx, _emitter(args), plan_only=args.plan))))
 
 
 def cmd_standby(args) -> int:

@@ -1,7 +1,6 @@
 """The cluster's live state: one read-only round trip per node plus the SMTP/IMAP answer on the VIP."""
 from __future__ import annotations
 
-import re
 import shlex
 import socket
 import time
@@ -18,12 +17,12 @@ from axha.steps.pacemaker import (CONSTRAINTS_ARGV, CRM_MON_ARGV, CibVersion, Cl
                              PacemakerParseError, leftover_constraints, parse_cib_version, parse_constraints,
                              parse_crm_mon)
 from axha.steps.runner import concurrently
+from axha.steps.sections import SEC_FUNC
+from axha.steps.sections import split_sections as read_sections
 
 PROBE_TIMEOUT = 25.0
 STEP_TIMEOUT = 8  # seconds per probe command on the node (a hung crm_mon must not stall the refresh)
 SERVICE_PORTS = (("smtp", 25), ("imap", 143))
-_BEGIN = re.compile(r"^@@axha-begin (\w+)$")
-_END = re.compile(r"^@@axha-end (\w+) (-?\d+)$")
 
 
 def probe_commands(spec) -> list[tuple[str, tuple[str, ...]]]:
@@ -43,29 +42,16 @@ def probe_commands(spec) -> list[tuple[str, tuple[str, ...]]]:
 
 
 def probe_argv(spec) -> tuple[str, ...]:
-    """One `sh -c` running every probe command, each framed by markers with its exit code."""
-    parts = []
-    for name, argv in probe_commands(spec):
-        parts.append(f"echo '@@axha-begin {name}'; timeout {STEP_TIMEOUT} {shlex.join(argv)} 2>&1; rc=$?; echo; "
-                     f"echo \"@@axha-end {name} $rc\"")
-    return ("sh", "-c", "; ".join(parts))
+    """One `sh -c` running every probe command in the one-round-trip protocol of steps.sections (each command's
+    output between its markers, with its exit code), each bounded by STEP_TIMEOUT."""
+    parts = [f"sec {name} timeout {STEP_TIMEOUT} {shlex.join(argv)}" for name, argv in probe_commands(spec)]
+    return ("sh", "-c", SEC_FUNC + "\n" + "\n".join(parts))
 
 
 def split_sections(text: str) -> dict[str, tuple[int, str]]:
-    """{name: (rc, output)} from the framed output of probe_argv()."""
-    out: dict[str, tuple[int, str]] = {}
-    current, lines = None, []
-    for line in text.splitlines():
-        if m := _BEGIN.match(line):
-            current, lines = m.group(1), []
-        elif (m := _END.match(line)) and current == m.group(1):
-            if lines and lines[-1] == "":
-                lines.pop()  # the newline the frame adds after output that already ended with one
-            out[current] = (int(m.group(2)), "\n".join(lines) + ("\n" if lines else ""))
-            current = None
-        elif current is not None:
-            lines.append(line)
-    return out
+    """{name: (rc, output)} from the output of probe_argv() (steps.sections.split_sections; a section cut short
+    has rc -1), each output ending with a newline when it has any."""
+    return {name: (s.rc, s.text + "\n" if s.text else "") for name, s in read_sections(text).items()}
 
 
 # ---------------------------------------------------------------- one node

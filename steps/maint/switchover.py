@@ -9,8 +9,9 @@ from typing import Callable
 
 from axha.steps import names
 from axha.steps.errors import AxhaError, CommandTimeout, InputError
-from axha.steps.framework import (FAIL, PASS, Confirmation, Finding, OutputLine, StepFinished, StepStarted,
-                             worst)
+from axha.steps.framework import (FAIL, PASS, Action, Confirmation, Finding, OutputLine, RunReport, Step,
+                                  StepFinished, StepStarted, run_steps, worst)
+from axha.steps.operation import run_operation
 from axha.steps.maint.gap import GapReport, ServiceGapMonitor
 from axha.steps.maint.status import ClusterState, read_state, service_answers
 from axha.steps.pacemaker import PacemakerParseError, leftover_constraints, parse_constraints, parse_crm_mon
@@ -231,29 +232,19 @@ class Switchover:
         self.emit(StepFinished("switchover.preview", "done", f"{len(summary)} change(s)"))
         return summary
 
-    def run(self, *, plan_only: bool = False, confirm: bool = True) -> SwitchoverReport:
-        started = time.monotonic()
-        source, target, findings = self.gates()
-        if worst(findings) == FAIL or target is None or source is None:
-            failed = [f for f in findings if f.status == FAIL]
-            return SwitchoverReport(False, source, target, tuple(findings), refused=True,
-                                    message="switchover refused: " + "; ".join(f.summary for f in failed),
-                                    duration=time.monotonic() - started)
-        runner = self.ctx.runner(self._control_node(target))
-        preview = self.preview(runner, target)
-        if plan_only:
-            return SwitchoverReport(True, source, target, tuple(findings), preview=preview,
-                                    message="plan only: nothing changed", duration=time.monotonic() - started)
-        if confirm:
-            gates = "\n".join(f"{f.status} {f.summary}" for f in findings)
-            question = Confirmation("switchover", f"Switch Axigen over from {source} to {target}?",
-                                    f"Gates:\n{gates}\nPacemaker will do:\n" + "\n".join(preview) +
-                                    f"\nMail service pauses for the move (a few seconds). Type {target}, the "
-                                    "node that takes over, to confirm.", expected=target)
-            if not self.ctx.confirm(question):
-                return SwitchoverReport(False, source, target, tuple(findings), preview=preview,
-                                        message="not confirmed: nothing changed", duration=time.monotonic() - started)
-        return self._move(runner, source, target, findings, preview, started)
+    def run(self, *, plan_only: bool = False, confirm: bool = True, journaled: bool = True) -> SwitchoverReport:
+        """The switchover as one step of the engine (SwitchoverStep through run_operation); `confirm=False` and
+        `journaled=False` for an operation that runs it as one of its stages (the upgrade asks and journals)."""
+        step = SwitchoverStep(self, confirm)
+        if journaled:
+            result = run_operation(self.ctx, "switchover", [step], self.emit, plan_only=plan_only)
+        else:
+            outer, self.ctx.journal = self.ctx.journal, None
+            try:
+                result = run_steps(self.ctx, [step], self.emit, plan_only=plan_only)
+            finally:
+                self.ctx.journal = outer
+        return step.report(result)
 
     def _control_node(self, target: str) -> str:
         """Run the Pacemaker commands on the target node (online: a gate), where the service is going; polling
@@ -392,6 +383,76 @@ class Switchover:
         if moves:
             return [f"after clearing the constraint Pacemaker plans: {'; '.join(moves)} (resource-stickiness?)"]
         return []
+
+
+class SwitchoverStep(Step):
+    """check: every gate (all reported together; any FAIL refuses). plan: crm_simulate's preview of the move on a
+    CIB copy, and the two changing commands. The confirmation names the node that takes over. apply: the move,
+    following the transition, the VIP check and, always, the clear. verify: the move constraint is gone."""
+
+    id, title = "switchover", "Switchover"
+
+    def __init__(self, sw: Switchover, ask: bool):
+        self.sw, self.ask = sw, ask
+        self.started = time.monotonic()
+        self.source: str | None = None
+        self.target: str | None = None
+        self.gates: list[Finding] = []
+        self.preview: tuple[str, ...] = ()
+        self.result: SwitchoverReport | None = None
+
+    def check(self, ctx) -> list[Finding]:
+        self.source, self.target, self.gates = self.sw.gates()
+        if self.target is None and worst(self.gates) != FAIL:   # not reached: no target means no active node
+            return [Finding("NO_TARGET", None, FAIL, "no node to switch over to")]
+        return self.gates
+
+    def plan(self, ctx) -> list[Action]:
+        runner = ctx.runner(self.sw._control_node(self.target))
+        self.preview = self.sw.preview(runner, self.target)
+        return [Action(runner.node, move_argv(self.target), f"prefer {self.target} for {names.GROUP} (cli-prefer), "
+                       "then follow the transition and check SMTP/IMAP on the VIP"),
+                Action(runner.node, clear_argv(), "clear the move constraint (also when the move fails)")]
+
+    def confirmation(self, ctx, plan: list[Action]) -> Confirmation | None:
+        if not self.ask:
+            return None
+        gates = "\n".join(f"{f.status} {f.summary}" for f in self.gates)
+        return Confirmation("switchover", f"Switch Axigen over from {self.source} to {self.target}?",
+                            f"Gates:\n{gates}\nPacemaker will do:\n" + "\n".join(self.preview) +
+                            f"\nMail service pauses for the move (a few seconds). Type {self.target}, the node that "
+                            "takes over, to confirm.", expected=self.target)
+
+    def apply(self, ctx, plan: list[Action], emit) -> None:
+        runner = ctx.runner(plan[0].node)
+        self.result = self.sw._move(runner, self.source, self.target, self.gates, self.preview, self.started)
+        if not self.result.ok:
+            raise AxhaError(self.result.message, node=self.target)
+
+    def verify(self, ctx) -> list[Finding]:
+        if self.result is not None and not self.result.cleared:
+            return [Finding("MOVE_CONSTRAINT_LEFT", None, FAIL, f"the move constraint was not cleared: "
+                            f"{self.result.clear_error}", f"crm_resource --clear -r {names.GROUP}")]
+        return []
+
+    def report(self, run: RunReport) -> SwitchoverReport:
+        """The engine's outcome in the switchover's own report (the CLI's --json, the bench, the upgrade)."""
+        if self.result is not None:
+            return self.result
+        took = time.monotonic() - self.started
+        finished = run.finished[-1] if run.finished else None
+        base = dict(source=self.source, target=self.target, gates=tuple(self.gates), preview=self.preview,
+                    duration=took)
+        if finished is not None and finished.status == "planned":
+            return SwitchoverReport(True, message="plan only: nothing changed", **base)
+        failed = [f for f in self.gates if f.status == FAIL]
+        if failed:
+            return SwitchoverReport(False, refused=True, **base,
+                                    message="switchover refused: " + "; ".join(f.summary for f in failed))
+        message = finished.message if finished is not None else "failed"
+        if message.startswith("not confirmed"):
+            message = "not confirmed: nothing changed"
+        return SwitchoverReport(False, message=message, **base)
 
 
 def _progress_lines(status, clone_id: str, seen: dict[str, str]) -> list[str]:

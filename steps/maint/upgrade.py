@@ -13,10 +13,11 @@ from typing import Callable
 from axha.steps import axigen, names
 from axha.steps.errors import AxhaError, InputError
 from axha.steps.files import FileProblem, read_regular
-from axha.steps.framework import FAIL, OutputLine, StepFinished, StepStarted
-from axha.steps.maint.actions import make_backup
+from axha.steps.framework import FAIL, Action, Finding, OutputLine, Step, run_steps
+from axha.steps.maint.backup import make_backup
 from axha.steps.maint.status import read_state, service_answers
-from axha.steps.maint.switchover import Switchover, clear_argv, switchover_gates
+from axha.steps.maint.backup import backup_argv
+from axha.steps.maint.switchover import Switchover, clear_argv, move_argv, switchover_gates
 
 REMOTE_PKG_DIR = "/var/cache/axha"
 STAGES = ("gates", "backup", "upload", "upgrade-first", "switchover", "verify-new", "upgrade-second",
@@ -178,6 +179,54 @@ def old_layout_argv(workdir: str) -> tuple[str, ...]:
     return ("sh", "-c", 'for d in "$@"; do [ -d "$0/$d" ] && echo "$d"; done; exit 0', workdir, *axigen.PRE_10_4_DIRS)
 
 
+class UpgradeStage(Step):
+    """One stage of the rolling upgrade as an engine step. A stage the journal calls done is skipped only while
+    the cluster agrees (Upgrade.still_done); the gates and the verifications only read and judge (their work is
+    in check()), the others show their commands per node (plan), ask (Upgrade.confirmation) and run (apply)."""
+
+    READS_ONLY = ("gates", "verify-new", "final")
+
+    def __init__(self, up: "Upgrade", stage: str, target: str):
+        self.up, self.stage, self.target = up, stage, target
+        self.id, self.title = stage, stage.replace("-", " ").capitalize()
+        self.skip, self.ran = False, False
+
+    def _method(self):
+        return getattr(self.up, "stage_" + self.stage.replace("-", "_"))
+
+    def check(self, ctx) -> list[Finding]:
+        journal = self.up.journal
+        if journal.state(self.stage) == "done":
+            if self.up.still_done(self.stage, self.target):
+                self.skip = True
+                self.outcome = f"done earlier: {journal.entry(self.stage).get('message', '')}"
+                return []
+            self.up.say(self.stage, "-", f"the journal says '{self.stage}' is done, but the cluster says otherwise: "
+                        "redoing it")
+            journal.mark(self.stage, "pending", "re-checked: not done")
+        if self.stage in self.READS_ONLY and (self.stage == "gates" or not ctx.options.get("plan")):
+            self.outcome = self._method()(self.target, bool(ctx.options.get("plan")))
+            self.ran = True
+        return []
+
+    def plan(self, ctx) -> list[Action]:
+        if self.skip or self.stage in self.READS_ONLY:
+            return []
+        if self.stage == "upload" and self.up.pkg is None:
+            self.outcome, self.ran = f"version {self.target} comes from the nodes' repositories", True
+            return []
+        return self.up.stage_plan(self.stage, self.target)
+
+    def confirmation(self, ctx, plan: list[Action]):
+        return self.up.confirmation(self.stage, self.target)
+
+    def apply(self, ctx, plan: list[Action], emit) -> None:
+        self.outcome = self._method()(self.target, False)
+
+    def finished_status(self) -> str:
+        return "done" if self.ran else "skipped"
+
+
 class Upgrade:
     """Stages in STAGES order; each checks the real state first, so a re-run after a crash finishes the job.
 
@@ -214,7 +263,7 @@ class Upgrade:
         return self.journal.entry("gates").get("data", {})
 
     def say(self, stage: str, node: str, line: str) -> None:
-        self.emit(OutputLine(f"upgrade.{stage}", node, line))
+        self.emit(OutputLine(stage, node, line))
 
     def installed(self, node: str) -> str | None:
         """The package database's version of Axigen on `node` (dpkg or rpm)."""
@@ -245,6 +294,8 @@ class Upgrade:
         return self.pkg.version
 
     def run(self, *, plan_only: bool = False, restart: bool = False) -> UpgradeReport:
+        """The stages as steps of the one engine (UpgradeStage through run_steps, in the upgrade's own journal,
+        bound to the cluster instance first): each re-checks the real state, shows its commands, asks, runs."""
         target = self.target()
         if plan_only:
             import tempfile
@@ -256,44 +307,31 @@ class Upgrade:
         if unfinished and self.data().get("target") not in (None, target):
             raise InputError(f"an unfinished upgrade to {self.data().get('target')} is in the journal",
                              remedy="Finish it with the same package, or pass --restart to start over.")
-        stages = [s for s in STAGES if s != "switch-back" or self.switch_back]
         if not plan_only and any(self.journal.state(s) in ("running", "failed") for s in ("switchover",
                                                                                         "switch-back")):
             self._clear_our_move(read_state(self.ctx, with_service=False))
-        done: list[tuple[str, str, str]] = []
-        for stage in stages:
-            if self.journal.state(stage) == "done" and not self.still_done(stage, target):
-                self.say(stage, "-", f"the journal says '{stage}' is done, but the cluster says otherwise: redoing it")
-                self.journal.mark(stage, "pending", "re-checked: not done")
-            if self.journal.state(stage) == "done":
-                done.append((stage, "done", self.journal.entry(stage).get("message", "")))
-                continue
-            self.emit(StepStarted(f"upgrade.{stage}", stage.replace("-", " ").capitalize()))
-            question = None if plan_only else self.confirmation(stage, target)
-            if question is not None and not self.ctx.confirm(question):
-                done.append((stage, "pending", "not confirmed"))
-                return UpgradeReport(False, f"cancelled before '{stage}'; nothing was changed by this stage. Run the "
-                                     "same command again to continue.", tuple(done), self.versions())
-            self.journal.mark(stage, "running")
-            try:
-                message = getattr(self, "stage_" + stage.replace("-", "_"))(target, plan_only)
-            except AxhaError as exc:
-                text = exc.explain()
-                self.journal.mark(stage, "failed", str(exc))
-                self.emit(StepFinished(f"upgrade.{stage}", "failed", text))
-                done.append((stage, "failed", text))
-                return UpgradeReport(False, f"upgrade stopped at '{stage}': {text}\n{self.rollback_hint(stage)}",
-                                     tuple(done), self.versions())
-            self.journal.mark(stage, "done", message)
-            self.emit(StepFinished(f"upgrade.{stage}", "done", message))
-            done.append((stage, "done", message))
-            if plan_only:
-                return UpgradeReport(True, f"plan: {message}", tuple(done), self.versions(),
-                                     tuple(self.plan_lines(target)))
-        versions = self.versions()
-        if not plan_only:
-            self.journal.finish()   # history now: the next upgrade (or a downgrade) is a new operation
-        return UpgradeReport(True, f"both nodes run {target}; " + done[-1][2], tuple(done), versions)
+        stages = [UpgradeStage(self, s, target) for s in STAGES if s != "switch-back" or self.switch_back]
+        outer, self.ctx.journal = self.ctx.journal, self.journal
+        try:
+            run = run_steps(self.ctx, stages, self.emit, plan_only=plan_only, bound=True)
+        finally:
+            self.ctx.journal = outer
+        done = tuple((f.step_id, f.status, f.message) for f in run.finished)
+        if plan_only:
+            gates = run.finished[0] if run.finished else None
+            if not run.ok:
+                return UpgradeReport(False, f"plan: the gates refuse: {run.finished[-1].message}", done,
+                                     self.versions())
+            return UpgradeReport(True, f"plan: {stages[0].outcome or (gates.message if gates else '')}", done,
+                                 self.versions(), tuple(self.plan_lines(target)))
+        if run.ok:
+            return UpgradeReport(True, f"both nodes run {target}; " + done[-1][2], done, self.versions())
+        stage, _, text = done[-1]
+        if text.startswith("not confirmed"):
+            return UpgradeReport(False, f"cancelled before '{stage}'; nothing was changed by this stage. Run the "
+                                 "same command again to continue.", done, self.versions())
+        return UpgradeReport(False, f"upgrade stopped at '{stage}': {text}\n{self.rollback_hint(stage)}", done,
+                             self.versions())
 
     def bind_journal(self, restart: bool) -> None:
         """Obey the journal only when it belongs to this cluster instance and an unfinished upgrade: a journal of
@@ -317,6 +355,43 @@ class Upgrade:
         except AxhaError:
             return True   # unreachable now: the stage itself would fail the same way; keep the journal's word
         return True
+
+    def stage_plan(self, stage: str, target: str) -> list[Action]:
+        """The commands of a changing stage, per node, as the plan shows them (the stage's own method runs them,
+        re-checking as it goes). Reads nothing that changes a node: a vendor installer is not extracted for it."""
+        d = self.data()
+        if stage == "backup":
+            return [Action(n, backup_argv(self.spec, "<time>", n), f"archive the CIB and the configuration on {n}, "
+                           "then copy it to this machine") for n in self.spec.node_names]
+        if stage == "upload":
+            if self.pkg is None:
+                return []
+            name = Path(self.pkg.path).name
+            out = []
+            for n in self.spec.node_names:
+                out += [Action(n, ("mkdir", "-p", "-m", "0700", REMOTE_PKG_DIR), "a private directory for the package"),
+                        Action(n, ("sha256sum", self.pkg.remote), f"upload {name} over SFTP unless it is there "
+                               "already, then check its sha256")]
+                if self.pkg.kind == "run":
+                    out.append(Action(n, ("sh", self.pkg.remote, "--noexec", "--target", self.pkg.extract_dir),
+                                      "extract the vendor installer only (you accepted the licence)"))
+            return out
+        if stage in ("upgrade-first", "upgrade-second"):
+            node = d.get("first" if stage == "upgrade-first" else "second")
+            if self.pkg is None:
+                argv = self.install_argv(node)
+            else:
+                inside = f"{self.pkg.extract_dir}/<the .{self.pkg.wrapped} inside>" if self.pkg.kind == "run" else None
+                argv = self.install_argv(node, inside or self.pkg.remote)
+            return [Action(node, argv, f"install {self.pkg_name} {target} on {node} (passive; Axigen kept from "
+                           "starting there, stopped if an installer starts it anyway)", timeout=DPKG_TIMEOUT),
+                    Action(node, ("crm_resource", "--cleanup", "-r", names.SERVICE, "-N", node),
+                           f"let Pacemaker re-probe {names.SERVICE} on {node}")]
+        if stage in ("switchover", "switch-back"):
+            to = d.get("first") if stage == "switchover" else d.get("original_active")
+            return [Action(to, move_argv(to), f"switch the service over to {to} (gates, follow, the VIP answers)"),
+                    Action(to, clear_argv(), "clear the move constraint")]
+        return []
 
     def plan_lines(self, target: str) -> list[str]:
         d = self.data()
@@ -574,7 +649,7 @@ class Upgrade:
         state = read_state(self.ctx)
         if state.active_node == to:
             return f"the service already runs on {to}"
-        report = Switchover(self.ctx, to, self.emit, state=state).run(confirm=False)
+        report = Switchover(self.ctx, to, self.emit, state=state).run(confirm=False, journaled=False)
         if not report.ok:
             raise AxhaError(report.message, node=to)
         gap = f", service gap {report.gap.longest_gap:.1f} s" if report.gap else ""

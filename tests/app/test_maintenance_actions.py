@@ -36,8 +36,12 @@ async def open_dashboard(pilot, app, ctx, state: ClusterState) -> MaintenanceScr
     return screen
 
 
-async def test_a_cancelled_confirmation_is_logged_as_cancelled_not_failed():
-    """Issue 16: Esc on 'Turn maintenance mode on?' was logged 'Maintenance mode on: FAILED: not confirmed'."""
+async def test_a_cancelled_confirmation_is_logged_as_cancelled_not_failed(monkeypatch):
+    """Issue 16: Esc on 'Turn maintenance mode on?' was logged 'Maintenance mode on: FAILED: not confirmed'. The
+    question is the engine's (MaintenanceStep.confirmation), asked after it read the state."""
+    import axha.steps.maint.status as status
+
+    monkeypatch.setattr(status, "read_state", lambda ctx, with_service=True: recorded_state("healthy"))
     app = AxhaApp(startup_checks=False)
     async with app.run_test(size=SIZE) as pilot:
         await open_dashboard(pilot, app, Context(SPEC, {}), recorded_state("healthy"))

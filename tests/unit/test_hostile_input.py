@@ -313,7 +313,7 @@ def test_bad_arguments_exit_2_with_a_message(tmp_path, capsys, args, words):
 
 
 def test_a_backup_directory_that_cannot_be_made_is_input_error(tmp_path):
-    from axha.steps.maint.actions import make_backup
+    from axha.steps.maint.backup import make_backup
 
     class Ctx:
         spec = SPEC

@@ -193,3 +193,21 @@ def test_the_move_constraint_is_cleared_when_the_vip_stays_silent(monkeypatch):
         confirm=False)
     assert not report.ok and report.moved and report.cleared
     assert "does not answer" in report.message and "cleared although the move did not finish" in report.message
+
+
+def test_a_switchover_run_as_a_stage_leaves_the_outer_journal_alone(monkeypatch, tmp_path):
+    """The upgrade runs a switchover as one of its stages (journaled=False): the engine must neither write the
+    switchover's step into the upgrade's journal nor finish it (run_steps finishes the journal it runs in)."""
+    import axha.steps.maint.switchover as sw
+    from axha.steps.journal import Journal
+
+    monkeypatch.setattr(sw, "service_answers", lambda address, timeout=3.0: _answers(True))
+    ctx = full_move_ctx("node1")
+    outer = Journal(tmp_path / "upgrade.json", SPEC.name)
+    outer.mark("switchover", "running")
+    ctx.journal = outer
+    report = Switchover(ctx, "node1", measure_gap=False, state=healthy(crm_mon=crm_mon("moved-node2"))).run(
+        confirm=False, journaled=False)
+    assert report.ok and ctx.journal is outer
+    assert not outer.data.get("finished") and set(outer.data["steps"]) == {"switchover"}
+    assert outer.state("switchover") == "running"

@@ -29,10 +29,10 @@ def probe_text(node: str, **sections: tuple[int, str]) -> str:
     text = RECORDED[node]["commands"][0]["stdout"]
     for name, (rc, body) in sections.items():
         old_rc, old = split_sections(text)[name]
-        begin, end = f"@@axha-begin {name}\n", f"@@axha-end {name} {old_rc}"
+        begin, end = f"@@axha {name}\n", f"@@axha-rc {name} {old_rc}"
         start = text.index(begin) + len(begin)
         text = text[:start] + body + ("" if body.endswith("\n") else "\n") + "\n" + text[text.index(end):].replace(
-            end, f"@@axha-end {name} {rc}", 1)
+            end, f"@@axha-rc {name} {rc}", 1)
     return text
 
 

@@ -380,47 +380,19 @@ class MaintenanceScreen(Screen):
             view = state.node(node)
             on = not (view and view.standby)
             self.start_action(f"{'Standby' if on else 'Unstandby'} {node}",
-                              lambda ctx: self._standby(ctx, node, on, node == state.active_node))
+                              lambda ctx: self._actions(ctx).standby(node, on))
         self.app.push_screen(NodePicker("Standby / unstandby which node?", tuple(state.node_names), detail,
                                         default=self.passive_node()), picked)
 
-    def _standby(self, ctx, node: str, on: bool, active: bool):
-        if on and active:  # moves the mail service: the node's name, as for a switchover
-            return self._confirmed(ctx, f"Put {node} in standby? It runs the mail service: it moves to the "
-                                   "other node.", lambda: self._actions(ctx).standby(node, on), expected=node,
-                                   details="Mail pauses for the move (a few seconds).")
-        return self._actions(ctx).standby(node, on)
-
     def action_maintenance(self) -> None:
         on = not (self.state and self.state.maintenance_mode)
-        what = ("Pacemaker stops starting, stopping and monitoring the resources: nothing fails over until it is "
-                "turned off again." if on else "Pacemaker manages the resources again (and may start or move them).")
-        self.start_action(f"Maintenance mode {'on' if on else 'off'}", lambda ctx: self._confirmed(
-            ctx, f"Turn maintenance mode {'on' if on else 'off'}?", lambda: self._actions(ctx).maintenance(on),
-            details=what))
-
-    def _confirmed(self, ctx, title: str, then, *, expected: str | None = None, details: str = ""):
-        from axha.steps.framework import Confirmation
-        from axha.steps.maint.actions import ActionReport
-        if not ctx.confirm(Confirmation("maint", title, details, expected=expected)):
-            return ActionReport(False, "confirm", "not confirmed: nothing changed")
-        return then()
+        self.start_action(f"Maintenance mode {'on' if on else 'off'}", lambda ctx: self._actions(ctx).maintenance(on))
 
     def action_cleanup(self) -> None:
         self.start_action("Cleanup", lambda ctx: self._actions(ctx).cleanup())
 
     def action_clear_constraints(self) -> None:
-        def call(ctx):
-            from axha.steps.maint.actions import ActionReport
-            from axha.steps.maint.status import read_state
-            left = read_state(ctx, with_service=False).leftover_constraints
-            if not left:
-                return ActionReport(True, "clear-constraints", "there are no leftover constraints "
-                                    "(cli-prefer, cli-ban, drbd-fence): nothing to clear")
-            return self._confirmed(ctx, f"Remove {len(left)} leftover location constraint(s)?",
-                                   lambda: self._actions(ctx).clear_constraints(),
-                                   details="\n".join(c.describe() for c in left))
-        self.start_action("Clear constraints", call)
+        self.start_action("Clear constraints", lambda ctx: self._actions(ctx).clear_constraints())
 
     def action_verify_drbd(self) -> None:
         self.start_action("DRBD verify", lambda ctx: self._actions(ctx).verify_drbd())
@@ -448,9 +420,7 @@ class MaintenanceScreen(Screen):
                 from axha.steps.maint.upgrade import Upgrade
                 return Upgrade(ctx, package=path, switch_back=switch_back, accept_license=accept_license,
                                emit=lambda e: self.app.call_from_thread(self._event, e)).run()
-            self.start_action("Upgrade", lambda ctx: self._confirmed(
-                ctx, f"Upgrade Axigen on both nodes from {path}?", lambda: call(ctx),
-                details="The passive node first, then a switchover, then the other node; each stage asks again."))
+            self.start_action("Upgrade", call)
         self.app.push_screen(UpgradeDialog(versions), picked)
 
     def action_split_brain(self) -> None:
