@@ -5,7 +5,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from axha.steps.sections import extract_json, key_values  # noqa: F401 (used here and by the verdicts)
+from axha.steps.sections import extract_json, key_values
+
 
 # ---------------------------------------------------------------- CPU and memory
 

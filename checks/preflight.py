@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from axha.checks import verdicts as v
 from axha.checks.script import script_argv
+from axha.checks.view import NodeView
 from axha.steps.runner import concurrently
 from axha.steps.sections import Section, begin_line, is_end_line, split_sections
 from axha.steps.errors import AxhaError
@@ -283,11 +284,11 @@ class _Run:
         self.evaluate()
 
     # -- verdicts
-    def view(self, name: str) -> v.NodeView:
+    def view(self, name: str) -> NodeView:
         peer = self.spec.peer(name).name
         offset = self.offsets.get(name)
-        return v.NodeView(self.spec, self.spec.node(name), dict(self.sections[name]), dict(self.sections[peer]),
-                          self.bmc.get(name), offset)
+        return NodeView(self.spec, self.spec.node(name), dict(self.sections[name]), dict(self.sections[peer]),
+                        self.bmc.get(name), offset)
 
     def _ready(self, check: Check, name: str) -> bool:
         have = lambda n: self.finished[n] or all(s in self.sections[n] for s in check.sections)  # noqa: E731
@@ -340,7 +341,7 @@ class _Run:
                                 SKIP, "nothing to check")]
         return CheckResult(check.id, subject, tuple(findings), output, elapsed)
 
-    def _output(self, check: Check, view: v.NodeView) -> str:
+    def _output(self, check: Check, view: NodeView) -> str:
         parts = []
         if check.needs_bmc and view.bmc_local is not None:
             state, error = view.bmc_local

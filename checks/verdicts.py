@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
-from typing import Any
 
 from axha.checks import parsers as p
+from axha.checks.view import NodeView, _f, _missing
 from axha.steps.disk import DISK_SECTIONS, DiskFacts, facts_from_sections
-from axha.steps.sections import Section
 from axha.steps.framework import FAIL, PASS, SKIP, WARN, Finding
+
 
 # The Axigen HA baseline (Axigen's HA architecture paper): Xeon quad-core > 2 GHz, 8 GB RAM, RAID, 2 x GbE.
 MIN_CORES = 4
@@ -22,36 +21,6 @@ SUPPORTED_OS = {"debian": ("11", "12"), "ubuntu": ("20.04", "22.04", "24.04"),
                 "rhel": ("8", "9"), "rocky": ("8", "9"), "almalinux": ("8", "9")}
 VIRTUAL_KINDS = ("bridge", "bond", "team", "vlan", "macvlan", "ipvlan", "vxlan", "tun", "tap", "dummy",
                  "wireguard", "gre", "ipip", "sit", "geneve", "openvswitch")
-
-
-@dataclass
-class NodeView:
-    """What a verdict may look at for one node: its spec, its sections, the peer's, and the local BMC answer."""
-
-    spec: Any
-    node: Any  # NodeSpec
-    sections: dict[str, Section]
-    peer_sections: dict[str, Section] = field(default_factory=dict)
-    bmc_local: Any = None  # ("on"|"off", None) or (None, exception)
-    clock_offset: float | None = None  # node clock minus the local clock when its first line arrived
-
-    @property
-    def name(self) -> str:
-        return self.node.name
-
-    def section(self, name: str) -> Section | None:
-        return self.sections.get(name)
-
-
-def _f(code: str, node: str | None, status: str, summary: str, remedy: str = "", detail: str = "") -> Finding:
-    return Finding(code, node, status, summary, remedy, detail)
-
-
-def _missing(view: NodeView, code: str, what: str, section: str) -> Finding:
-    s = view.section(section)
-    why = s.text.strip().splitlines()[-1] if s and s.text.strip() else "no output"
-    return _f(code, view.name, WARN, f"could not read {what} ({why})",
-              f"Check that {section} works on {view.name} and run the check again.")
 
 
 # ---------------------------------------------------------------- CPU
@@ -848,4 +817,3 @@ def firewall(view: NodeView) -> list[Finding]:
                    "Allow them in the firewall, e.g. nft add rule inet filter input udp dport 5405-5406 accept; "
                    f"tcp dport {drbd_port} accept (from the peer); tcp dport {{25,110,143}} accept.")]
     return [_f("FIREWALL_ALLOWS", view.name, PASS, f"{fw.tool} filters input but allows corosync, DRBD and Axigen")]
-

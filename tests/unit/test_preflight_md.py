@@ -11,6 +11,7 @@ import pytest
 from axha.checks import parsers as p
 from axha.checks import verdicts as v
 from axha.checks.script import script_argv
+from axha.checks.view import NodeView
 from axha.steps.sections import Section, split_sections
 from axha.steps.spec import load_cluster
 
@@ -29,14 +30,14 @@ def sections(scenario: str, node: str) -> dict[str, Section]:
     return split_sections("".join((FIX / scenario / c["stdout_file"]).read_text() for c in commands))
 
 
-def view(node: str, **override) -> v.NodeView:
+def view(node: str, **override) -> NodeView:
     """A baseline lab node as recorded (its /proc/mdstat unreadable: the lab kernel has no md driver), with
     no RAID controller CLI, and the md sections given."""
     spec = load_cluster(FIX / "baseline" / "cluster.yaml")
     own = sections("baseline", node)
     no_tool = own["perccli"]  # "perccli64: not installed", rc 127, as the script prints for any absent CLI
     own = {**own, "storcli": Section("storcli", 127, no_tool.text.replace("perccli64", "storcli64")), **override}
-    return v.NodeView(spec, spec.node(node), own, sections("baseline", spec.peer(node).name))
+    return NodeView(spec, spec.node(node), own, sections("baseline", spec.peer(node).name))
 
 
 def mdadm_section(*pairs: tuple[str, str]) -> Section:
@@ -126,7 +127,7 @@ def test_recorded_degraded_raid_profile_fails_md_on_node1_only():
     node1, node2 = (sections("profile-degraded-raid", n) for n in ("node1", "node2"))
     assert node1["mdstat"].rc == 1 and node1["mdadm"].text.startswith("@@md /dev/md0\n/dev/md0:")
     assert node2["mdadm"].rc == 127
-    found = v.raid(v.NodeView(spec, spec.node("node1"), node1, node2))
+    found = v.raid(NodeView(spec, spec.node("node1"), node1, node2))
     md = [f for f in found if f.code == "RAID_DEGRADED" and f.summary.startswith("md md0 (raid1)")]
     assert len(md) == 1 and md[0].status == "FAIL" and "/dev/sdb1" in md[0].summary
-    assert codes(v.raid(v.NodeView(spec, spec.node("node2"), node2, node1))) == {"RAID_OK": "PASS"}
+    assert codes(v.raid(NodeView(spec, spec.node("node2"), node2, node1))) == {"RAID_OK": "PASS"}

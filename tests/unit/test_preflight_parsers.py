@@ -9,6 +9,7 @@ import pytest
 from axha.checks import parsers as p
 from axha.checks import verdicts as v
 from axha.checks.script import SCRIPT
+from axha.checks.view import NodeView
 from axha.steps import disk
 from axha.steps.sections import Section, split_sections
 from axha.steps.spec import load_cluster
@@ -24,11 +25,11 @@ def sections(scenario: str, node: str) -> dict[str, Section]:
     return split_sections("".join((FIX / scenario / c["stdout_file"]).read_text() for c in commands))
 
 
-def view(scenario: str, node: str, **override) -> v.NodeView:
+def view(scenario: str, node: str, **override) -> NodeView:
     spec = load_cluster(FIX / scenario / "cluster.yaml")
     peer = spec.peer(node).name
     own = {**sections(scenario, node), **override}
-    return v.NodeView(spec, spec.node(node), own, sections(scenario, peer))
+    return NodeView(spec, spec.node(node), own, sections(scenario, peer))
 
 
 def codes(findings) -> dict[str, str]:
@@ -93,7 +94,7 @@ def test_memory_pass_and_fail():
 # ---------------------------------------------------------------- md RAID
 
 
-def md_view(mdstat: str, mdadm: str = "") -> v.NodeView:
+def md_view(mdstat: str, mdadm: str = "") -> NodeView:
     real = sections("baseline", "node1")
     no_tool = real["perccli"]  # "perccli64: not installed", rc 127, as the script prints for any absent CLI
     return view("baseline", "node1", mdstat=Section("mdstat", 0, mdstat),
@@ -262,7 +263,7 @@ def test_fence_ipmilan_outputs():
 
 def test_fencing_verdicts_name_the_node_whose_bmc_fails():
     def fencing(scenario, node, bmc):
-        return codes(v.fencing(v.NodeView(**{**view(scenario, node).__dict__, "bmc_local": bmc})))
+        return codes(v.fencing(NodeView(**{**view(scenario, node).__dict__, "bmc_local": bmc})))
 
     from axha.steps.bmc import BmcAuthError, BmcUnreachable
     assert fencing("baseline", "node1", ("on", None)) == {"BMC_OK": "PASS", "FENCE_AGENT_OK": "PASS"}
@@ -284,7 +285,7 @@ def test_bmc_on_a_cluster_link_subnet_warns():
     base = view("baseline", "node1")
     from dataclasses import replace
     node = replace(base.node, bmc=replace(base.node.bmc, address="192.168.99.201"))
-    found = codes(v._bmc_subnet(v.NodeView(base.spec, node, base.sections)))
+    found = codes(v._bmc_subnet(NodeView(base.spec, node, base.sections)))
     assert found == {"BMC_ON_CLUSTER_SUBNET": "WARN"}
     assert v._bmc_subnet(base) == []
 
