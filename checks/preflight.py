@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from axha.checks import hardware, raid
 from axha.checks import verdicts as v
 from axha.checks.script import script_argv
 from axha.checks.view import NodeView
@@ -32,9 +33,9 @@ class Check:
 
 
 CHECKS: tuple[Check, ...] = (
-    Check("cpu", "CPU", ("cpuinfo", "lscpu", "cpufreq"), v.cpu, v.cpu_pair),
-    Check("memory", "Memory", ("meminfo",), v.memory, v.memory_pair),
-    Check("raid", "RAID", ("mdstat", "mdadm", "storcli", "perccli", "ssacli", "megacli"), v.raid),
+    Check("cpu", "CPU", ("cpuinfo", "lscpu", "cpufreq"), hardware.cpu, hardware.cpu_pair),
+    Check("memory", "Memory", ("meminfo",), hardware.memory, hardware.memory_pair),
+    Check("raid", "RAID", ("mdstat", "mdadm", "storcli", "perccli", "ssacli", "megacli"), raid.raid),
     Check("network", "NICs", ("nics", "ip_link", "ip_addr"), v.network),
     Check("links", "Cluster links", ("ping_link0", "ping_link1", "nics", "ip_link", "ip_addr"), v.links,
           v.links_pair),

@@ -8,6 +8,7 @@ import pytest
 
 from axha.checks import parsers as p
 from axha.checks import verdicts as v
+from axha.checks import hardware, mdraid, raid
 from axha.checks.script import SCRIPT
 from axha.checks.view import NodeView
 from axha.steps import disk
@@ -64,30 +65,30 @@ def test_script_takes_values_as_arguments_never_inside_the_text():
 
 
 def test_cpu_baseline_passes():
-    info = p.parse_cpuinfo(sections("baseline", "node1")["cpuinfo"].text)
+    info = hardware.parse_cpuinfo(sections("baseline", "node1")["cpuinfo"].text)
     assert (info.cores, info.threads, info.mhz) == (8, 16, 2200.0)
     assert "Ryzen 7 1800X" in info.model
-    assert codes(v.cpu(view("baseline", "node1"))) == {"CPU_OK": "PASS"}
+    assert codes(hardware.cpu(view("baseline", "node1"))) == {"CPU_OK": "PASS"}
 
 
 def test_cpu_slow_quad_core_fails_on_its_rated_clock():
-    info = p.parse_cpuinfo(sections("profile-slow-cpu", "node2")["cpuinfo"].text)
+    info = hardware.parse_cpuinfo(sections("profile-slow-cpu", "node2")["cpuinfo"].text)
     assert (info.cores, info.threads, info.rated_mhz) == (4, 8, 1600.0)
-    assert codes(v.cpu(view("profile-slow-cpu", "node2"))) == {"CPU_BELOW_BASELINE": "FAIL"}
-    pair = v.cpu_pair(view("profile-slow-cpu", "node1"), view("profile-slow-cpu", "node2"))
+    assert codes(hardware.cpu(view("profile-slow-cpu", "node2"))) == {"CPU_BELOW_BASELINE": "FAIL"}
+    pair = hardware.cpu_pair(view("profile-slow-cpu", "node1"), view("profile-slow-cpu", "node2"))
     assert codes(pair) == {"CPU_MISMATCH": "WARN"}
 
 
 def test_lscpu_json_fields():
-    fields = p.parse_lscpu_json(sections("baseline", "node1")["lscpu"].text)
+    fields = hardware.parse_lscpu_json(sections("baseline", "node1")["lscpu"].text)
     assert fields["Architecture"] == "x86_64" and "Model name" in fields
 
 
 def test_memory_pass_and_fail():
-    assert p.parse_meminfo(sections("profile-low-ram", "node2")["meminfo"].text) == 4039632
-    assert codes(v.memory(view("baseline", "node2"))) == {"RAM_OK": "PASS"}
-    assert codes(v.memory(view("profile-low-ram", "node2"))) == {"RAM_BELOW_BASELINE": "FAIL"}
-    assert codes(v.memory_pair(view("profile-low-ram", "node1"), view("profile-low-ram", "node2"))) == \
+    assert hardware.parse_meminfo(sections("profile-low-ram", "node2")["meminfo"].text) == 4039632
+    assert codes(hardware.memory(view("baseline", "node2"))) == {"RAM_OK": "PASS"}
+    assert codes(hardware.memory(view("profile-low-ram", "node2"))) == {"RAM_BELOW_BASELINE": "FAIL"}
+    assert codes(hardware.memory_pair(view("profile-low-ram", "node1"), view("profile-low-ram", "node2"))) == \
         {"RAM_MISMATCH": "WARN"}
 
 
@@ -103,50 +104,50 @@ def md_view(mdstat: str, mdadm: str = "") -> NodeView:
 
 
 def test_mdstat_healthy_lab_profile():
-    arrays = p.parse_mdstat((LAB_PROFILES / "baseline/node1/proc/mdstat").read_text())
+    arrays = mdraid.parse_mdstat((LAB_PROFILES / "baseline/node1/proc/mdstat").read_text())
     assert [a.name for a in arrays] == ["md2", "md3", "md1"] and not any(a.degraded for a in arrays)
-    assert codes(v.raid(md_view((LAB_PROFILES / "baseline/node1/proc/mdstat").read_text()))) == {"RAID_OK": "PASS"}
+    assert codes(raid.raid(md_view((LAB_PROFILES / "baseline/node1/proc/mdstat").read_text()))) == {"RAID_OK": "PASS"}
 
 
 def test_mdstat_degraded_lab_profile():
     text = (LAB_PROFILES / "degraded-raid/node1/proc/mdstat").read_text()
-    md3 = [a for a in p.parse_mdstat(text) if a.name == "md3"][0]
+    md3 = [a for a in mdraid.parse_mdstat(text) if a.name == "md3"][0]
     assert md3.degraded and md3.status == "U_" and (md3.raid_disks, md3.working_disks) == (2, 1)
-    assert codes(v.raid(md_view(text))) == {"RAID_DEGRADED": "FAIL"}
+    assert codes(raid.raid(md_view(text))) == {"RAID_DEGRADED": "FAIL"}
 
 
 def test_mdstat_failed_member_with_mdadm_detail():
-    a = p.parse_mdstat(up("mdstat-raid5-failed-member.txt"))[0]
+    a = mdraid.parse_mdstat(up("mdstat-raid5-failed-member.txt"))[0]
     assert a.level == "raid5" and a.failed_members == ("sdg1",) and a.status == "UUUUU_"
-    d = p.parse_mdadm_detail("@@md /dev/md0\n" + up("mdadm-detail-raid5-degraded-faulty.txt"))[0]
+    d = mdraid.parse_mdadm_detail("@@md /dev/md0\n" + up("mdadm-detail-raid5-degraded-faulty.txt"))[0]
     assert d.state_words == ("clean", "degraded") and d.failed_devices == 1
     assert ("/dev/sdg1", "faulty") in d.member_states and ("-", "removed") in d.member_states
-    findings = v.raid(md_view(up("mdstat-raid5-failed-member.txt"), up("mdadm-detail-raid5-degraded-faulty.txt")))
+    findings = raid.raid(md_view(up("mdstat-raid5-failed-member.txt"), up("mdadm-detail-raid5-degraded-faulty.txt")))
     assert codes(findings) == {"RAID_DEGRADED": "FAIL"} and "sdg1" in findings[0].summary
 
 
 def test_mdstat_recovery_is_a_rebuild_warning():
-    a = p.parse_mdstat(up("mdstat-raid5-recovery.txt"))[0]
+    a = mdraid.parse_mdstat(up("mdstat-raid5-recovery.txt"))[0]
     assert (a.action, a.percent, a.finish) == ("recovery", 12.6, "391.3min")
-    d = p.parse_mdadm_detail(up("mdadm-detail-raid5-recovering.txt"))[0]
+    d = mdraid.parse_mdadm_detail(up("mdadm-detail-raid5-recovering.txt"))[0]
     assert d.device == "/dev/md0" and d.rebuild_status == "12% complete" and "recovering" in d.state_words
-    assert codes(v.raid(md_view(up("mdstat-raid5-recovery.txt"), up("mdadm-detail-raid5-recovering.txt")))) == \
+    assert codes(raid.raid(md_view(up("mdstat-raid5-recovery.txt"), up("mdadm-detail-raid5-recovering.txt")))) == \
         {"RAID_REBUILDING": "WARN"}
 
 
 def test_mdstat_initial_resync_warns():
-    arrays = {a.name: a for a in p.parse_mdstat(up("mdstat-raid5-resync.txt"))}
+    arrays = {a.name: a for a in mdraid.parse_mdstat(up("mdstat-raid5-resync.txt"))}
     assert arrays["md2"].action == "resync" and arrays["md2"].percent == 1.4 and not arrays["md2"].degraded
-    assert codes(v.raid(md_view(up("mdstat-raid5-resync.txt")))) == {"RAID_RESYNCING": "WARN"}
+    assert codes(raid.raid(md_view(up("mdstat-raid5-resync.txt")))) == {"RAID_RESYNCING": "WARN"}
 
 
 def test_mdadm_clean():
-    d = p.parse_mdadm_detail(up("mdadm-detail-raid1-clean.txt"))[0]
+    d = mdraid.parse_mdadm_detail(up("mdadm-detail-raid1-clean.txt"))[0]
     assert d.state_words == ("clean",) and d.active_devices == 2 and d.failed_devices == 0
 
 
 def test_no_raid_at_all_is_a_warning_with_an_explanation():
-    findings = v.raid(md_view("Personalities : \nunused devices: <none>\n"))
+    findings = raid.raid(md_view("Personalities : \nunused devices: <none>\n"))
     assert codes(findings) == {"RAID_NOT_FOUND": "WARN"} and "storcli64" in findings[0].summary
 
 
@@ -154,54 +155,54 @@ def test_no_raid_at_all_is_a_warning_with_an_explanation():
 
 
 def test_storcli_optimal_and_degraded():
-    ok = p.parse_storcli(sections("baseline", "node1")["storcli"].text)[0]
+    ok = raid.parse_storcli(sections("baseline", "node1")["storcli"].text)[0]
     assert ok.virtual_drives[0].state == "Optl" and [d.state for d in ok.physical_drives] == ["Onln", "Onln"]
-    assert codes(v.raid(view("baseline", "node1"))) == {"RAID_OK": "PASS"}
-    bad = p.parse_storcli(sections("profile-degraded-raid", "node1")["storcli"].text)[0]
+    assert codes(raid.raid(view("baseline", "node1"))) == {"RAID_OK": "PASS"}
+    bad = raid.parse_storcli(sections("profile-degraded-raid", "node1")["storcli"].text)[0]
     assert bad.status == "Needs Attention" and bad.virtual_drives[0].state == "Dgrd"
-    assert codes(v.raid(view("profile-degraded-raid", "node1"))) == {"RAID_DEGRADED": "FAIL",
+    assert codes(raid.raid(view("profile-degraded-raid", "node1"))) == {"RAID_DEGRADED": "FAIL",
                                                                       "RAID_DRIVE_FAILED": "FAIL"}
-    assert codes(v.raid(view("profile-degraded-raid", "node2"))) == {"RAID_OK": "PASS"}
+    assert codes(raid.raid(view("profile-degraded-raid", "node2"))) == {"RAID_OK": "PASS"}
 
 
 def test_storcli_failure_status_is_a_tool_error():
     failure = '{"Controllers":[{"Command Status":{"Status":"Failure","Description":"No Controller found"}}]}'
     with pytest.raises(ValueError):
-        p.parse_storcli(failure)
+        raid.parse_storcli(failure)
 
 
 def test_ssacli_ok():
-    ctrls = p.parse_ssacli(up("ssacli-config-ok.txt"))
+    ctrls = raid.parse_ssacli(up("ssacli-config-ok.txt"))
     assert ctrls[0].status == "OK" and ctrls[0].battery == "OK"
     lds = [d for c in ctrls for d in c.virtual_drives]
     assert [(d.id, d.kind, d.state) for d in lds] == [("1", "RAID 1", "OK"), ("2", "RAID 5", "OK")]
     only_ssacli = view("baseline", "node1", storcli=Section("storcli", 127, "storcli64: not installed"),
                        ssacli=Section("ssacli", 0, up("ssacli-config-ok.txt")))
-    assert codes(v.raid(only_ssacli)) == {"RAID_OK": "PASS"}
+    assert codes(raid.raid(only_ssacli)) == {"RAID_OK": "PASS"}
 
 
 def test_ssacli_interim_recovery_mode_fails():
-    ctrl = p.parse_ssacli(up("ssacli-interim-recovery.txt"))[0]
+    ctrl = raid.parse_ssacli(up("ssacli-interim-recovery.txt"))[0]
     assert ctrl.virtual_drives[1].state == "Interim Recovery Mode"
     assert [d.state for d in ctrl.physical_drives].count("Failed") == 2
     assert "OK" == ctrl.physical_drives[2].state  # "OK, spare" is a healthy spare
-    found = codes(v._controller_findings(view("baseline", "node1"), ctrl))
+    found = codes(raid._controller_findings(view("baseline", "node1"), ctrl))
     assert found == {"RAID_DEGRADED": "FAIL", "RAID_DRIVE_FAILED": "FAIL"}
 
 
 def test_ssacli_cache_disabled_on_low_battery_warns():
-    ctrl = p.parse_ssacli(up("ssacli-cache-low-battery.txt"))[0]
+    ctrl = raid.parse_ssacli(up("ssacli-cache-low-battery.txt"))[0]
     assert ctrl.cache == "Temporarily Disabled"
-    assert codes(v._controller_findings(view("baseline", "node1"), ctrl)) == {"RAID_CACHE": "WARN"}
+    assert codes(raid._controller_findings(view("baseline", "node1"), ctrl)) == {"RAID_CACHE": "WARN"}
 
 
 def test_megacli_degraded_vd_and_rebuilding_drive():
-    vd = p.parse_megacli(up("megacli-ldinfo-degraded.txt"))[0]
+    vd = raid.parse_megacli(up("megacli-ldinfo-degraded.txt"))[0]
     assert vd.virtual_drives[0].state == "Degraded"
-    assert codes(v._controller_findings(view("baseline", "node1"), vd)) == {"RAID_DEGRADED": "FAIL"}
-    pd = p.parse_megacli(up("megacli-pd-rebuild.txt"))[0]
+    assert codes(raid._controller_findings(view("baseline", "node1"), vd)) == {"RAID_DEGRADED": "FAIL"}
+    pd = raid.parse_megacli(up("megacli-pd-rebuild.txt"))[0]
     assert pd.physical_drives[0].state == "Rebuild"
-    assert codes(v._controller_findings(view("baseline", "node1"), pd)) == {"RAID_REBUILDING": "WARN"}
+    assert codes(raid._controller_findings(view("baseline", "node1"), pd)) == {"RAID_REBUILDING": "WARN"}
 
 
 # ---------------------------------------------------------------- network and links
