@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from axha.checks import hardware, raid
+from axha.checks import fencing, firewall, hardware, network, raid
 from axha.checks import verdicts as v
 from axha.checks.script import script_argv
 from axha.checks.view import NodeView
@@ -36,10 +36,10 @@ CHECKS: tuple[Check, ...] = (
     Check("cpu", "CPU", ("cpuinfo", "lscpu", "cpufreq"), hardware.cpu, hardware.cpu_pair),
     Check("memory", "Memory", ("meminfo",), hardware.memory, hardware.memory_pair),
     Check("raid", "RAID", ("mdstat", "mdadm", "storcli", "perccli", "ssacli", "megacli"), raid.raid),
-    Check("network", "NICs", ("nics", "ip_link", "ip_addr"), v.network),
-    Check("links", "Cluster links", ("ping_link0", "ping_link1", "nics", "ip_link", "ip_addr"), v.links,
-          v.links_pair),
-    Check("fencing", "Fencing (BMC)", ("fence_peer", "nics", "ip_link", "ip_addr"), v.fencing, None,
+    Check("network", "NICs", ("nics", "ip_link", "ip_addr"), network.network),
+    Check("links", "Cluster links", ("ping_link0", "ping_link1", "nics", "ip_link", "ip_addr"), network.links,
+          network.links_pair),
+    Check("fencing", "Fencing (BMC)", ("fence_peer", "nics", "ip_link", "ip_addr"), fencing.fencing, None,
           needs_peer=True, needs_bmc=True),
     Check("storage", "Storage", ("disk_lsblk", "disk_blkid", "disk_wipefs", "disk_holders", "disk_swaps",
                                  "disk_mounts", "disk_ids", "disk_head"), v.storage, v.storage_pair),
@@ -48,7 +48,7 @@ CHECKS: tuple[Check, ...] = (
     Check("axigen", "Axigen", ("packages", "axigen_enabled"), v.axigen, v.axigen_pair),
     Check("time", "Time", ("clock", "timesync", "timedatectl"), v.time_sync, v.time_pair),
     Check("names", "Host names", ("hostname", "getent"), v.names, v.names_pair),
-    Check("firewall", "Firewall", ("nft", "iptables"), v.firewall),
+    Check("firewall", "Firewall", ("nft", "iptables"), firewall.firewall),
 )
 CHECK_IDS = tuple(c.id for c in CHECKS)
 

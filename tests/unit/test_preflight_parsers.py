@@ -8,7 +8,8 @@ import pytest
 
 from axha.checks import parsers as p
 from axha.checks import verdicts as v
-from axha.checks import hardware, mdraid, raid
+from axha.checks import firewall, hardware, mdraid, network, raid
+from axha.checks import fencing as fence
 from axha.checks.script import SCRIPT
 from axha.checks.view import NodeView
 from axha.steps import disk
@@ -209,45 +210,45 @@ def test_megacli_degraded_vd_and_rebuilding_drive():
 
 
 def test_nics_baseline_pass():
-    nics = v.nics(view("baseline", "node1"))
+    nics = network.nics(view("baseline", "node1"))
     assert nics["link0"].kind == "veth" and nics["link0"].carrier and nics["link0"].mtu == 1500
     assert ("192.168.99.11", 24) in nics["link0"].addresses
-    assert codes(v.network(view("baseline", "node1"))) == {"NIC_OK": "PASS"}
+    assert codes(network.network(view("baseline", "node1"))) == {"NIC_OK": "PASS"}
 
 
 def test_one_nic_fails_on_the_node_without_nics():
-    assert codes(v.network(view("profile-one-nic", "node1"))) == {
+    assert codes(network.network(view("profile-one-nic", "node1"))) == {
         "NIC_COUNT_LOW": "FAIL", "LINK0_INTERFACE_MISSING": "FAIL", "LINK1_INTERFACE_MISSING": "FAIL"}
     # node2 still has its cards, but nothing at the other end of the cables: no carrier, not missing
-    found = codes(v.network(view("profile-one-nic", "node2")))
+    found = codes(network.network(view("profile-one-nic", "node2")))
     assert found["LINK0_NO_CARRIER"] == "FAIL" and "LINK0_INTERFACE_MISSING" not in found
 
 
 def test_link_set_down_is_named_on_the_node_that_did_it():
-    assert codes(v.network(view("link1-down-node2", "node2")))["LINK1_DOWN"] == "FAIL"
-    node1 = codes(v.network(view("link1-down-node2", "node1")))
+    assert codes(network.network(view("link1-down-node2", "node2")))["LINK1_DOWN"] == "FAIL"
+    node1 = codes(network.network(view("link1-down-node2", "node1")))
     assert node1 == {"LINK1_NO_CARRIER": "FAIL"}
 
 
 def test_ping_parsing_both_ways():
-    ok = p.parse_ping(sections("baseline", "node1")["ping_link0"].text)
+    ok = network.parse_ping(sections("baseline", "node1")["ping_link0"].text)
     assert ok.ok and ok.transmitted == 2 and ok.received == 2 and ok.rtt_avg_ms is not None
-    lost = p.parse_ping(sections("link1-down-node2", "node1")["ping_link1"].text)
+    lost = network.parse_ping(sections("link1-down-node2", "node1")["ping_link1"].text)
     assert not lost.ok and lost.received == 0
-    unreachable = p.parse_ping(sections("link1-down-node2", "node2")["ping_link1"].text)
+    unreachable = network.parse_ping(sections("link1-down-node2", "node2")["ping_link1"].text)
     assert not unreachable.ok and "unreachable" in unreachable.error
-    assert codes(v.links(view("baseline", "node2"))) == {"LINK0_OK": "PASS", "LINK1_OK": "PASS"}
-    assert codes(v.links(view("link1-down-node2", "node1"))) == {"LINK0_OK": "PASS",
+    assert codes(network.links(view("baseline", "node2"))) == {"LINK0_OK": "PASS", "LINK1_OK": "PASS"}
+    assert codes(network.links(view("link1-down-node2", "node1"))) == {"LINK0_OK": "PASS",
                                                                   "LINK1_PEER_UNREACHABLE": "FAIL"}
 
 
 def test_mtu_compared_at_both_ends():
-    assert codes(v.links_pair(view("baseline", "node1"), view("baseline", "node2"))) == {
+    assert codes(network.links_pair(view("baseline", "node1"), view("baseline", "node2"))) == {
         "LINK0_MTU_SAME": "PASS", "LINK1_MTU_SAME": "PASS"}
     text = sections("baseline", "node2")["nics"].text.replace("link0 carrier=1 speed=10000 mtu=1500",
                                                                "link0 carrier=1 speed=10000 mtu=9000")
     b = view("baseline", "node2", nics=Section("nics", 0, text))
-    assert codes(v.links_pair(view("baseline", "node1"), b))["LINK0_MTU_MISMATCH"] == "FAIL"
+    assert codes(network.links_pair(view("baseline", "node1"), b))["LINK0_MTU_MISMATCH"] == "FAIL"
 
 
 # ---------------------------------------------------------------- fencing
@@ -255,16 +256,16 @@ def test_mtu_compared_at_both_ends():
 
 def test_fence_ipmilan_outputs():
     ok = sections("baseline", "node2")["fence_peer"]
-    assert p.parse_fence_status(ok.text, ok.rc) == p.FenceStatus("on")
+    assert fence.parse_fence_status(ok.text, ok.rc) == fence.FenceStatus("on")
     wrong = sections("bmc1-wrong-password", "node2")["fence_peer"]
-    assert p.parse_fence_status(wrong.text, wrong.rc).problem == "auth"
+    assert fence.parse_fence_status(wrong.text, wrong.rc).problem == "auth"
     stopped = sections("bmc1-stopped", "node2")["fence_peer"]
-    assert p.parse_fence_status(stopped.text, stopped.rc).problem == "timeout"
+    assert fence.parse_fence_status(stopped.text, stopped.rc).problem == "timeout"
 
 
 def test_fencing_verdicts_name_the_node_whose_bmc_fails():
     def fencing(scenario, node, bmc):
-        return codes(v.fencing(NodeView(**{**view(scenario, node).__dict__, "bmc_local": bmc})))
+        return codes(fence.fencing(NodeView(**{**view(scenario, node).__dict__, "bmc_local": bmc})))
 
     from axha.steps.bmc import BmcAuthError, BmcUnreachable
     assert fencing("baseline", "node1", ("on", None)) == {"BMC_OK": "PASS", "FENCE_AGENT_OK": "PASS"}
@@ -286,9 +287,9 @@ def test_bmc_on_a_cluster_link_subnet_warns():
     base = view("baseline", "node1")
     from dataclasses import replace
     node = replace(base.node, bmc=replace(base.node.bmc, address="192.168.99.201"))
-    found = codes(v._bmc_subnet(NodeView(base.spec, node, base.sections)))
+    found = codes(fence._bmc_subnet(NodeView(base.spec, node, base.sections)))
     assert found == {"BMC_ON_CLUSTER_SUBNET": "WARN"}
-    assert v._bmc_subnet(base) == []
+    assert fence._bmc_subnet(base) == []
 
 
 # ---------------------------------------------------------------- storage
@@ -374,13 +375,13 @@ def test_names():
 
 
 def test_firewall_open_allowing_and_blocking():
-    assert codes(v.firewall(view("baseline", "node1"))) == {"FIREWALL_OPEN": "PASS"}
-    allows = p.parse_nft_json(up("nft-drop-policy-allows.json"))
+    assert codes(firewall.firewall(view("baseline", "node1"))) == {"FIREWALL_OPEN": "PASS"}
+    allows = firewall.parse_nft_json(up("nft-drop-policy-allows.json"))
     assert allows.filtering and allows.allows("udp", 5406) and allows.allows("tcp", 143)
     assert not allows.allows("tcp", 8080)
-    assert codes(v.firewall(view("baseline", "node1", nft=Section("nft", 0, up("nft-drop-policy-allows.json"))))) \
+    assert codes(firewall.firewall(view("baseline", "node1", nft=Section("nft", 0, up("nft-drop-policy-allows.json"))))) \
         == {"FIREWALL_ALLOWS": "PASS"}
-    blocked = v.firewall(view("baseline", "node1", nft=Section("nft", 0, up("nft-drop-policy-ssh-only.json"))))
+    blocked = firewall.firewall(view("baseline", "node1", nft=Section("nft", 0, up("nft-drop-policy-ssh-only.json"))))
     assert codes(blocked) == {"FIREWALL_BLOCKS": "FAIL"} and "udp/5405" in blocked[0].summary
 
 
