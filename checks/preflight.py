@@ -7,8 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from axha.checks import fencing, firewall, hardware, network, raid
-from axha.checks import verdicts as v
+from axha.checks import fencing, firewall, hardware, network, raid, software, storage, system
 from axha.checks.script import script_argv
 from axha.checks.view import NodeView
 from axha.steps.runner import concurrently
@@ -42,12 +41,12 @@ CHECKS: tuple[Check, ...] = (
     Check("fencing", "Fencing (BMC)", ("fence_peer", "nics", "ip_link", "ip_addr"), fencing.fencing, None,
           needs_peer=True, needs_bmc=True),
     Check("storage", "Storage", ("disk_lsblk", "disk_blkid", "disk_wipefs", "disk_holders", "disk_swaps",
-                                 "disk_mounts", "disk_ids", "disk_head"), v.storage, v.storage_pair),
-    Check("software", "Software", ("os_release", "packages", "apt_policy", "drbd_module", "proc_mount"), v.software,
-          v.software_pair),
-    Check("axigen", "Axigen", ("packages", "axigen_enabled"), v.axigen, v.axigen_pair),
-    Check("time", "Time", ("clock", "timesync", "timedatectl"), v.time_sync, v.time_pair),
-    Check("names", "Host names", ("hostname", "getent"), v.names, v.names_pair),
+                                 "disk_mounts", "disk_ids", "disk_head"), storage.storage, storage.storage_pair),
+    Check("software", "Software", ("os_release", "packages", "apt_policy", "drbd_module", "proc_mount"),
+          software.software, software.software_pair),
+    Check("axigen", "Axigen", ("packages", "axigen_enabled"), software.axigen, software.axigen_pair),
+    Check("time", "Time", ("clock", "timesync", "timedatectl"), system.time_sync, system.time_pair),
+    Check("names", "Host names", ("hostname", "getent"), system.names, system.names_pair),
     Check("firewall", "Firewall", ("nft", "iptables"), firewall.firewall),
 )
 CHECK_IDS = tuple(c.id for c in CHECKS)

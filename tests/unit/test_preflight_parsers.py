@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from axha.checks import parsers as p
-from axha.checks import verdicts as v
-from axha.checks import firewall, hardware, mdraid, network, raid
+from axha.checks import firewall, hardware, mdraid, network, raid, software, storage, system
 from axha.checks import fencing as fence
 from axha.checks.script import SCRIPT
 from axha.checks.view import NodeView
@@ -301,26 +299,26 @@ def test_empty_backing_disk_passes():
     assert dev.size == 1 << 30 and dev.fstype is None and dev.kname.startswith("loop")
     assert disk.parse_blkid_export(s["disk_blkid"].text, s["disk_blkid"].rc) == {}
     assert disk.parse_wipefs_json(s["disk_wipefs"].text) == ()
-    assert disk.parse_head_checksum(s["disk_head"].text) == v.ZERO_1M_SHA256
-    assert codes(v.storage(view("baseline", "node1"))) == {"DISK_OK": "PASS"}
-    assert codes(v.storage_pair(view("baseline", "node1"), view("baseline", "node2"))) == {"DISK_SIZE_SAME": "PASS"}
+    assert disk.parse_head_checksum(s["disk_head"].text) == storage.ZERO_1M_SHA256
+    assert codes(storage.storage(view("baseline", "node1"))) == {"DISK_OK": "PASS"}
+    assert codes(storage.storage_pair(view("baseline", "node1"), view("baseline", "node2"))) == {"DISK_SIZE_SAME": "PASS"}
 
 
 def test_disk_with_a_filesystem_fails_on_that_node_only():
     s = sections("disk2-ext4", "node2")
     assert disk.parse_blkid_export(s["disk_blkid"].text, s["disk_blkid"].rc)["TYPE"] == "ext4"
     assert disk.parse_wipefs_json(s["disk_wipefs"].text)[0].type == "ext4"
-    findings = v.storage(view("disk2-ext4", "node2"))
+    findings = storage.storage(view("disk2-ext4", "node2"))
     assert codes(findings) == {"DISK_HAS_FILESYSTEM": "FAIL"} and "wipefs -a /dev/vdb" in findings[0].remedy
-    assert codes(v.storage(view("disk2-ext4", "node1"))) == {"DISK_OK": "PASS"}
+    assert codes(storage.storage(view("disk2-ext4", "node1"))) == {"DISK_OK": "PASS"}
 
 
 def test_shared_device_seen_by_both_nodes():
     a, b = view("shared", "node1"), view("shared", "node2")
-    assert v.disk_facts(a).ids["loop_backing_file"] == v.disk_facts(b).ids["loop_backing_file"]
-    assert codes(v.storage_pair(a, b)) == {"SHARED_DEVICE_SAME": "PASS"}
+    assert storage.disk_facts(a).ids["loop_backing_file"] == storage.disk_facts(b).ids["loop_backing_file"]
+    assert codes(storage.storage_pair(a, b)) == {"SHARED_DEVICE_SAME": "PASS"}
     other = Section("disk_ids", 0, "loop_backing_file=/var/lib/axha-lab/7/other.img")
-    assert codes(v.storage_pair(a, view("shared", "node2", disk_ids=other))) == {"SHARED_DEVICE_DIFFERENT": "FAIL"}
+    assert codes(storage.storage_pair(a, view("shared", "node2", disk_ids=other))) == {"SHARED_DEVICE_DIFFERENT": "FAIL"}
 
 
 # ---------------------------------------------------------------- software, time, names, firewall
@@ -328,50 +326,50 @@ def test_shared_device_seen_by_both_nodes():
 
 def test_software_and_axigen():
     s = sections("baseline", "node1")
-    pkgs = p.parse_dpkg_query(s["packages"].text)
+    pkgs = software.parse_dpkg_query(s["packages"].text)
     assert pkgs["pacemaker"].installed and pkgs["axigen"].version == "10.5.0"
-    assert p.parse_os_release(s["os_release"].text)["VERSION_ID"] == "12"
-    assert p.parse_drbd_module(s["drbd_module"].text, s["drbd_module"].rc) == "9.2.2"
-    assert codes(v.software(view("baseline", "node1"))) == {"OS_SUPPORTED": "PASS", "SOFTWARE_OK": "PASS"}
-    assert codes(v.axigen(view("baseline", "node1"))) == {"AXIGEN_OK": "PASS"}
-    assert codes(v.axigen_pair(view("baseline", "node1"), view("baseline", "node2"))) == {
+    assert software.parse_os_release(s["os_release"].text)["VERSION_ID"] == "12"
+    assert software.parse_drbd_module(s["drbd_module"].text, s["drbd_module"].rc) == "9.2.2"
+    assert codes(software.software(view("baseline", "node1"))) == {"OS_SUPPORTED": "PASS", "SOFTWARE_OK": "PASS"}
+    assert codes(software.axigen(view("baseline", "node1"))) == {"AXIGEN_OK": "PASS"}
+    assert codes(software.axigen_pair(view("baseline", "node1"), view("baseline", "node2"))) == {
         "AXIGEN_SAME_VERSION": "PASS"}
     enabled = Section("axigen_enabled", 0, "enabled")
-    assert codes(v.axigen(view("baseline", "node1", axigen_enabled=enabled)))["AXIGEN_ENABLED_AT_BOOT"] == "FAIL"
+    assert codes(software.axigen(view("baseline", "node1", axigen_enabled=enabled)))["AXIGEN_ENABLED_AT_BOOT"] == "FAIL"
 
 
 def test_apt_policy_installable_versus_missing():
     text = "corosync:\n  Installed: (none)\n  Candidate: 3.1.7-1+deb12u2\n  Version table:\n"
-    assert p.parse_apt_policy(text) == {"corosync": (None, "3.1.7-1+deb12u2")}
+    assert software.parse_apt_policy(text) == {"corosync": (None, "3.1.7-1+deb12u2")}
 
 
 def test_time_sync_states():
-    assert p.parse_chrony_tracking(up("chronyc-tracking-normal.txt"), 0).synced is True
-    assert p.parse_chrony_tracking(up("chronyc-tracking-not-synchronised.txt"), 0).synced is False
+    assert system.parse_chrony_tracking(up("chronyc-tracking-normal.txt"), 0).synced is True
+    assert system.parse_chrony_tracking(up("chronyc-tracking-not-synchronised.txt"), 0).synced is False
     synced = view("baseline", "node1", timesync=Section("timesync", 0, up("chronyc-tracking-normal.txt")))
-    assert codes(v.time_sync(synced)) == {"TIME_SYNCED": "PASS"}
+    assert codes(system.time_sync(synced)) == {"TIME_SYNCED": "PASS"}
     unsynced = view("baseline", "node1",
                     timesync=Section("timesync", 0, up("chronyc-tracking-not-synchronised.txt")))
-    assert codes(v.time_sync(unsynced)) == {"TIME_NOT_SYNCED": "WARN"}
-    assert codes(v.time_sync(view("baseline", "node1"))) == {"TIME_SYNC_UNKNOWN": "WARN"}
+    assert codes(system.time_sync(unsynced)) == {"TIME_NOT_SYNCED": "WARN"}
+    assert codes(system.time_sync(view("baseline", "node1"))) == {"TIME_SYNC_UNKNOWN": "WARN"}
 
 
 def test_clock_skew():
     a, b = view("baseline", "node1"), view("baseline", "node2")
     a.clock_offset, b.clock_offset = 0.010, 0.020
-    assert codes(v.time_pair(a, b)) == {"CLOCK_OK": "PASS"}
+    assert codes(system.time_pair(a, b)) == {"CLOCK_OK": "PASS"}
     b.clock_offset = 1.6
-    assert codes(v.time_pair(a, b)) == {"CLOCK_SKEW": "FAIL"}
+    assert codes(system.time_pair(a, b)) == {"CLOCK_SKEW": "FAIL"}
 
 
 def test_names():
-    assert p.parse_getent_hosts(sections("baseline", "node1")["getent"].text) == {
+    assert system.parse_getent_hosts(sections("baseline", "node1")["getent"].text) == {
         "node1": "192.168.98.11", "node2": "192.168.98.12"}
-    assert codes(v.names(view("baseline", "node1"))) == {"NAMES_OK": "PASS"}
+    assert codes(system.names(view("baseline", "node1"))) == {"NAMES_OK": "PASS"}
     wrong = view("baseline", "node1", hostname=Section("hostname", 0, "mail1"))
-    assert codes(v.names(wrong)) == {"HOSTNAME_MISMATCH": "FAIL"}
+    assert codes(system.names(wrong)) == {"HOSTNAME_MISMATCH": "FAIL"}
     other = view("baseline", "node2", getent=Section("getent", 0, "192.168.98.11   node1\n10.0.0.12   node2"))
-    assert codes(v.names_pair(view("baseline", "node1"), other)) == {"NAMES_DIFFER": "FAIL"}
+    assert codes(system.names_pair(view("baseline", "node1"), other)) == {"NAMES_DIFFER": "FAIL"}
 
 
 def test_firewall_open_allowing_and_blocking():
@@ -388,12 +386,12 @@ def test_firewall_open_allowing_and_blocking():
 
 def test_missing_but_installable_package_warns_on_that_node():
     s = sections("node2-no-resource-agents", "node2")
-    assert not p.parse_dpkg_query(s["packages"].text)["resource-agents"].installed  # "rc": removed, config kept
-    assert p.parse_apt_policy(s["apt_policy"].text)["resource-agents"][0] is None
-    assert codes(v.software(view("node2-no-resource-agents", "node2"))) == {
+    assert not software.parse_dpkg_query(s["packages"].text)["resource-agents"].installed  # "rc": removed, config kept
+    assert software.parse_apt_policy(s["apt_policy"].text)["resource-agents"][0] is None
+    assert codes(software.software(view("node2-no-resource-agents", "node2"))) == {
         "OS_SUPPORTED": "PASS", "PACKAGE_MISSING": "WARN"}
-    assert codes(v.software(view("node2-no-resource-agents", "node1")))["SOFTWARE_OK"] == "PASS"
+    assert codes(software.software(view("node2-no-resource-agents", "node1")))["SOFTWARE_OK"] == "PASS"
     # the same node with no repository offering it: a FAIL (nothing axha could install)
     none = Section("apt_policy", 0, "")
-    assert codes(v.software(view("node2-no-resource-agents", "node2", apt_policy=none)))["PACKAGE_UNAVAILABLE"] == \
+    assert codes(software.software(view("node2-no-resource-agents", "node2", apt_policy=none)))["PACKAGE_UNAVAILABLE"] == \
         "FAIL"
