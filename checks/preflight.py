@@ -7,8 +7,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from axha.checks import verdicts as v
+from axha.checks import fencing, firewall, hardware, network, raid, software, storage, system
 from axha.checks.script import script_argv
+from axha.checks.view import NodeView
 from axha.steps.runner import concurrently
 from axha.steps.sections import Section, begin_line, is_end_line, split_sections
 from axha.steps.errors import AxhaError
@@ -31,22 +32,22 @@ class Check:
 
 
 CHECKS: tuple[Check, ...] = (
-    Check("cpu", "CPU", ("cpuinfo", "lscpu", "cpufreq"), v.cpu, v.cpu_pair),
-    Check("memory", "Memory", ("meminfo",), v.memory, v.memory_pair),
-    Check("raid", "RAID", ("mdstat", "mdadm", "storcli", "perccli", "ssacli", "megacli"), v.raid),
-    Check("network", "NICs", ("nics", "ip_link", "ip_addr"), v.network),
-    Check("links", "Cluster links", ("ping_link0", "ping_link1", "nics", "ip_link", "ip_addr"), v.links,
-          v.links_pair),
-    Check("fencing", "Fencing (BMC)", ("fence_peer", "nics", "ip_link", "ip_addr"), v.fencing, None,
+    Check("cpu", "CPU", ("cpuinfo", "lscpu", "cpufreq"), hardware.cpu, hardware.cpu_pair),
+    Check("memory", "Memory", ("meminfo",), hardware.memory, hardware.memory_pair),
+    Check("raid", "RAID", ("mdstat", "mdadm", "storcli", "perccli", "ssacli", "megacli"), raid.raid),
+    Check("network", "NICs", ("nics", "ip_link", "ip_addr"), network.network),
+    Check("links", "Cluster links", ("ping_link0", "ping_link1", "nics", "ip_link", "ip_addr"), network.links,
+          network.links_pair),
+    Check("fencing", "Fencing (BMC)", ("fence_peer", "nics", "ip_link", "ip_addr"), fencing.fencing, None,
           needs_peer=True, needs_bmc=True),
     Check("storage", "Storage", ("disk_lsblk", "disk_blkid", "disk_wipefs", "disk_holders", "disk_swaps",
-                                 "disk_mounts", "disk_ids", "disk_head"), v.storage, v.storage_pair),
-    Check("software", "Software", ("os_release", "packages", "apt_policy", "drbd_module", "proc_mount"), v.software,
-          v.software_pair),
-    Check("axigen", "Axigen", ("packages", "axigen_enabled"), v.axigen, v.axigen_pair),
-    Check("time", "Time", ("clock", "timesync", "timedatectl"), v.time_sync, v.time_pair),
-    Check("names", "Host names", ("hostname", "getent"), v.names, v.names_pair),
-    Check("firewall", "Firewall", ("nft", "iptables"), v.firewall),
+                                 "disk_mounts", "disk_ids", "disk_head"), storage.storage, storage.storage_pair),
+    Check("software", "Software", ("os_release", "packages", "apt_policy", "drbd_module", "proc_mount"),
+          software.software, software.software_pair),
+    Check("axigen", "Axigen", ("packages", "axigen_enabled"), software.axigen, software.axigen_pair),
+    Check("time", "Time", ("clock", "timesync", "timedatectl"), system.time_sync, system.time_pair),
+    Check("names", "Host names", ("hostname", "getent"), system.names, system.names_pair),
+    Check("firewall", "Firewall", ("nft", "iptables"), firewall.firewall),
 )
 CHECK_IDS = tuple(c.id for c in CHECKS)
 
@@ -283,11 +284,11 @@ class _Run:
         self.evaluate()
 
     # -- verdicts
-    def view(self, name: str) -> v.NodeView:
+    def view(self, name: str) -> NodeView:
         peer = self.spec.peer(name).name
         offset = self.offsets.get(name)
-        return v.NodeView(self.spec, self.spec.node(name), dict(self.sections[name]), dict(self.sections[peer]),
-                          self.bmc.get(name), offset)
+        return NodeView(self.spec, self.spec.node(name), dict(self.sections[name]), dict(self.sections[peer]),
+                        self.bmc.get(name), offset)
 
     def _ready(self, check: Check, name: str) -> bool:
         have = lambda n: self.finished[n] or all(s in self.sections[n] for s in check.sections)  # noqa: E731
@@ -340,7 +341,7 @@ class _Run:
                                 SKIP, "nothing to check")]
         return CheckResult(check.id, subject, tuple(findings), output, elapsed)
 
-    def _output(self, check: Check, view: v.NodeView) -> str:
+    def _output(self, check: Check, view: NodeView) -> str:
         parts = []
         if check.needs_bmc and view.bmc_local is not None:
             state, error = view.bmc_local

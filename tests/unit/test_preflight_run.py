@@ -112,6 +112,6 @@ def test_report_json_and_markdown():
 
 
 def test_checks_never_import_textual():
-    code = "import axha.checks.preflight, axha.checks.verdicts, sys; print('textual' in sys.modules or 'rich' in sys.modules)"
+    code = "import axha.checks.preflight, axha.checks.view, sys; print('textual' in sys.modules or 'rich' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
