@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from axha.steps import disk, drbd
+from axha.steps import (disk, drbd_argv, drbd_events, drbd_progress, drbd_resource_file, drbd_split_brain,
+                        drbd_status)
 from axha.steps.errors import AxhaError, CommandFailed, CommandTimeout
 from axha.steps.framework import (FAIL, PASS, WARN, Action, ActionFinished, ActionStarted, Confirmation, Context, Emit,
                              Finding, OutputLine, Progress, Step, wait_for)
@@ -131,13 +132,13 @@ def sync_source(ctx: Context) -> str:
     return name
 
 
-def read_status(ctx: Context, node: str) -> drbd.Resource | None:
+def read_status(ctx: Context, node: str) -> drbd_status.Resource | None:
     """The resource as `drbdsetup status --json` shows it on node; None when it is not up there."""
-    result = ctx.runner(node).run(drbd.status_argv(res_name(ctx)), timeout=30)
+    result = ctx.runner(node).run(drbd_argv.status_argv(res_name(ctx)), timeout=30)
     if result.rc in NOT_UP_RC:
         return None
     result.check(f"cannot read the DRBD state on {node}", "Check that drbd-utils is installed on the node.")
-    return drbd.find_resource(drbd.parse_status_json(result.stdout), res_name(ctx))
+    return drbd_status.find_resource(drbd_status.parse_status_json(result.stdout), res_name(ctx))
 
 
 def per_node(ctx: Context, fn) -> dict:
@@ -149,13 +150,13 @@ def per_node(ctx: Context, fn) -> dict:
     return {node: results[node] for node in ctx.spec.node_names}
 
 
-def read_all(ctx: Context) -> dict[str, drbd.Resource | None]:
+def read_all(ctx: Context) -> dict[str, drbd_status.Resource | None]:
     return per_node(ctx, lambda node: read_status(ctx, node))
 
 
 def adm(ctx: Context, node: str, command: str, why: str, *options: str, destructive: bool = False,
         timeout: float = 120.0) -> Action:
-    return Action(node, drbd.drbdadm_argv(command, res_name(ctx), *options), why, destructive=destructive,
+    return Action(node, drbd_argv.drbdadm_argv(command, res_name(ctx), *options), why, destructive=destructive,
                   timeout=timeout)
 
 
@@ -173,7 +174,7 @@ def left_to_pacemaker(ctx: Context, code: str, states: dict) -> list[Finding]:
             for node, s in states.items()]
 
 
-def primary_node(states: dict[str, drbd.Resource | None]) -> str | None:
+def primary_node(states: dict[str, drbd_status.Resource | None]) -> str | None:
     return next((n for n, r in states.items() if r is not None and r.role == "Primary"), None)
 
 
@@ -185,7 +186,7 @@ class DrbdConfig(Step):
     title = "DRBD resource file on both nodes"
 
     def temp_path(self, ctx: Context) -> str:
-        return drbd.resource_path(res_name(ctx)) + ".axha-new"
+        return drbd_resource_file.resource_path(res_name(ctx)) + ".axha-new"
 
     def check(self, ctx: Context) -> list[Finding]:
         if not drbd_mode(ctx):
@@ -202,22 +203,22 @@ class DrbdConfig(Step):
     def plan(self, ctx: Context) -> list[Action]:
         if not drbd_mode(ctx):
             return []
-        wanted = drbd.render_resource(ctx.spec)
-        target, temp = drbd.resource_path(res_name(ctx)), self.temp_path(ctx)
+        wanted = drbd_resource_file.render_resource(ctx.spec)
+        target, temp = drbd_resource_file.resource_path(res_name(ctx)), self.temp_path(ctx)
         actions = []
         current = per_node(ctx, lambda node: ctx.runner(node).run(("cat", target), timeout=30))
         for node in ctx.spec.node_names:
             if current[node].rc == 0 and current[node].stdout == wanted:
                 continue
             actions += [
-                Action(node, drbd.drbdadm_argv("dump", res_name(ctx), config=temp),
+                Action(node, drbd_argv.drbdadm_argv("dump", res_name(ctx), config=temp),
                        f"check the new resource file with {node}'s own DRBD parser before it is used"),
                 Action(node, ("mv", "-f", temp, target), f"install {target} on {node}"),
             ]
         return actions
 
     def apply(self, ctx: Context, plan: list[Action], emit: Emit) -> None:
-        text = drbd.render_resource(ctx.spec)
+        text = drbd_resource_file.render_resource(ctx.spec)
         for node in sorted({a.node for a in plan}):
             ctx.runner(node).put(self.temp_path(ctx), text, 0o644)
         super().apply(ctx, plan, emit)
@@ -226,7 +227,8 @@ class DrbdConfig(Step):
         if not drbd_mode(ctx):
             return []
         findings = []
-        dumps = per_node(ctx, lambda node: ctx.runner(node).run(drbd.drbdadm_argv("dump", res_name(ctx)), timeout=30))
+        dumps = per_node(ctx, lambda node: ctx.runner(node).run(drbd_argv.drbdadm_argv("dump", res_name(ctx)),
+                                                                timeout=30))
         for node, result in dumps.items():
             ok = result.rc == 0
             findings.append(Finding("DRBD_CONFIG_VALID", node, PASS if ok else FAIL,
@@ -248,7 +250,7 @@ class DrbdMetadata(Step):
         state = read_status(ctx, node)
         if state is not None and state.disk != "Diskless":
             return True  # attached: the metadata is there and in use
-        return ctx.runner(node).run(drbd.drbdadm_argv("dump-md", res_name(ctx)), timeout=120).rc == 0
+        return ctx.runner(node).run(drbd_argv.drbdadm_argv("dump-md", res_name(ctx)), timeout=120).rc == 0
 
     def disks_without_metadata(self, ctx: Context) -> dict[str, DiskReport]:
         """What each backing disk holds, for the nodes that have no DRBD metadata yet."""
@@ -334,7 +336,7 @@ class DrbdUp(Step):
             wait_for("DRBD connected on both nodes", connected, timeout, ctx)
         except CommandTimeout:
             seen = ", ".join(f"{n}: {_conn_state(s)}" for n, s in last.items())
-            signs = drbd.split_brain_signs(last)
+            signs = drbd_split_brain.split_brain_signs(last)
             if signs:
                 seen += "; split brain? " + "; ".join(signs)
             raise CommandTimeout(f"DRBD did not connect within {timeout:g} s ({seen})",
@@ -351,7 +353,7 @@ class DrbdUp(Step):
                         f"{node}: {_conn_state(s)}") for node, s in states.items()]
 
 
-def _conn_state(state: drbd.Resource | None) -> str:
+def _conn_state(state: drbd_status.Resource | None) -> str:
     if state is None:
         return "resource down"
     conn = state.connection()
@@ -395,8 +397,8 @@ class InitialSync(Step):
         """skip-initial-sync is only for disks whose DRBD metadata is fresh from create-md on both nodes."""
         findings = []
         for node in ctx.spec.node_names:
-            gi = ctx.runner(node).run(drbd.drbdadm_argv("get-gi", res_name(ctx)), timeout=30)
-            if gi.rc != 0 or not drbd.just_created(gi.stdout):
+            gi = ctx.runner(node).run(drbd_argv.drbdadm_argv("get-gi", res_name(ctx)), timeout=30)
+            if gi.rc != 0 or not drbd_status.just_created(gi.stdout):
                 findings.append(Finding(
                     "SKIP_SYNC_REFUSED", node, FAIL,
                     f"skip-initial-sync refused: {node}'s DRBD metadata is not brand new "
@@ -411,7 +413,7 @@ class InitialSync(Step):
         if all(s is not None and s.in_sync for s in states.values()):
             return []
         source = sync_source(ctx)
-        follow = [Action(node, drbd.events2_follow_argv(res_name(ctx)),
+        follow = [Action(node, drbd_argv.events2_follow_argv(res_name(ctx)),
                          f"follow the sync on {node} until both sides are UpToDate", timeout=self.timeout(ctx))
                   for node in ctx.spec.node_names]
         if any(s is None or not s.connected for s in states.values()):
@@ -440,7 +442,7 @@ class InitialSync(Step):
         return float(ctx.options.get("sync_timeout", 24 * 3600))
 
     def apply(self, ctx: Context, plan: list[Action], emit: Emit) -> None:
-        followers = [a for a in plan if a.argv == drbd.events2_follow_argv(res_name(ctx))]
+        followers = [a for a in plan if a.argv == drbd_argv.events2_follow_argv(res_name(ctx))]
         for action in plan:
             if action in followers:
                 if action is followers[0]:
@@ -451,14 +453,14 @@ class InitialSync(Step):
     def follow(self, ctx: Context, actions: list[Action], emit: Emit) -> None:
         """Stream `drbdsetup events2 --statistics` on each node at once, emitting Progress until in sync."""
         lock = threading.Lock()
-        tracker = drbd.SyncTracker()
+        tracker = drbd_progress.SyncTracker()
 
         def safe_emit(event) -> None:
             with lock:
                 emit(event)
 
         def one(action: Action):
-            state = drbd.Events2State()
+            state = drbd_events.Events2State()
 
             def on_line(line: str) -> bool:
                 state.feed(line)
@@ -500,9 +502,9 @@ class InitialSync(Step):
                 for node, s in states.items()]
 
 
-def sync_due(state: drbd.Resource) -> bool:
+def sync_due(state: drbd_status.Resource) -> bool:
     """One side already UpToDate while connected: a sync is due or running (no force needed)."""
-    return state.connected and (state.disk == drbd.GOOD_DISK or state.peer_disk == drbd.GOOD_DISK)
+    return state.connected and (state.disk == drbd_status.GOOD_DISK or state.peer_disk == drbd_status.GOOD_DISK)
 
 
 @dataclass(frozen=True)
@@ -510,7 +512,7 @@ class _Named:
     node: str
 
 
-def progress_event(step_id: str, p: drbd.SyncProgress, res: drbd.Resource) -> Progress:
+def progress_event(step_id: str, p: drbd_progress.SyncProgress, res: drbd_status.Resource) -> Progress:
     """A framework Progress in percent (rate in percent per second, ETA in seconds); the label carries the
     admin's words: `SyncSource UpToDate/Inconsistent · 51.2 MiB/s · 620.4 MiB out of sync`."""
     size = res.device(0).size_kib if res.device(0) else None
@@ -519,7 +521,7 @@ def progress_event(step_id: str, p: drbd.SyncProgress, res: drbd.Resource) -> Pr
     if p.rate_kib:
         parts.append(f"{p.rate_kib / 1024:.1f} MiB/s")
     if p.out_of_sync_kib is not None:
-        parts.append(f"{drbd.human_kib(p.out_of_sync_kib)} out of sync")
+        parts.append(f"{drbd_progress.human_kib(p.out_of_sync_kib)} out of sync")
     return Progress(step_id, p.node, p.percent, 100.0, rate_pct, p.eta, " · ".join(parts))
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Callable
 
 from axha.steps import cib, names
-from axha.steps.drbd import drbdadm_argv, resource_path
+from axha.steps.drbd_argv import drbdadm_argv
+from axha.steps.drbd_resource_file import resource_path
 from axha.steps.errors import AxhaError, CommandTimeout, InputError
 from axha.steps.framework import Confirmation, OutputLine, StepFinished, StepStarted, wait_for
 from axha.steps.maint.status import ClusterState, read_state

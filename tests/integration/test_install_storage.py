@@ -48,9 +48,9 @@ def seed_mail(lab_exec) -> None:
 
 
 def drbd_state(lab_exec, node: str):
-    from axha.steps import drbd
+    from axha.steps import drbd_status
     out = lab_exec(node, ["drbdsetup", "status", "axigen", "--json"])
-    return drbd.find_resource(drbd.parse_status_json(out.stdout.decode()), "axigen")
+    return drbd_status.find_resource(drbd_status.parse_status_json(out.stdout.decode()), "axigen")
 
 
 def test_fresh_install_then_rerun_plans_nothing(fresh_lab, lab_exec):

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from axha.steps import disk as disk_rule
-from axha.steps import drbd
+from axha.steps import drbd_resource_file, drbd_status
 from axha.steps.framework import Confirmation, Context, PlanReady, Progress, run_steps
 from axha.steps.install import storage
 from axha.steps.install.storage import STORAGE_STEPS
@@ -49,7 +49,7 @@ def test_first_run_brings_drbd_up_syncs_and_moves_the_data():
     # the resource file went to both nodes, validated there before it was moved in place
     for node in SPEC.node_names:
         path, data, mode = ctx.runners[node].puts[0]
-        assert path == "/etc/drbd.d/axigen.res.axha-new" and data.decode() == drbd.render_resource(SPEC)
+        assert path == "/etc/drbd.d/axigen.res.axha-new" and data.decode() == drbd_resource_file.render_resource(SPEC)
         calls = commands(ctx, node)
         assert calls.index(("drbdadm", "-c", path, "dump", "axigen")) < \
             calls.index(("mv", "-f", path, "/etc/drbd.d/axigen.res"))
@@ -197,8 +197,8 @@ def test_skip_initial_sync_never_applies_to_a_started_sync():
 
 def test_gi_just_created_from_real_drbdmeta():
     text = (FIX / "disks" / "drbdmeta-get-gi-created.txt").read_text()
-    assert drbd.parse_gi(text)[0] == drbd.UUID_JUST_CREATED and drbd.just_created(text)
-    assert not drbd.just_created("") and not drbd.just_created("No valid meta data found\n")
+    assert drbd_status.parse_gi(text)[0] == drbd_status.UUID_JUST_CREATED and drbd_status.just_created(text)
+    assert not drbd_status.just_created("") and not drbd_status.just_created("No valid meta data found\n")
 
 
 def test_unexpected_command_is_caught_by_replay():
