@@ -8,7 +8,7 @@ from textual.widgets import Label, ProgressBar
 
 from axha.steps import drbd_events, drbd_progress
 from axha.steps.framework import Progress
-from axha.steps.install.storage import progress_event
+from axha.steps.install.drbd_sync import progress_event
 from axha.tui.widgets.sync_progress import SyncProgress, format_eta
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "drbd-real"
