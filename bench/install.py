@@ -58,12 +58,12 @@ def waits_from_events(events: list[dict]) -> dict:
 
 def pcs_script(spec, secrets, hacluster_password: str) -> list[tuple[str, list[str], str | None]]:
     """(node, argv, stdin) in order: what an admin types, minus the typing."""
-    from axha.steps import drbd, names
+    from axha.steps import drbd_resource_file, names
     a, b = spec.nodes
     res = spec.storage.drbd.resource
     dev = spec.storage.data_device
     mount = spec.storage.mount_point
-    resfile = drbd.render_resource(spec)
+    resfile = drbd_resource_file.render_resource(spec)
     steps: list[tuple[str, list[str], str | None]] = []
     for n in (a, b):
         steps += [(n.name, ["sh", "-c", f"cat > /etc/drbd.d/{res}.res"], resfile),
@@ -125,7 +125,7 @@ def pcs_script(spec, secrets, hacluster_password: str) -> list[tuple[str, list[s
 
 
 def pcs_run(status: dict) -> dict:
-    from axha.steps import drbd, names
+    from axha.steps import drbd_argv, drbd_status, names
     from axha.steps.install.common import CRM_MON_ARGV
     from axha.steps.pacemaker import parse_crm_mon
     from axha.steps.secrets import load_secrets
@@ -145,8 +145,9 @@ def pcs_run(status: dict) -> dict:
                 if argv == ["WAIT_SYNC"]:
                     t = time.monotonic()
                     while True:
-                        out = runner.run(list(drbd.status_argv(spec.storage.drbd.resource)), timeout=30).stdout
-                        res = drbd.find_resource(drbd.parse_status_json(out), spec.storage.drbd.resource)
+                        out = runner.run(list(drbd_argv.status_argv(spec.storage.drbd.resource)), timeout=30).stdout
+                        res = drbd_status.find_resource(drbd_status.parse_status_json(out),
+                                                        spec.storage.drbd.resource)
                         if res is not None and res.in_sync:
                             break
                         time.sleep(0.5)

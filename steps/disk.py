@@ -1,6 +1,6 @@
 """Is a disk free for axha, and what would be lost on it: the one rule, for preflight and for the install.
 
-Preflight (checks.storage) and the install's guard before create-md or mkfs (steps.install.storage) read
+Preflight (checks.storage) and the install's guard before create-md or mkfs (steps.install.disk_guard) read
 the same facts with the same commands (DISK_COMMANDS, run as sections of one read-only script) and judge them with
 the same rule (DiskFacts.in_use / content / blank):
 

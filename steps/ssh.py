@@ -16,89 +16,25 @@ How a command runs on the node (the remote side of `run`/`stream`):
 """
 from __future__ import annotations
 
-import base64
-import hashlib
-import logging
 import os
-import posixpath
 import select
 import shlex
 import socket
 import threading
 import time
-import uuid
 from dataclasses import replace
-from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
-from axha.steps.errors import AxhaError, CommandTimeout, ConnectError, HostKeyError
-from axha.steps.files import FileProblem, open_append, read_regular
+from axha.steps.errors import CommandTimeout, ConnectError
 from axha.steps.runner import DEFAULT_TIMEOUT, OnLine, Result
-
-
-def _paramiko():
-    """paramiko, imported on first use without `invoke`: paramiko.config imports invoke (a dependency of
-    paramiko) only to run ssh_config's `Match exec`, which axha never reads, and that import pulls asyncio and
-    unittest.mock in: about 80 ms of every command's start (python -X importtime). invoke stays importable."""
-    import sys
-    if "paramiko" not in sys.modules and "invoke" not in sys.modules:
-        sys.modules["invoke"] = None  # type: ignore[assignment]  # makes `import invoke` fail inside paramiko
-        try:
-            import paramiko
-        finally:
-            if sys.modules.get("invoke", 0) is None:
-                del sys.modules["invoke"]
-    import paramiko
-    return paramiko
-
-# paramiko logs transport-thread failures (with tracebacks) that we already turn into ConnectError; without a
-# handler Python's last-resort handler would print them on stderr, right over the TUI
-logging.getLogger("paramiko").addHandler(logging.NullHandler())
+from axha.steps.ssh_auth import KeyAuth
+from axha.steps.ssh_files import SftpFiles
+from axha.steps.ssh_known_hosts import AcceptHostKey, HostKeyCheck, known_hosts_name
+from axha.steps.ssh_paramiko import _paramiko, _plain
 
 PID_MARK = b"AXHA-PID "
 WRAPPER = 'echo "AXHA-PID $$" >&2; exec timeout -k 5 "$0" "$@"'
 KILL_GRACE = 1.0
-AcceptHostKey = Callable[[HostKeyError], bool]
-KNOWN_HOSTS_LIMIT = 16 * 1024 * 1024
-KEY_FILE_LIMIT = 1024 * 1024
-
-
-def parse_known_hosts(text: str):
-    """(paramiko HostKeys, set of revoked keys' base64) from known_hosts text. `@revoked` lines revoke their key;
-    `@cert-authority` lines and lines paramiko cannot read (bad base64, unknown key types) are skipped."""
-    paramiko = _paramiko()
-    HostKeyEntry, InvalidHostKey = paramiko.hostkeys.HostKeyEntry, paramiko.hostkeys.InvalidHostKey
-
-    keys, revoked = paramiko.HostKeys(), set()
-    for lineno, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("@"):
-            marker, _, rest = line.partition(" ")
-            fields = rest.split()
-            if marker == "@revoked" and len(fields) >= 3:
-                revoked.add(fields[2])
-            continue
-        try:
-            entry = HostKeyEntry.from_line(line, lineno)
-        except (paramiko.SSHException, InvalidHostKey, ValueError, TypeError, IndexError):
-            continue
-        if entry is not None:
-            for name in entry.hostnames:
-                keys.add(name, entry.key.get_name(), entry.key)
-    return keys, revoked
-
-
-def fingerprint(key) -> str:
-    """SHA256 fingerprint of a host key the way OpenSSH prints it (SHA256:base64, no padding)."""
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
-
-
-def known_hosts_name(address: str, port: int) -> str:
-    """The host name as written in known_hosts: `addr` on port 22, else `[addr]:port`."""
-    return address if port == 22 else f"[{address}]:{port}"
 
 
 def remote_command(argv: Sequence[str], timeout: float, sudo: bool) -> str:
@@ -110,7 +46,7 @@ def remote_command(argv: Sequence[str], timeout: float, sudo: bool) -> str:
     return shlex.join((["sudo", "-n", "--"] if sudo else []) + wrapped)
 
 
-class SshRunner:
+class SshRunner(HostKeyCheck, KeyAuth, SftpFiles):
     """Runs commands on one node over SSH. Lazy connect, one Transport shared by threads, reconnect if it died."""
 
     def __init__(self, node, *, key_file: str | None = None, password: str | None = None,
@@ -208,162 +144,6 @@ class SshRunner:
         except OSError as exc:
             raise ConnectError(f"cannot reach {address}:{port}: {exc.strerror or exc}", node=self.node,
                                remedy="Check the address and the network path.") from None
-
-    def _load_known_hosts(self):
-        """known_hosts as paramiko HostKeys; the keys of its @revoked lines go to self._revoked (refused for every
-        host). @cert-authority lines are skipped: paramiko cannot check host certificates, so a host known only
-        through a CA is an unknown host here. A line paramiko cannot read is skipped, as OpenSSH does."""
-        keys, self._revoked = parse_known_hosts(self._read_known_hosts())
-        return keys
-
-    def _read_known_hosts(self) -> str:
-        try:
-            data, _ = read_regular(self.known_hosts, KNOWN_HOSTS_LIMIT)
-        except FileProblem as exc:
-            if exc.missing:
-                return ""
-            raise ConnectError(f"known_hosts file {self.known_hosts} {exc}", node=self.node,
-                               remedy="Fix or move the file aside.") from None
-        return data.decode(errors="replace")
-
-    def _check_host_key(self, hostname: str, key, known_keys, allow_prompt: bool) -> None:
-        key_type, fp = key.get_name(), fingerprint(key)
-        if key.get_base64() in self._revoked:
-            raise HostKeyError(
-                f"REVOKED host key for {hostname}: the node presents {key_type} {fp}, which {self.known_hosts} marks "
-                "@revoked. Refusing to connect.", node=self.node, fingerprint=fp, key_type=key_type, changed=True,
-                hostname=hostname, key=key,
-                remedy="Find out why the key was revoked; give the node a new host key before connecting.")
-        if known_keys:
-            same_type = known_keys.get(key_type)
-            if same_type is None and key_type.startswith("rsa-sha2"):
-                same_type = known_keys.get("ssh-rsa")
-            if same_type is not None and same_type.asbytes() == key.asbytes():
-                return
-            raise HostKeyError(
-                f"HOST KEY CHANGED for {hostname}: the node now presents {key_type} {fp}, which does not match "
-                f"{self.known_hosts}. Someone may be intercepting the connection, or the node was reinstalled. "
-                "Refusing to connect.",
-                node=self.node, fingerprint=fp, key_type=key_type, changed=True, hostname=hostname, key=key,
-                remedy=f"Verify the node's key on its console (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub); only "
-                       f"if it is legitimate run: ssh-keygen -f {self.known_hosts} -R '{hostname}'")
-        error = HostKeyError(
-            f"unknown host key for {hostname}: {key_type} {fp}", node=self.node, fingerprint=fp,
-            key_type=key_type, changed=False, hostname=hostname, key=key,
-            remedy=f"Compare it with `ssh-keygen -lf /etc/ssh/ssh_host_{_short_type(key_type)}_key.pub` on the "
-                   f"node's console, then accept it, or add it to {self.known_hosts}.")
-        if not allow_prompt or self.accept_host_key is None or not self.accept_host_key(error):
-            raise error
-        self._remember(hostname, key)
-
-    def _remember(self, hostname: str, key) -> None:
-        """Append the accepted key to known_hosts: never through a symbolic link (O_NOFOLLOW), never to a FIFO."""
-        path = Path(self.known_hosts)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        line = f"{hostname} {key.get_name()} {key.get_base64()}\n"
-        try:
-            fd = open_append(path, 0o644)
-        except FileProblem as exc:
-            raise ConnectError(f"cannot add the host key to {path}: it {exc}", node=self.node,
-                               remedy=f"Add it yourself: echo '{line.strip()}' >> <your known_hosts>") from None
-        try:
-            size = os.fstat(fd).st_size
-            if size:
-                with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW)) as existing:
-                    existing.seek(size - 1)
-                    if existing.read(1) != b"\n":
-                        line = "\n" + line
-            os.write(fd, line.encode())
-        finally:
-            os.close(fd)
-        if self.audit is not None:
-            self.audit.note(self.node, f"host key accepted by the admin: {hostname} {key.get_name()} "
-                                       f"{fingerprint(key)} -> {path}")
-
-    def _authenticate(self, transport) -> None:
-        paramiko = _paramiko()
-
-        user, tried = self.spec.ssh_user, []
-        for label, key in self._keys():
-            tried.append(label)
-            try:
-                transport.auth_publickey(user, key)
-                return
-            except paramiko.BadAuthenticationType as exc:
-                if "password" not in exc.allowed_types or not self._password:
-                    raise ConnectError(f"{self.where} does not accept key authentication (allows: "
-                                       f"{', '.join(exc.allowed_types)})", node=self.node,
-                                       remedy="Set ssh_password in the secrets file or allow public keys.") from None
-                break
-            except paramiko.AuthenticationException:
-                continue
-            except paramiko.SSHException as exc:
-                raise ConnectError(f"SSH authentication with {self.where} failed: {_plain(exc)}",
-                                   node=self.node) from None
-        if self._password:
-            tried.append("password")
-            try:
-                transport.auth_password(user, self._password)
-                return
-            except paramiko.AuthenticationException:
-                pass
-            except paramiko.SSHException as exc:
-                raise ConnectError(f"SSH authentication with {self.where} failed: {_plain(exc)}",
-                                   node=self.node) from None
-        raise ConnectError(
-            f"{self.where} refused authentication (tried: {', '.join(tried) or 'nothing: no key, agent or password'})",
-            node=self.node,
-            remedy=f"Install your public key in ~{user}/.ssh/authorized_keys on the node (ssh-copy-id), set "
-                   "ssh.key_file in the cluster file, or put ssh_password in the secrets file.")
-
-    def _keys(self):
-        """(label, key) pairs to try: the configured key file, else the agent's keys and ~/.ssh/id_* files."""
-        paramiko = _paramiko()
-
-        if self.key_file:
-            yield f"key {self.key_file}", self._load_key(self.key_file)
-            return
-        if self.use_agent and os.environ.get("SSH_AUTH_SOCK"):
-            try:
-                for i, key in enumerate(paramiko.Agent().get_keys()):
-                    yield f"agent key {i + 1}", key
-            except paramiko.SSHException:
-                pass
-        for name in ("id_ed25519", "id_ecdsa", "id_rsa"):
-            path = os.path.expanduser(f"~/.ssh/{name}")
-            if os.path.exists(path):
-                try:
-                    yield f"key {path}", self._load_key(path)
-                except ConnectError:
-                    continue
-
-    def _load_key(self, path: str):
-        paramiko = _paramiko()
-
-        try:  # only a regular file of a sane size: a FIFO or /dev/zero as key file must not hang axha
-            read_regular(path, KEY_FILE_LIMIT)
-        except FileProblem as exc:
-            if exc.missing:
-                raise ConnectError(f"SSH key file {path} does not exist", node=self.node,
-                                   remedy="Fix ssh.key_file in the cluster file.") from None
-            raise ConnectError(f"SSH key file {path} {exc}", node=self.node,
-                               remedy="Fix ssh.key_file in the cluster file.") from None
-        try:
-            return paramiko.PKey.from_path(path, self._passphrase.encode() if self._passphrase else None)
-        except FileNotFoundError:
-            raise ConnectError(f"SSH key file {path} does not exist", node=self.node,
-                               remedy="Fix ssh.key_file in the cluster file.") from None
-        except (paramiko.PasswordRequiredException, TypeError):  # cryptography raises TypeError for it
-            if self._passphrase:
-                raise ConnectError(f"cannot load SSH key {path}: wrong passphrase", node=self.node,
-                                   remedy="Check ssh_key_passphrase / AXHA_SSH_KEY_PASSPHRASE.") from None
-            raise ConnectError(f"SSH key {path} is protected by a passphrase", node=self.node,
-                               remedy="Put ssh_key_passphrase in the secrets file or set "
-                                      "AXHA_SSH_KEY_PASSPHRASE.") from None
-        except (paramiko.SSHException, ValueError, OSError) as exc:
-            hint = "wrong passphrase or not a private key" if self._passphrase else "not a readable private key"
-            raise ConnectError(f"cannot load SSH key {path}: {hint} ({type(exc).__name__})", node=self.node,
-                               remedy="Check ssh.key_file and ssh_key_passphrase.") from None
 
     def close(self) -> None:
         with self._lock:
@@ -519,81 +299,6 @@ class SshRunner:
         if self.audit is not None:
             self.audit.record(result, mutating=mutating)
 
-    # ------------------------------------------------------------ files
-
-    def put(self, path: str, data: bytes | str, mode: int = 0o644) -> None:
-        """Write a file atomically: SFTP to a temp name in the same directory, chmod, rename over the target.
-        Not root: SFTP to a private temp file, then sudo copies it next to the target and renames it."""
-        raw = data.encode() if isinstance(data, str) else data
-        if not self.sudo:
-            tmp = posixpath.join(posixpath.dirname(path) or "/", f".{posixpath.basename(path)}.axha-{uuid.uuid4().hex[:8]}")
-            self._sftp_write(tmp, raw, mode, rename_to=path)
-        else:
-            tmp = f"/tmp/.axha-put-{uuid.uuid4().hex}"
-            self._sftp_write(tmp, raw, 0o600, rename_to=None)
-            script = ('set -e; t=$(mktemp "$(dirname "$2")/.axha-put.XXXXXX"); cat "$1" > "$t"; rm -f "$1"; '
-                      'chmod "$3" "$t"; mv -f "$t" "$2"')
-            result = self._exec(("sh", "-c", script, "axha-put", tmp, path, f"{mode:o}"), None, 60, True, None, None)
-            if result.rc != 0:
-                self._exec(("rm", "-f", tmp), None, 30, True, None, None)
-                raise AxhaError(f"cannot write {path}: {result.stderr.strip() or 'rc ' + str(result.rc)}",
-                                node=self.node)
-        if self.audit is not None:
-            self.audit.record_transfer(self.node, "put", path, len(raw), mode)
-
-    def _sftp_write(self, tmp: str, raw: bytes, mode: int, rename_to: str | None) -> None:
-        sftp = self._sftp()
-        try:
-            try:
-                with sftp.open(tmp, "wb") as handle:
-                    handle.chmod(mode)
-                    handle.write(raw)
-                if rename_to is not None:
-                    sftp.posix_rename(tmp, rename_to)
-            except OSError as exc:
-                try:
-                    sftp.remove(tmp)
-                except OSError:
-                    pass
-                raise AxhaError(f"cannot write {rename_to or tmp} over SFTP: {_plain(exc)}", node=self.node,
-                                remedy="Check the directory exists and the SSH user may write it.") from None
-        finally:
-            sftp.close()
-
-    def get(self, path: str) -> bytes:
-        """Read a remote file; FileNotFoundError when it does not exist."""
-        if self.sudo:
-            raw: list[bytes] = []
-            # the content (an authkey, a backup) is never logged, only its size
-            result = self._exec(("cat", "--", path), None, 60, False, None, None, raw, quiet=True)
-            if result.rc != 0:
-                if "No such file" in result.stderr:
-                    raise FileNotFoundError(path)
-                raise AxhaError(f"cannot read {path}: {result.stderr.strip()}", node=self.node)
-            return raw[0]
-        sftp = self._sftp()
-        try:
-            with sftp.open(path, "rb") as handle:
-                data = handle.read()
-        except FileNotFoundError:
-            raise
-        except OSError as exc:
-            raise AxhaError(f"cannot read {path} over SFTP: {_plain(exc)}", node=self.node) from None
-        finally:
-            sftp.close()
-        if self.audit is not None:
-            self.audit.record_transfer(self.node, "get", path, len(data))
-        return data
-
-    def _sftp(self):
-        paramiko = _paramiko()
-
-        try:
-            return paramiko.SFTPClient.from_transport(self.connect())
-        except (paramiko.SSHException, EOFError, OSError) as exc:
-            raise ConnectError(f"cannot open SFTP to {self.where}: {_plain(exc)}", node=self.node,
-                               remedy="Enable the sftp subsystem in the node's sshd_config.") from None
-
 
 def _feed(channel, data: str | bytes) -> None:
     try:
@@ -603,13 +308,3 @@ def _feed(channel, data: str | bytes) -> None:
         pass
     except Exception:  # paramiko raises SSHException when the channel closed meanwhile
         pass
-
-
-def _short_type(key_type: str) -> str:
-    return {"ssh-ed25519": "ed25519", "ssh-rsa": "rsa", "rsa-sha2-256": "rsa", "rsa-sha2-512": "rsa"}.get(
-        key_type, "ecdsa" if key_type.startswith("ecdsa") else "*")
-
-
-def _plain(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text or type(exc).__name__

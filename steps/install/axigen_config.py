@@ -13,8 +13,8 @@ from axha.steps import axigen, names
 from axha.steps.errors import AxhaError
 from axha.steps.framework import FAIL, PASS, WARN, Action, Confirmation, Context, Emit, Finding, OutputLine, Step
 from axha.steps.install.common import any_status
-from axha.steps.install.storage import (data_node, device_mounted, drbd_mode, pacemaker_owns_drbd, promote_demote,
-                                   read_all)
+from axha.steps.install.mail_store import data_node, device_mounted, promote_demote
+from axha.steps.install.storage_common import drbd_mode, pacemaker_owns_drbd, read_all
 
 NEW_SUFFIX = ".axha-new"
 STOP_WAIT = 180

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from axha.steps import axigen, drbd, names
+from axha.steps import axigen, drbd_argv, drbd_status, names
 from axha.steps.errors import AxhaError
 from axha.steps.framework import FAIL, Context, Finding, Step, wait_for
 from axha.steps.install.common import any_status, finding, read
@@ -43,11 +43,11 @@ def mounted_at(ctx: Context, node: str, mount_point: str) -> str | None:
 
 def drbd_resource(ctx: Context, node: str):
     res = ctx.spec.storage.drbd.resource
-    result = read(ctx, node, drbd.status_argv(res))
+    result = read(ctx, node, drbd_argv.status_argv(res))
     if result.rc != 0:
         return None
     try:
-        return drbd.find_resource(drbd.parse_status_json(result.stdout), res)
+        return drbd_status.find_resource(drbd_status.parse_status_json(result.stdout), res)
     except (ValueError, AxhaError):
         return None
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from axha.steps import cib, names
-from axha.steps.drbd import drbdadm_argv
+from axha.steps.drbd_argv import drbdadm_argv
 from axha.steps.errors import CommandTimeout, InputError
 from axha.steps.framework import FAIL, Action, Confirmation, Context, Emit, Finding, RunReport, Step, wait_for
 from axha.steps.maint.backup import backup_argv, make_backup

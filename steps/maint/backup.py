@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from axha.steps import names
-from axha.steps.drbd import resource_path
+from axha.steps.drbd_resource_file import resource_path
 from axha.steps.errors import AxhaError, InputError
 from axha.steps.framework import OutputLine
 

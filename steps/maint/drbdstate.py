@@ -1,9 +1,9 @@
-"""The DRBD facts maintenance shows and gates on, one node's view, built on D1's steps.drbd parser."""
+"""The DRBD facts maintenance shows and gates on, one node's view, built on D1's steps.drbd_status parser."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from axha.steps.drbd import DrbdParseError, SYNC_STATES, data_in_sync, find_resource, parse_status_json
+from axha.steps.drbd_status import DrbdParseError, SYNC_STATES, data_in_sync, find_resource, parse_status_json
 
 VERIFY_STATES = ("VerifyS", "VerifyT")
 DrbdStatusError = DrbdParseError

@@ -9,8 +9,8 @@ from typing import Any
 
 from axha.steps import axigen, names
 from axha.steps.corosync_status import CFGTOOL_ARGV, CorosyncStatus, parse_cfgtool
-from axha.steps.drbd import DIVERGING_DISKS, split_brain_signs_of
-from axha.steps.drbd import status_argv as drbd_status_argv
+from axha.steps.drbd_argv import status_argv as drbd_status_argv
+from axha.steps.drbd_split_brain import DIVERGING_DISKS, split_brain_signs_of
 from axha.steps.errors import AxhaError
 from axha.steps.maint.drbdstate import DrbdLocal, DrbdStatusError, parse_drbd_status, status_error
 from axha.steps.pacemaker import (CONSTRAINTS_ARGV, CRM_MON_ARGV, CibVersion, ClusterStatus, LocationConstraint,
@@ -358,7 +358,7 @@ def _links(spec, probes: dict[str, NodeProbe], nodeids: dict[str, int]) -> tuple
 
 
 def detect_split_brain(spec, probes: dict[str, NodeProbe], pcmk: ClusterStatus | None) -> SplitBrain:
-    """DRBD split brain by steps.drbd's one rule (split_brain_signs_of), with each node's evidence."""
+    """DRBD split brain by steps.drbd_split_brain's one rule (split_brain_signs_of), with each node's evidence."""
     drbd = {n: p.drbd for n, p in probes.items() if p.drbd is not None}
     if not drbd:
         return SplitBrain(False)

@@ -6,9 +6,9 @@ from pathlib import Path
 from textual.app import App, ComposeResult
 from textual.widgets import Label, ProgressBar
 
-from axha.steps import drbd
+from axha.steps import drbd_events, drbd_progress
 from axha.steps.framework import Progress
-from axha.steps.install.storage import progress_event
+from axha.steps.install.drbd_sync import progress_event
 from axha.tui.widgets.sync_progress import SyncProgress, format_eta
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "drbd-real"
@@ -17,7 +17,7 @@ FIX = Path(__file__).resolve().parents[1] / "fixtures" / "drbd-real"
 def recorded_progress(node: str) -> list[Progress]:
     """Replay node's recorded `drbdsetup events2 --statistics` stream. It replays in far less than the tracker's
     2 s window, so rate and ETA come from DRBD's own dbdt figure, as at the start of a real sync."""
-    state, tracker, out = drbd.Events2State(), drbd.SyncTracker(), []
+    state, tracker, out = drbd_events.Events2State(), drbd_progress.SyncTracker(), []
     for line in (FIX / f"events2-lab-sync-{node}.txt").read_text().splitlines():
         state.feed(line)
         res = state.resource("axigen")

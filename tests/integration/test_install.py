@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from axha.steps import drbd, names
+from axha.steps import drbd_status, names
 from axha.steps.pacemaker import parse_crm_mon
 
 pytestmark = pytest.mark.lab
@@ -69,7 +69,7 @@ def check_cluster(lab, lab_exec) -> str:
         mounts = lab_exec(node, ["cat", "/proc/self/mounts"]).stdout.decode()
         on_mount_point = [line for line in mounts.splitlines() if line.split()[1] == "/var/opt/axigen"]
         assert bool(on_mount_point) == (node == active), (node, on_mount_point)
-        res = drbd.find_resource(drbd.parse_status_json(
+        res = drbd_status.find_resource(drbd_status.parse_status_json(
             lab_exec(node, ["drbdsetup", "status", "axigen", "--json"]).stdout.decode()), "axigen")
         assert res is not None and res.in_sync, (node, res)
     for device in (names.fence_device("node1"), names.fence_device("node2")):

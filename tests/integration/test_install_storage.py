@@ -48,9 +48,9 @@ def seed_mail(lab_exec) -> None:
 
 
 def drbd_state(lab_exec, node: str):
-    from axha.steps import drbd
+    from axha.steps import drbd_status
     out = lab_exec(node, ["drbdsetup", "status", "axigen", "--json"])
-    return drbd.find_resource(drbd.parse_status_json(out.stdout.decode()), "axigen")
+    return drbd_status.find_resource(drbd_status.parse_status_json(out.stdout.decode()), "axigen")
 
 
 def test_fresh_install_then_rerun_plans_nothing(fresh_lab, lab_exec):
@@ -104,7 +104,7 @@ def test_killed_in_the_middle_of_the_sync_then_rerun_finishes(fresh_lab, lab_exe
 _SYNC_ONLY = """
 import sys
 from axha.steps.framework import Progress, run_steps
-from axha.steps.install.storage import InitialSync
+from axha.steps.install.drbd_sync import InitialSync
 from tests.integration.storage_lab import lab_context
 ctx = lab_context(int(sys.argv[1]), sys.argv[2])
 def emit(e):
@@ -137,7 +137,7 @@ def test_backing_disk_with_a_file_is_refused_and_kept(fresh_lab, lab_exec):
 
 
 def test_skip_initial_sync_on_brand_new_disks(fresh_lab, lab_exec):
-    from axha.steps.install.storage import InitialSync
+    from axha.steps.install.drbd_sync import InitialSync
     ctx = lab_context(fresh_lab["instance"], fresh_lab["cluster_file"], record=True, skip_initial_sync=True)
     events = []
     report = run_steps(ctx, steps()[:4], events.append)

@@ -218,7 +218,7 @@ def test_status_json_follows_the_contract(lab):
 
 def test_drbd_resource_syncs_with_the_real_drbdadm(fresh_lab, lab_exec):
     """The product's .res on both nodes, real drbdadm over the stand-in: initial sync visible in events2."""
-    from axha.steps.drbd import render_resource
+    from axha.steps.drbd_resource_file import render_resource
     from axha.steps.spec import load_cluster
 
     res = render_resource(load_cluster(fresh_lab["cluster_file"])).encode()

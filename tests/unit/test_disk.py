@@ -7,7 +7,7 @@ from pathlib import Path
 
 from axha.steps import disk
 from axha.steps.framework import Context
-from axha.steps.install import storage
+from axha.steps.install import disk_guard, drbd_sync
 from axha.steps.runner import Recorded, ReplayRunner
 from axha.steps.sections import split_sections
 from tests.unit.test_maint_status import SPEC
@@ -63,7 +63,7 @@ def _metadata_ctx(guard_name: str, device: str, **options):
 
 
 def test_install_refuses_a_disk_in_use_even_when_the_wipe_is_confirmed():
-    step = storage.DrbdMetadata()
+    step = drbd_sync.DrbdMetadata()
     ctx = _metadata_ctx("swap", "/dev/loop4", wipe_disks={("node1", "/dev/loop4")})
     (finding,) = step.check(ctx)
     assert finding.code == "BACKING_DISK_IN_USE" and finding.status == "FAIL" and "used as swap" in finding.summary
@@ -71,7 +71,7 @@ def test_install_refuses_a_disk_in_use_even_when_the_wipe_is_confirmed():
 
 
 def test_install_refuses_a_mounted_disk():
-    step = storage.DrbdMetadata()
+    step = drbd_sync.DrbdMetadata()
     ctx = _metadata_ctx("ext4-mounted", "/dev/loop5")
     (finding,) = step.check(ctx)
     assert finding.code == "BACKING_DISK_MOUNTED" and "mounted on /tmp/dg/me" in finding.summary
@@ -86,7 +86,7 @@ def test_a_reader_that_did_not_answer_is_never_read_as_blank():
     import pytest
     from axha.steps.errors import CommandFailed
     with pytest.raises(CommandFailed, match="cannot read what /dev/loop6 on node1 holds: wipefs"):
-        storage.read_disk(ctx, "node1", "/dev/loop6")
+        disk_guard.read_disk(ctx, "node1", "/dev/loop6")
 
 
 def test_preflight_and_install_judge_the_same_facts_alike():

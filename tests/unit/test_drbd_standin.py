@@ -16,7 +16,7 @@ sys.path.insert(0, str(REPO / "lab/rootfs/usr/lib/axha-lab-drbd"))
 from drbdstandin import formats, meta  # noqa: E402
 
 FIX = REPO / "tests/fixtures/drbd"
-# a real `drbdsetup status --json` recording kept by the steps/drbd.py tests (see its SOURCES.md)
+# a real `drbdsetup status --json` recording kept by the steps/drbd_status.py tests (see its SOURCES.md)
 REAL_JSON = REPO / "tests/fixtures/drbd-real/status-json-beijing.json"
 
 
@@ -243,17 +243,18 @@ def test_uuid_compare_directions():
 
 
 def test_the_engine_parsers_read_the_stand_in_output():
-    """steps/drbd.py (what the wizard reads in the lab) understands what the stand-in prints."""
-    from axha.steps import drbd
+    """steps/drbd_status.py and drbd_events.py (what the wizard reads in the lab) understand what the stand-in
+    prints."""
+    from axha.steps import drbd_events, drbd_status
 
     snap = sync_steps()[-1]
-    res = drbd.find_resource(drbd.parse_status_json(formats.status_json([snap])), "some-resource")
+    res = drbd_status.find_resource(drbd_status.parse_status_json(formats.status_json([snap])), "some-resource")
     pd = res.connection().peer_device(0)
     assert (res.role, res.device(0).disk, pd.replication, pd.peer_disk) == \
         ("Secondary", "UpToDate", "SyncSource", "Inconsistent")
     assert pd.out_of_sync_kib == 2500 and pd.done == 37.5
     events = "\n".join(replay(sync_steps(), formats.Opts(verbose=1, statistics=True)))
-    state = drbd.parse_events2(events).resource("some-resource")
+    state = drbd_events.parse_events2(events).resource("some-resource")
     conn = state.connection()
     assert conn.connection == "Connected" and conn.peer_device(0).replication == "SyncSource"
     assert conn.peer_device(0).done == 37.5 and [p.established for p in conn.paths] == [True]

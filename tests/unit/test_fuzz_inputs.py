@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from axha.checks.preflight import fence_options
 from axha.steps import cib
-from axha.steps.drbd import render_resource
+from axha.steps.drbd_resource_file import render_resource
 from axha.steps.errors import InputError
 from axha.steps.install.corosync import render_conf
 from axha.steps.install.fencing import fencing_change

@@ -367,7 +367,7 @@ def test_a_plain_file_as_backing_disk_is_refused_on_the_node():
     from axha.steps.disk import guard_argv
     from axha.steps.errors import CommandFailed
     from axha.steps.framework import Context
-    from axha.steps.install.storage import read_disk
+    from axha.steps.install.disk_guard import read_disk
     from axha.steps.runner import Recorded, ReplayRunner
 
     output = (REPO / "tests/fixtures/install/guard-plain-file.txt").read_text().replace("/etc/passwd", "/dev/vdb")

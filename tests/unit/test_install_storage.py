@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from axha.steps import disk as disk_rule
-from axha.steps import drbd
+from axha.steps import drbd_resource_file, drbd_status
 from axha.steps.framework import Confirmation, Context, PlanReady, Progress, run_steps
-from axha.steps.install import storage
+from axha.steps.install import disk_guard, drbd_sync, mail_store
 from axha.steps.install.storage import STORAGE_STEPS
 from axha.steps.runner import ReplayRunner, UnexpectedCommand
 from axha.steps.sections import Section
@@ -49,7 +49,7 @@ def test_first_run_brings_drbd_up_syncs_and_moves_the_data():
     # the resource file went to both nodes, validated there before it was moved in place
     for node in SPEC.node_names:
         path, data, mode = ctx.runners[node].puts[0]
-        assert path == "/etc/drbd.d/axigen.res.axha-new" and data.decode() == drbd.render_resource(SPEC)
+        assert path == "/etc/drbd.d/axigen.res.axha-new" and data.decode() == drbd_resource_file.render_resource(SPEC)
         calls = commands(ctx, node)
         assert calls.index(("drbdadm", "-c", path, "dump", "axigen")) < \
             calls.index(("mv", "-f", path, "/etc/drbd.d/axigen.res"))
@@ -161,12 +161,12 @@ def test_headless_yes_never_wipes_a_disk_without_wipe_disk():
     assert not any(c[:2] in (("wipefs", "-a"), ("drbdadm", "create-md")) for n in SPEC.node_names
                    for c in commands(ctx, n))
     # with --plan the wipe is shown, not refused
-    assert storage.DrbdMetadata().check(replay("refused-disk", ordered=False, yes=True, plan=True)) == []
+    assert drbd_sync.DrbdMetadata().check(replay("refused-disk", ordered=False, yes=True, plan=True)) == []
 
 
 @pytest.mark.parametrize("option", ["wipe_disks", "wipe_disk"])
 def test_cli_wipe_disk_option_is_the_confirmation(option):
-    step = storage.DrbdMetadata()
+    step = drbd_sync.DrbdMetadata()
     ctx = replay("refused-disk", ordered=False, **{option: {("node2", "/dev/vdb")}})
     plan = step.plan(ctx)
     assert any(a.argv == ("wipefs", "-a", "/dev/vdb") for a in plan)
@@ -191,14 +191,14 @@ def test_skip_initial_sync_on_new_disks_clears_the_bitmap_with_a_warning():
 
 def test_skip_initial_sync_never_applies_to_a_started_sync():
     ctx = replay("resume-sync", ordered=False, skip_initial_sync=True)
-    plan = storage.InitialSync().plan(ctx)
+    plan = drbd_sync.InitialSync().plan(ctx)
     assert not any("new-current-uuid" in a.argv for a in plan)
 
 
 def test_gi_just_created_from_real_drbdmeta():
     text = (FIX / "disks" / "drbdmeta-get-gi-created.txt").read_text()
-    assert drbd.parse_gi(text)[0] == drbd.UUID_JUST_CREATED and drbd.just_created(text)
-    assert not drbd.just_created("") and not drbd.just_created("No valid meta data found\n")
+    assert drbd_status.parse_gi(text)[0] == drbd_status.UUID_JUST_CREATED and drbd_status.just_created(text)
+    assert not drbd_status.just_created("") and not drbd_status.just_created("No valid meta data found\n")
 
 
 def test_unexpected_command_is_caught_by_replay():
@@ -249,16 +249,16 @@ def test_wipefs_signatures(kind, types):
 def test_disk_report_describes_what_would_be_lost():
     wipefs, lsblk = disk("ext4-mounted")
     sections = {"disk_lsblk": Section("disk_lsblk", 0, lsblk), "disk_wipefs": Section("disk_wipefs", 0, wipefs)}
-    report = storage.DiskReport("node2", disk_rule.facts_from_sections("/dev/vdb", sections))
+    report = disk_guard.DiskReport("node2", disk_rule.facts_from_sections("/dev/vdb", sections))
     text = report.describe()
     assert not report.blank and report.facts.lsblk.size == 64 * 2**20 and report.busy()
     assert "ext4 labelled 'olddata'" in text and "MOUNTED on /tmp/d1/mnt" in text and "0.1 GiB" in text
     wipefs, lsblk = disk("blank")
     sections = {"disk_lsblk": Section("disk_lsblk", 0, lsblk), "disk_wipefs": Section("disk_wipefs", 0, wipefs)}
-    blank = storage.DiskReport("node1", disk_rule.facts_from_sections("/dev/vdb", sections))
+    blank = disk_guard.DiskReport("node1", disk_rule.facts_from_sections("/dev/vdb", sections))
     assert blank.blank and blank.describe().endswith("empty")
 
 
 def test_mkfs_argv():
-    assert storage.mkfs_argv("xfs", "/dev/drbd0") == ("mkfs.xfs", "-q", "-L", "axigen-data", "/dev/drbd0")
-    assert storage.mkfs_argv("ext4", "/dev/drbd0")[0] == "mkfs.ext4"
+    assert mail_store.mkfs_argv("xfs", "/dev/drbd0") == ("mkfs.xfs", "-q", "-L", "axigen-data", "/dev/drbd0")
+    assert mail_store.mkfs_argv("ext4", "/dev/drbd0")[0] == "mkfs.ext4"

@@ -119,7 +119,8 @@ def test_print_event_json(capsys):
 
 
 def test_remote_command_quotes_once_with_locale_timeout_and_sudo():
-    from axha.steps.ssh import known_hosts_name, remote_command
+    from axha.steps.ssh import remote_command
+    from axha.steps.ssh_known_hosts import known_hosts_name
 
     root = remote_command(["echo", "a b", "$HOME"], 60, sudo=False)
     assert root == ("env LC_ALL=C LANG=C sh -c 'echo \"AXHA-PID $$\" >&2; exec timeout -k 5 \"$0\" \"$@\"' "

@@ -11,7 +11,8 @@ import pytest
 from axha.steps.audit import AuditLog, Redactor
 from axha.steps.errors import CommandTimeout, ConnectError, HostKeyError
 from axha.steps.spec import BmcSpec, Link, NodeSpec
-from axha.steps.ssh import SshRunner, fingerprint
+from axha.steps.ssh import SshRunner
+from axha.steps.ssh_known_hosts import fingerprint
 from tests.sshd_server import TEST_PASSWORD, start_sshd, stop_sshd
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/usr/sbin/sshd"),

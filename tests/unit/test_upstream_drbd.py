@@ -1,4 +1,4 @@
-"""steps.drbd's events2 fold and status error against their independent readings (tests/fixtures/upstream/SOURCES.md).
+"""steps.drbd_events' events2 fold and status error against their independent readings (tests/fixtures/upstream/SOURCES.md).
 
 events2: every golden file here (drbd-utils' tests/v9 outputs of drbdsetup's own events2 printer, and lab
 recordings), and with a drbd-utils checkout at hand (AXHA_UPSTREAM) every events2-*.test of 9.22.0 and HEAD, is
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from axha.steps.drbd import parse_events2
+from axha.steps.drbd_events import parse_events2
 from axha.steps.maint.drbdstate import parse_drbd_status, status_error
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
@@ -80,7 +80,7 @@ def disagreements(lines: list[str]) -> list[str]:
 
 def golden_blocks(text: str) -> list[list[str]]:
     """The output blocks of a drbd-utils .test file (`$ command` lines start each; the exit code ends it). Blocks
-    of `--diff` (old->new values) are left out: axha never asks for that form (steps/drbd.py events2_*_argv)."""
+    of `--diff` (old->new values) are left out: axha never asks for that form (steps/drbd_argv.py events2_*_argv)."""
     blocks, current = [], None
     for line in text.splitlines():
         if line.startswith("$ "):
