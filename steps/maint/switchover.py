@@ -13,7 +13,8 @@ from axha.steps.framework import (FAIL, PASS, Action, Confirmation, Finding, Out
                                   StepFinished, StepStarted, run_steps, worst)
 from axha.steps.operation import run_operation
 from axha.steps.maint.gap import GapReport, ServiceGapMonitor
-from axha.steps.maint.status import ClusterState, read_state, service_answers
+from axha.steps.maint.status import ClusterState, read_state
+from axha.steps.maint.service import service_answers
 from axha.steps.pacemaker import PacemakerParseError, leftover_constraints, parse_constraints, parse_crm_mon
 from axha.steps.pacemaker import CONSTRAINTS_ARGV, CRM_MON_ARGV
 

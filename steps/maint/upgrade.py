@@ -15,7 +15,8 @@ from axha.steps.errors import AxhaError, InputError
 from axha.steps.files import FileProblem, read_regular
 from axha.steps.framework import FAIL, Action, Finding, OutputLine, Step, run_steps
 from axha.steps.maint.backup import make_backup
-from axha.steps.maint.status import read_state, service_answers
+from axha.steps.maint.status import read_state
+from axha.steps.maint.service import service_answers
 from axha.steps.maint.backup import backup_argv
 from axha.steps.maint.switchover import Switchover, clear_argv, move_argv, switchover_gates
 

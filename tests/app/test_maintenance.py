@@ -7,7 +7,9 @@ from textual.app import App
 from dataclasses import replace
 
 from axha.steps import axigen
-from axha.steps.maint.status import NodeProbe, ServiceAnswer, build_state
+from axha.steps.maint.status import build_state
+from axha.steps.maint.probe import NodeProbe
+from axha.steps.maint.service import ServiceAnswer
 from tests.unit.test_maint_status import SPEC, crm_mon, probes
 from axha.tui.screens.maintenance import MaintenanceScreen, render_attention
 

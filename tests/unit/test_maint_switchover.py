@@ -144,7 +144,7 @@ def test_follow_stops_on_a_failed_action_of_the_group():
 
 
 def _answers(ok: bool):
-    from axha.steps.maint.status import ServiceAnswer
+    from axha.steps.maint.service import ServiceAnswer
 
     return tuple(ServiceAnswer(proto, port, ok, "220 node1 Axigen ESMTP ready" if ok else "",
                                "" if ok else "connection refused", 0.01)

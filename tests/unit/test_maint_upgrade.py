@@ -137,7 +137,7 @@ def test_unfinished_upgrade_to_another_version_is_refused(tmp_path, packages):
 def test_a_journal_of_another_installation_is_set_aside_not_obeyed(tmp_path, packages, written_for):
     """A re-installed pair gets the same cluster id: its old upgrade journal (of another instance, or written
     before instance ids) is set aside, and the upgrade starts from its gates."""
-    from axha.steps.maint.status import probe_argv
+    from axha.steps.maint.probe import probe_argv
     silent = [Recorded(probe_argv(SPEC), 255, ""), Recorded(axigen.package_version_argv("axigen"), 1, "")]
     c = ctx(tmp_path, {n: silent for n in SPEC.node_names})
     unfinished(c.journal, written_for)
@@ -148,7 +148,7 @@ def test_a_journal_of_another_installation_is_set_aside_not_obeyed(tmp_path, pac
 
 
 def test_restart_sets_the_journal_aside(tmp_path, packages):
-    from axha.steps.maint.status import probe_argv
+    from axha.steps.maint.probe import probe_argv
     silent = [Recorded(probe_argv(SPEC), 255, ""), Recorded(axigen.package_version_argv("axigen"), 1, "")]
     c = ctx(tmp_path, {n: silent for n in SPEC.node_names})
     unfinished(c.journal)
@@ -159,7 +159,7 @@ def test_restart_sets_the_journal_aside(tmp_path, packages):
 def test_a_finished_upgrade_is_history_not_a_verdict(tmp_path, packages):
     """Once an upgrade finished, the next one (the same version again, or a downgrade) is a new operation: its
     stages run again instead of failing at 'final' from the old journal."""
-    from axha.steps.maint.status import probe_argv
+    from axha.steps.maint.probe import probe_argv
     silent = [Recorded(probe_argv(SPEC), 255, ""), Recorded(axigen.package_version_argv("axigen"), 1, "")]
     c = ctx(tmp_path, {n: silent for n in SPEC.node_names})
     for stage in up.STAGES:
