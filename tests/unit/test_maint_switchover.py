@@ -3,8 +3,8 @@ import pytest
 
 from axha.steps.errors import AxhaError
 from axha.steps.framework import FAIL, Context
-from axha.steps.maint.switchover import (Switchover, move_argv, simulate_move_argv, switchover_gates,
-                                    transition_summary)
+from axha.steps.maint.gates import switchover_gates
+from axha.steps.maint.switchover import Switchover, move_argv, simulate_move_argv, transition_summary
 from axha.steps.runner import Recorded, ReplayRunner
 from tests.unit.test_maint_status import FIX, SPEC, crm_mon, state
 
