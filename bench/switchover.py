@@ -14,7 +14,6 @@ import statistics
 import sys
 import time
 
-from axha.steps import names
 from axha.steps.maint.gap import ServiceGapMonitor
 from axha.steps.maint.status import read_state
 from axha.steps.maint.switchover import Switchover, clear_argv, move_argv

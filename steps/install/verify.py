@@ -25,7 +25,7 @@ class Banner:
 
 def read_banner(address: str, port: int, expect: str, protocol: str, timeout: float = BANNER_TIMEOUT) -> Banner:
     """The greeting on one port, read the way the dashboard reads it (steps.maint.status.service_answer)."""
-    from axha.steps.maint.status import service_answer
+    from axha.steps.maint.service import service_answer
 
     answer = service_answer(address, protocol.lower(), port, timeout)
     return Banner(protocol, port, answer.ok and answer.banner.startswith(expect), answer.banner or answer.error)

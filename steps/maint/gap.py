@@ -5,7 +5,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from axha.steps.maint.status import service_answer
+from axha.steps.maint.service import service_answer
 
 
 @dataclass(frozen=True)

@@ -2,35 +2,29 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import stat
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from axha.steps import axigen, names
 from axha.steps.errors import AxhaError, InputError
-from axha.steps.files import FileProblem, read_regular
-from axha.steps.framework import FAIL, Action, Finding, OutputLine, Step, run_steps
+from axha.steps.framework import FAIL, Action, OutputLine, run_steps
 from axha.steps.maint.backup import make_backup
-from axha.steps.maint.status import read_state, service_answers
+from axha.steps.maint.package_file import (REMOTE_PKG_DIR, PackageFile, check_package_file, read_package,
+                                           read_package_bytes)
+from axha.steps.maint.upgrade_node import DONT_START, DPKG_TIMEOUT, UpgradeNode, old_layout_argv
+from axha.steps.maint.upgrade_stage import UpgradeStage
+from axha.steps.maint.status import read_state
+from axha.steps.maint.service import service_answers
 from axha.steps.maint.backup import backup_argv
-from axha.steps.maint.switchover import Switchover, clear_argv, move_argv, switchover_gates
+from axha.steps.maint.gates import switchover_gates
+from axha.steps.maint.switchover import Switchover, clear_argv, move_argv
 
-REMOTE_PKG_DIR = "/var/cache/axha"
 STAGES = ("gates", "backup", "upload", "upgrade-first", "switchover", "verify-new", "upgrade-second",
           "switch-back", "final")
-DPKG_TIMEOUT = 300
-# Axigen's rpm installer honours this (AXIGEN.md "Package and processes"); passed to every installer axha runs.
-# Whether a .deb honours it is unknown, so the passive node is checked afterwards and Axigen stopped there.
-DONT_START = "AXIGEN_INSTALL_DONT_START_SERVICE=yes"
-RUNNING_PATTERN = "/opt/axigen/bin/[a]xigen"   # [a]: the pattern never matches the command line that holds it
-RUN_NAME = re.compile(r"axigen-(?P<version>\d+(?:\.\d+)+(?:-\d+)?)\.[A-Za-z0-9_]+\.(?P<kind>deb|rpm)\.run")
 PACKAGE_NAME = re.compile(r"[a-z0-9][a-z0-9+.-]{0,63}")
 VERSION_TEXT = re.compile(r"[0-9][A-Za-z0-9.+~:-]{0,63}")
-CLI_WAIT = 60.0
 
 
 def _noop(_event) -> None:
@@ -51,183 +45,7 @@ class UpgradeReport:
                 "versions": dict(self.versions), "details": list(self.details)}
 
 
-def _local(argv: list[str], what: str, remedy: str) -> str:
-    try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=30,
-                             env={"LC_ALL": "C", "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"})
-    except FileNotFoundError:
-        raise InputError(f"{argv[0]} is needed on this machine to read {what}", remedy=remedy) from None
-    except subprocess.TimeoutExpired:
-        raise InputError(f"{argv[0]} did not answer within 30 s reading {what}") from None
-    if out.returncode != 0 or not out.stdout.strip():
-        raise InputError(f"{what} is not readable: {out.stderr.strip()[:200]}",
-                         remedy="Pass the Axigen package (.deb, .rpm or the vendor's .run installer).")
-    return out.stdout.strip()
-
-
-def deb_field(path: str, field: str) -> str:
-    """A control field of a local .deb (dpkg-deb -f)."""
-    return _local(["dpkg-deb", "-f", path, field], f"{path} (a .deb)",
-                  "apt-get install dpkg, or pass --version instead of --package")
-
-
-def rpm_field(path: str, tag: str) -> str:
-    """A header tag of a local .rpm (rpm -qp --qf)."""
-    return _local(["rpm", "-qp", "--qf", "%{" + tag + "}", path], f"{path} (an .rpm)",
-                  "install rpm on this machine, or pass --version instead of --package")
-
-
-# a package file's name goes into a remote path, the plan and the audit log: plain characters only
-PACKAGE_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~-]{0,199}")
-MAX_PACKAGE_BYTES = 4 << 30   # Axigen's packages are a few hundred MB; the upload holds the file in memory
-
-
-def check_package_file(path: str) -> str:
-    """The absolute path of `path` if it names a regular file of at most MAX_PACKAGE_BYTES with a plain name
-    (InputError otherwise). Opened without blocking, so a FIFO is refused instead of hanging dpkg-deb; the absolute
-    form never reads as an option to dpkg-deb, rpm or tar."""
-    if any(ord(c) < 32 or ord(c) == 127 for c in path):
-        raise InputError("--package: the path holds a control character", remedy="Pass the path of the package file.")
-    absolute = os.path.abspath(path)
-    name = Path(absolute).name
-    if not PACKAGE_FILE_NAME.fullmatch(name):
-        raise InputError(f"--package {name!r}: a package file name is letters, digits and . _ + ~ - only",
-                         remedy="Rename the file (e.g. axigen_10.5.1-1_amd64.deb) or copy it under a plain name.")
-    try:
-        fd = os.open(absolute, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such package file",
-                         remedy="Pass the path of the Axigen .deb, .rpm or the vendor's .run installer.") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot open the package file: {exc.strerror or exc}") from None
-    try:
-        st = os.fstat(fd)
-    finally:
-        os.close(fd)
-    if not stat.S_ISREG(st.st_mode):
-        raise InputError(f"{path}: not a regular file", remedy="Pass the path of the package file itself.")
-    if st.st_size > MAX_PACKAGE_BYTES:
-        raise InputError(f"{path}: {st.st_size} bytes, more than the {MAX_PACKAGE_BYTES} an Axigen package has",
-                         remedy="Pass the Axigen package (.deb, .rpm or the vendor's .run installer).")
-    return absolute
-
-
-def read_package_bytes(path: str) -> bytes:
-    """The package file's bytes, from the descriptor whose type and size were checked (it could have been swapped
-    for a FIFO or a device since the plan was made)."""
-    try:
-        data, _ = read_regular(path, MAX_PACKAGE_BYTES)
-    except FileProblem as problem:
-        raise InputError(f"{path}: {problem}") from None
-    return data
-
-
-@dataclass(frozen=True)
-class PackageFile:
-    """The package the admin gave: its kind (deb | rpm | run), name and version, read before anything runs."""
-
-    path: str
-    kind: str
-    name: str
-    version: str
-    wrapped: str = ""       # deb | rpm: what a vendor .run installer wraps
-
-    @property
-    def remote(self) -> str:
-        return f"{REMOTE_PKG_DIR}/{Path(self.path).name}"
-
-    @property
-    def extract_dir(self) -> str:
-        return f"{REMOTE_PKG_DIR}/{Path(self.path).name}.d"
-
-
-def read_package(path: str, expected_name: str) -> PackageFile:
-    """What kind of package `path` is and which version it carries (InputError for anything else)."""
-    path = check_package_file(path)
-    name = Path(path).name
-    if name.endswith(".run"):
-        m = RUN_NAME.fullmatch(name)
-        if not m:
-            raise InputError(f"{path}: a vendor installer is named axigen-<version>.<arch>.deb.run or .rpm.run",
-                             remedy="Pass the installer under its original name, or the .deb/.rpm inside it.")
-        return PackageFile(path, "run", expected_name, m.group("version"), m.group("kind"))
-    if name.endswith(".rpm"):
-        return PackageFile(path, "rpm", rpm_field(path, "NAME"),
-                           f"{rpm_field(path, 'VERSION')}-{rpm_field(path, 'RELEASE')}")
-    return PackageFile(path, "deb", deb_field(path, "Package"), deb_field(path, "Version"))
-
-
-def installed_version_argv(package: str) -> tuple[str, ...]:
-    return axigen.package_version_argv(package)
-
-
-def service_status_argv(service: str) -> tuple[str, ...]:
-    return (f"/etc/init.d/{service}", "status")
-
-
-def service_stop_argv(service: str) -> tuple[str, ...]:
-    return (f"/etc/init.d/{service}", "stop")
-
-
-def running_argv() -> tuple[str, ...]:
-    """Is an Axigen process running on the node (started by an installer, whatever the init system says)?"""
-    return ("pgrep", "-f", RUNNING_PATTERN)
-
-
-def old_layout_argv(workdir: str) -> tuple[str, ...]:
-    """The pre-10.4 directories found in the working directory (one per line)."""
-    return ("sh", "-c", 'for d in "$@"; do [ -d "$0/$d" ] && echo "$d"; done; exit 0', workdir, *axigen.PRE_10_4_DIRS)
-
-
-class UpgradeStage(Step):
-    """One stage of the rolling upgrade as an engine step. A stage the journal calls done is skipped only while
-    the cluster agrees (Upgrade.still_done); the gates and the verifications only read and judge (their work is
-    in check()), the others show their commands per node (plan), ask (Upgrade.confirmation) and run (apply)."""
-
-    READS_ONLY = ("gates", "verify-new", "final")
-
-    def __init__(self, up: "Upgrade", stage: str, target: str):
-        self.up, self.stage, self.target = up, stage, target
-        self.id, self.title = stage, stage.replace("-", " ").capitalize()
-        self.skip, self.ran = False, False
-
-    def _method(self):
-        return getattr(self.up, "stage_" + self.stage.replace("-", "_"))
-
-    def check(self, ctx) -> list[Finding]:
-        journal = self.up.journal
-        if journal.state(self.stage) == "done":
-            if self.up.still_done(self.stage, self.target):
-                self.skip = True
-                self.outcome = f"done earlier: {journal.entry(self.stage).get('message', '')}"
-                return []
-            self.up.say(self.stage, "-", f"the journal says '{self.stage}' is done, but the cluster says otherwise: "
-                        "redoing it")
-            journal.mark(self.stage, "pending", "re-checked: not done")
-        if self.stage in self.READS_ONLY and (self.stage == "gates" or not ctx.options.get("plan")):
-            self.outcome = self._method()(self.target, bool(ctx.options.get("plan")))
-            self.ran = True
-        return []
-
-    def plan(self, ctx) -> list[Action]:
-        if self.skip or self.stage in self.READS_ONLY:
-            return []
-        if self.stage == "upload" and self.up.pkg is None:
-            self.outcome, self.ran = f"version {self.target} comes from the nodes' repositories", True
-            return []
-        return self.up.stage_plan(self.stage, self.target)
-
-    def confirmation(self, ctx, plan: list[Action]):
-        return self.up.confirmation(self.stage, self.target)
-
-    def apply(self, ctx, plan: list[Action], emit) -> None:
-        self.outcome = self._method()(self.target, False)
-
-    def finished_status(self) -> str:
-        return "done" if self.ran else "skipped"
-
-
-class Upgrade:
+class Upgrade(UpgradeNode):
     """Stages in STAGES order; each checks the real state first, so a re-run after a crash finishes the job.
 
     What the upgrade never does: start Axigen on a node that does not hold the data (the installers get
@@ -264,19 +82,6 @@ class Upgrade:
 
     def say(self, stage: str, node: str, line: str) -> None:
         self.emit(OutputLine(stage, node, line))
-
-    def installed(self, node: str) -> str | None:
-        """The package database's version of Axigen on `node` (dpkg or rpm)."""
-        result = self.ctx.runner(node).run(installed_version_argv(self.pkg_name), timeout=30)
-        return axigen.parse_package_version(result.rc, result.stdout)
-
-    def binary(self, node: str) -> str | None:
-        result = self.ctx.runner(node).run(axigen.binary_version_argv(), timeout=30)
-        return axigen.parse_binary_version(result.stdout + result.stderr) if result.rc == 0 else None
-
-    def running_version(self, node: str) -> str | None:
-        result = self.ctx.runner(node).run(axigen.cli_version_argv(), timeout=15)
-        return axigen.parse_cli_version(result.stdout) if result.rc == 0 else None
 
     # ------------------------------------------------------------ the run
 
@@ -528,121 +333,8 @@ class Upgrade:
                 self.wrapped_package(node)
         return f"package on both nodes ({digest[:12]})"
 
-    def wrapped_package(self, node: str) -> str:
-        """The vendor installer extracted on `node` (makeself's --noexec --target): the one package inside."""
-        pkg = self.pkg
-        runner = self.ctx.runner(node)
-        runner.run(("rm", "-rf", pkg.extract_dir), timeout=60, mutating=True).check()
-        result = runner.run(("sh", pkg.remote, "--noexec", "--target", pkg.extract_dir), timeout=DPKG_TIMEOUT,
-                            mutating=True)
-        if result.rc != 0:
-            raise AxhaError(f"extracting {Path(pkg.path).name} on {node} failed (exit {result.rc}): "
-                            f"{(result.stderr or result.stdout).strip()[-300:]}", node=node,
-                            remedy="Pass the .deb or .rpm inside the installer instead.")
-        found = runner.run(("find", pkg.extract_dir, "-maxdepth", "3", "-type", "f", "-name", f"*.{pkg.wrapped}"),
-                           timeout=60)
-        files = [line for line in found.stdout.splitlines() if line.strip()]
-        if len(files) != 1:
-            raise AxhaError(f"{Path(pkg.path).name} holds {len(files)} .{pkg.wrapped} packages, not one", node=node,
-                            remedy="Pass the .deb or .rpm inside the installer instead.")
-        query = (("dpkg-deb", "-f", files[0], "Package", "Version") if pkg.wrapped == "deb" else
-                 ("rpm", "-qp", "--qf", "Package: %{NAME}\nVersion: %{VERSION}-%{RELEASE}\n", files[0]))
-        fields = dict(line.split(": ", 1) for line in runner.run(query, timeout=60).stdout.splitlines()
-                      if ": " in line)
-        if fields.get("Package") != self.pkg_name or not axigen.same_version(fields.get("Version"), pkg.version):
-            raise AxhaError(f"{files[0]} on {node} is {fields.get('Package')} {fields.get('Version')}, not "
-                            f"{self.pkg_name} {pkg.version} as the installer's name says", node=node)
-        self.say("upload", node, f"extracted: {files[0]}")
-        return files[0]
-
-    def package_manager(self, node: str) -> str:
-        runner = self.ctx.runner(node)
-        for tool, name in (("dpkg-query", "deb"), ("rpm", "rpm")):
-            if runner.run(("sh", "-c", 'command -v "$0"', tool), timeout=30).rc == 0:
-                return name
-        raise AxhaError(f"{node} has neither dpkg nor rpm", node=node)
-
-    def install_argv(self, node: str, remote: str | None = None) -> tuple[str, ...]:
-        env = ("env", DONT_START)
-        if self.pkg is None:
-            if remote is not None:
-                return (*env, "apt-get|dnf", "install", "-y", "--", f"{self.pkg_name}={self.version}")
-            if self.package_manager(node) == "deb":
-                return (*env, "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "--allow-downgrades",
-                        "--", f"{self.pkg_name}={self.version}")
-            return (*env, "dnf", "install", "-y", "--allowerasing", "--", f"{self.pkg_name}-{self.version}")
-        kind = self.pkg.wrapped if self.pkg.kind == "run" else self.pkg.kind
-        path = remote or (self.wrapped_package(node) if self.pkg.kind == "run" else self.pkg.remote)
-        if kind == "rpm":
-            return (*env, "rpm", "-U", "--oldpackage", "--replacepkgs", "--", path)
-        return (*env, "dpkg", "-i", "--", path)
-
-    def stop_stray(self, node: str, stage: str) -> None:
-        """Axigen must not run on a node without the data: an installer may have started it anyway."""
-        runner = self.ctx.runner(node)
-        status = runner.run(service_status_argv(self.service), timeout=30)
-        procs = runner.run(running_argv(), timeout=30)
-        if status.rc != 0 and procs.rc != 0:
-            return
-        self.say(stage, node, f"the installer started {self.service} on the passive node (no data there): "
-                 "stopping it")
-        runner.run(service_stop_argv(self.service), timeout=120, mutating=True)
-        if runner.run(running_argv(), timeout=30).rc == 0:
-            runner.run(("pkill", "-TERM", "-f", RUNNING_PATTERN), timeout=30, mutating=True)
-            from axha.steps.framework import wait_for
-            try:
-                wait_for(f"Axigen stopped on {node}", lambda: runner.run(running_argv(), timeout=30).rc != 0,
-                         60, self.ctx, node=node)
-            except AxhaError:
-                raise AxhaError(f"Axigen keeps running on {node}, which does not hold the data", node=node,
-                                remedy=f"Stop it by hand (/etc/init.d/{self.service} stop) and run again.") from None
-        # Pacemaker must learn that it is stopped there (a probe), or it would see it active twice later
-        runner.run(("crm_resource", "--cleanup", "-r", names.SERVICE, "-N", node), timeout=60, mutating=True)
-
-    def install_on(self, node: str, target: str, stage: str) -> str:
-        """Install the package on `node`, which must be passive; Axigen must not be left running there."""
-        state = read_state(self.ctx, with_service=False)
-        if state.active_node == node:
-            raise AxhaError(f"{node} runs the service now; only the passive node is upgraded", node=node,
-                            remedy="Run `axha upgrade` again: it switches over first.")
-        runner = self.ctx.runner(node)
-        if axigen.same_version(self.installed(node), target) and axigen.same_version(self.binary(node), target):
-            self.say(stage, node, f"{self.pkg_name} {target} already installed")
-        else:
-            argv = self.install_argv(node)
-            self.say(stage, node, "$ " + " ".join(argv))
-            result = runner.run(argv, timeout=DPKG_TIMEOUT, mutating=True)
-            for line in (result.stdout + result.stderr).strip().splitlines()[-6:]:
-                self.say(stage, node, line)
-            if result.rc != 0:
-                self.stop_stray(node, stage)
-                raise AxhaError(f"installing {self.pkg_name} {target} on {node} failed (exit {result.rc})", node=node,
-                                remedy=f"Read the output above; `dpkg --audit` (or `rpm -V {self.pkg_name}`) on "
-                                       f"{node} shows a half-installed package.")
-        self.stop_stray(node, stage)
-        now, binary = self.installed(node), self.binary(node)
-        if not axigen.same_version(now, target):
-            raise AxhaError(f"{node}'s package database says {self.pkg_name} {now} after the install, not {target}",
-                            node=node)
-        if not axigen.same_version(binary, target):
-            raise AxhaError(f"{axigen.BINARY} --version on {node} says {binary}, not {target}", node=node,
-                            remedy="The package did not replace the binary: reinstall it, then run again.")
-        return f"{node} has {self.pkg_name} {now} ({axigen.BINARY} {binary}); Axigen not running there"
-
     def stage_upgrade_first(self, target: str, plan_only: bool) -> str:
         return self.install_on(self.data()["first"], target, "upgrade-first")
-
-    def settle(self, stage: str) -> None:
-        """Wait until Pacemaker has nothing left to do (a resumed run may find a transition still going)."""
-        from axha.steps.maint.actions import settle_argv
-        for node in self.spec.node_names:
-            try:
-                result = self.ctx.runner(node).run(settle_argv(), timeout=150)
-            except AxhaError:
-                continue
-            if result.rc == 0:
-                return
-            self.say(stage, node, f"cluster did not settle: {(result.stderr or result.stdout).strip()[-200:]}")
 
     def _switch(self, to: str, stage: str) -> str:
         self.settle(stage)
@@ -657,20 +349,6 @@ class Upgrade:
 
     def stage_switchover(self, target: str, plan_only: bool) -> str:
         return self._switch(self.data()["first"], "switchover")
-
-    def wait_running(self, node: str, target: str) -> str | None:
-        """The CLI's GET VERSION on `node` until it answers the target (Axigen may still be starting)."""
-        from axha.steps.framework import wait_for
-        seen: list[str | None] = [None]
-
-        def probe():
-            seen[0] = self.running_version(node)
-            return axigen.same_version(seen[0], target)
-        try:
-            wait_for(f"Axigen {target} answering on {node}'s CLI", probe, CLI_WAIT, self.ctx, interval=1.0, node=node)
-        except AxhaError:
-            pass
-        return seen[0]
 
     def stage_verify_new(self, target: str, plan_only: bool) -> str:
         first = self.data()["first"]

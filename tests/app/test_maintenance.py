@@ -7,7 +7,9 @@ from textual.app import App
 from dataclasses import replace
 
 from axha.steps import axigen
-from axha.steps.maint.status import NodeProbe, ServiceAnswer, build_state
+from axha.steps.maint.status import build_state
+from axha.steps.maint.probe import NodeProbe
+from axha.steps.maint.service import ServiceAnswer
 from tests.unit.test_maint_status import SPEC, crm_mon, probes
 from axha.tui.screens.maintenance import MaintenanceScreen, render_attention
 
@@ -150,7 +152,7 @@ async def test_in_the_app_without_a_cluster_the_worker_reports_and_nothing_freez
 def test_unreachable_node_is_one_loud_line_not_four_false_link_alarms():
     """QA finding 8: node2 does not answer SSH; its links were not read, so they are '?' and not 'redundancy lost'
     (node1's own view of its links still counts), and the switchover gates name only the real problem."""
-    from axha.steps.maint.switchover import switchover_gates
+    from axha.steps.maint.gates import switchover_gates
 
     state = recorded_state("node-offline")
     codes = [(a.code, a.node) for a in state.warnings]

@@ -127,6 +127,7 @@ async def test_the_dashboard_does_not_wait_for_a_silent_vip(monkeypatch):
     """The Maintenance screen showed a sync at 20 % while Install showed 40 %: its refresh waited for the VIP's
     connect timeouts (no VIP during an install), so the DRBD figures it showed were seconds old. Now the nodes
     are shown as soon as they answer, and the VIP's answers join when they come."""
+    import axha.steps.maint.service as service
     import axha.steps.maint.status as status
 
     released = threading.Event()
@@ -134,7 +135,7 @@ async def test_the_dashboard_does_not_wait_for_a_silent_vip(monkeypatch):
     def silent_vip(address, timeout=3.0):
         released.wait(30)
         return (SMTP, IMAP)
-    monkeypatch.setattr(status, "service_answers", silent_vip)
+    monkeypatch.setattr(service, "service_answers", silent_vip)
     nodes_only = versioned(probes("drbd-syncing-no-cluster", crm_mon=crm_mon("healthy")), ())
     monkeypatch.setattr(status, "read_state", lambda ctx, with_service=True: (
         nodes_only if not with_service else pytest.fail("the refresh waited for the VIP")))

@@ -25,7 +25,7 @@ FIX = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def record_probe(cluster_file: str, name: str, what: str) -> Path:
-    from axha.steps.maint.status import probe_argv
+    from axha.steps.maint.probe import probe_argv
 
     spec = load_cluster(cluster_file)
     ctx = open_context(spec, load_secrets(spec))

@@ -17,7 +17,7 @@ import pytest
 
 from axha.steps import names
 from axha.steps import axigen
-from axha.steps.maint.status import service_answer
+from axha.steps.maint.service import service_answer
 from axha.steps.pacemaker import leftover_constraints, parse_cib_version, parse_constraints, parse_crm_mon
 
 pytestmark = pytest.mark.lab

@@ -241,7 +241,8 @@ def test_split_brain_is_one_rule_for_install_and_dashboard():
     data that could have diverged. The install's rule is right; both use it now."""
     from axha.steps.drbd_split_brain import split_brain_signs_of
     from axha.steps.maint.drbdstate import DrbdLocal
-    from axha.steps.maint.status import NodeProbe, detect_split_brain
+    from axha.steps.maint.status import detect_split_brain
+    from axha.steps.maint.probe import NodeProbe
     from tests.unit.test_maint_status import SPEC
 
     def probe(node, disk, conn, role="Secondary"):

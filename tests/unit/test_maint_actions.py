@@ -9,7 +9,8 @@ from axha.steps.framework import Context
 from axha.steps.maint.actions import Actions
 from axha.steps.maint.backup import backup_argv
 from axha.steps.maint.gap import ServiceGapMonitor
-from axha.steps.maint.status import ServiceAnswer, probe_argv
+from axha.steps.maint.probe import probe_argv
+from axha.steps.maint.service import ServiceAnswer
 from axha.steps.runner import LocalRunner, Recorded, ReplayRunner
 from tests.unit.test_maint_status import FIX, SPEC
 

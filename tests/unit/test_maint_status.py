@@ -3,8 +3,9 @@ import json
 from pathlib import Path
 
 
-from axha.steps.maint.status import (NodeProbe, ServiceAnswer, build_state, parse_probe, probe_argv, probe_node,
-                                split_sections)
+from axha.steps.maint.status import build_state
+from axha.steps.maint.probe import NodeProbe, parse_probe, probe_argv, probe_node, split_sections
+from axha.steps.maint.service import ServiceAnswer
 from axha.steps.runner import Recorded, ReplayRunner
 from axha.steps.spec import load_cluster
 

@@ -3,8 +3,8 @@ import pytest
 
 from axha.steps.errors import AxhaError
 from axha.steps.framework import FAIL, Context
-from axha.steps.maint.switchover import (Switchover, move_argv, simulate_move_argv, switchover_gates,
-                                    transition_summary)
+from axha.steps.maint.gates import switchover_gates
+from axha.steps.maint.switchover import Switchover, move_argv, simulate_move_argv, transition_summary
 from axha.steps.runner import Recorded, ReplayRunner
 from tests.unit.test_maint_status import FIX, SPEC, crm_mon, state
 
@@ -144,7 +144,7 @@ def test_follow_stops_on_a_failed_action_of_the_group():
 
 
 def _answers(ok: bool):
-    from axha.steps.maint.status import ServiceAnswer
+    from axha.steps.maint.service import ServiceAnswer
 
     return tuple(ServiceAnswer(proto, port, ok, "220 node1 Axigen ESMTP ready" if ok else "",
                                "" if ok else "connection refused", 0.01)

@@ -16,7 +16,10 @@ from axha.steps.framework import Context
 from axha.steps.instance import QUERY_ARGV
 from axha.steps.journal import Journal
 from axha.steps.maint import upgrade as up
-from axha.steps.maint.upgrade import Upgrade, deb_field, read_package
+from axha.steps.maint import package_file
+from axha.steps.maint import upgrade_node as node_work
+from axha.steps.maint.package_file import deb_field, read_package
+from axha.steps.maint.upgrade import Upgrade
 from axha.steps.runner import Recorded, ReplayRunner
 from tests.unit.test_maint_status import SPEC
 
@@ -106,7 +109,7 @@ def test_package_file_must_be_a_plain_regular_file(tmp_path, monkeypatch):
     dash.write_text("junk")
     with pytest.raises(InputError, match="letters, digits"):   # ':' and '=' are not in a package file name
         Upgrade(c, package=str(dash))
-    from axha.steps.maint.upgrade import check_package_file
+    from axha.steps.maint.package_file import check_package_file
     (tmp_path / "-x.deb").write_text("junk")
     monkeypatch.chdir(tmp_path)
     with pytest.raises(InputError, match="letters, digits"):
@@ -137,7 +140,7 @@ def test_unfinished_upgrade_to_another_version_is_refused(tmp_path, packages):
 def test_a_journal_of_another_installation_is_set_aside_not_obeyed(tmp_path, packages, written_for):
     """A re-installed pair gets the same cluster id: its old upgrade journal (of another instance, or written
     before instance ids) is set aside, and the upgrade starts from its gates."""
-    from axha.steps.maint.status import probe_argv
+    from axha.steps.maint.probe import probe_argv
     silent = [Recorded(probe_argv(SPEC), 255, ""), Recorded(axigen.package_version_argv("axigen"), 1, "")]
     c = ctx(tmp_path, {n: silent for n in SPEC.node_names})
     unfinished(c.journal, written_for)
@@ -148,7 +151,7 @@ def test_a_journal_of_another_installation_is_set_aside_not_obeyed(tmp_path, pac
 
 
 def test_restart_sets_the_journal_aside(tmp_path, packages):
-    from axha.steps.maint.status import probe_argv
+    from axha.steps.maint.probe import probe_argv
     silent = [Recorded(probe_argv(SPEC), 255, ""), Recorded(axigen.package_version_argv("axigen"), 1, "")]
     c = ctx(tmp_path, {n: silent for n in SPEC.node_names})
     unfinished(c.journal)
@@ -159,7 +162,7 @@ def test_restart_sets_the_journal_aside(tmp_path, packages):
 def test_a_finished_upgrade_is_history_not_a_verdict(tmp_path, packages):
     """Once an upgrade finished, the next one (the same version again, or a downgrade) is a new operation: its
     stages run again instead of failing at 'final' from the old journal."""
-    from axha.steps.maint.status import probe_argv
+    from axha.steps.maint.probe import probe_argv
     silent = [Recorded(probe_argv(SPEC), 255, ""), Recorded(axigen.package_version_argv("axigen"), 1, "")]
     c = ctx(tmp_path, {n: silent for n in SPEC.node_names})
     for stage in up.STAGES:
@@ -186,22 +189,22 @@ def test_installers_never_get_to_start_axigen_on_their_own(tmp_path, packages, i
     c = ctx(tmp_path)
     deb = Upgrade(c, package=packages["10.5.1"])
     deb.target()
-    assert deb.install_argv("node2") == ("env", up.DONT_START, "dpkg", "-i", "--", f"{up.REMOTE_PKG_DIR}/axigen_10.5.1-1_amd64.deb")
+    assert deb.install_argv("node2") == ("env", node_work.DONT_START, "dpkg", "-i", "--", f"{package_file.REMOTE_PKG_DIR}/axigen_10.5.1-1_amd64.deb")
     run = Upgrade(c, package=installers["10.5.1"], accept_license=True)
     run.target()
-    assert run.install_argv("node2", "/x/axigen.deb") == ("env", up.DONT_START, "dpkg", "-i", "--", "/x/axigen.deb")
-    rpm = up.PackageFile("/p/axigen-10.5.1-1.x86_64.rpm", "rpm", "axigen", "10.5.1-1")
+    assert run.install_argv("node2", "/x/axigen.deb") == ("env", node_work.DONT_START, "dpkg", "-i", "--", "/x/axigen.deb")
+    rpm = package_file.PackageFile("/p/axigen-10.5.1-1.x86_64.rpm", "rpm", "axigen", "10.5.1-1")
     r = Upgrade(c, package=packages["10.5.1"])
     r.pkg = rpm
-    assert r.install_argv("node2") == ("env", up.DONT_START, "rpm", "-U", "--oldpackage", "--replacepkgs", "--",
-                                       f"{up.REMOTE_PKG_DIR}/axigen-10.5.1-1.x86_64.rpm")
+    assert r.install_argv("node2") == ("env", node_work.DONT_START, "rpm", "-U", "--oldpackage", "--replacepkgs", "--",
+                                       f"{package_file.REMOTE_PKG_DIR}/axigen-10.5.1-1.x86_64.rpm")
     repo = Upgrade(ctx(tmp_path / "r", {"node2": [Recorded(("sh", "-c", 'command -v "$0"', "dpkg-query"), 0,
                                                           "/usr/bin/dpkg-query\n")]}), version="10.5.1-1")
-    assert repo.install_argv("node2")[-1] == "axigen=10.5.1-1" and up.DONT_START in repo.install_argv("node2")
+    assert repo.install_argv("node2")[-1] == "axigen=10.5.1-1" and node_work.DONT_START in repo.install_argv("node2")
 
 
 def test_an_axigen_the_installer_started_on_the_passive_node_is_stopped(tmp_path, packages):
-    status, stop, procs = up.service_status_argv("axigen"), up.service_stop_argv("axigen"), up.running_argv()
+    status, stop, procs = node_work.service_status_argv("axigen"), node_work.service_stop_argv("axigen"), node_work.running_argv()
     cleanup = ("crm_resource", "--cleanup", "-r", "axigen", "-N", "node2")
     runner = ReplayRunner("node2", [Recorded(status, 0, "axigen is running\n"), Recorded(procs, 0, "4242\n"),
                                     Recorded(stop, 0), Recorded(procs, 1), Recorded(cleanup, 0)])
@@ -218,6 +221,6 @@ def test_an_axigen_the_installer_started_on_the_passive_node_is_stopped(tmp_path
 
 def test_the_process_pattern_does_not_match_the_command_that_holds_it():
     import re
-    assert re.search(up.RUNNING_PATTERN, "/usr/bin/python3 /opt/axigen/bin/axigen --foreground")
-    assert re.search(up.RUNNING_PATTERN, "/opt/axigen/bin/axigen")
-    assert not re.search(up.RUNNING_PATTERN, "timeout 30 pgrep -f " + up.RUNNING_PATTERN)
+    assert re.search(node_work.RUNNING_PATTERN, "/usr/bin/python3 /opt/axigen/bin/axigen --foreground")
+    assert re.search(node_work.RUNNING_PATTERN, "/opt/axigen/bin/axigen")
+    assert not re.search(node_work.RUNNING_PATTERN, "timeout 30 pgrep -f " + node_work.RUNNING_PATTERN)

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from axha.steps.maint.status import ServiceAnswer, build_state, parse_probe, split_sections
+from axha.steps.maint.status import build_state
+from axha.steps.maint.probe import parse_probe, split_sections
+from axha.steps.maint.service import ServiceAnswer
 from axha.steps.spec import load_cluster
 from tests.unit.test_upstream_corosync import CFGTOOL_FAMILIES
 from tests.unit.test_upstream_drbd import down_resource_output

@@ -270,7 +270,7 @@ class MaintenanceScreen(Screen):
         """SMTP and IMAP on the VIP, every REFRESH_SECONDS (a silent VIP costs this worker its timeouts only)."""
         from textual.worker import get_current_worker
 
-        from axha.steps.maint.status import service_answers
+        from axha.steps.maint.service import service_answers
         worker = get_current_worker()
         while not worker.is_cancelled and not self._stop.is_set():
             try:
