@@ -14,7 +14,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from axha.tui.commands import KeyCommands
-from axha.tui.dialogs import AUDIT_SHOWN, AuditViewer, NodePicker, UpgradeDialog, safe_node
+from axha.tui.dialogs.audit import AUDIT_SHOWN
+from axha.tui.dialogs.questions import NodePicker, UpgradeDialog, safe_node
+from axha.tui.dialogs.readers import AuditViewer
 from axha.tui.widgets.logpane import LogPane
 from axha.tui.widgets.navbar import NavBar
 
