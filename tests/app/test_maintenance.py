@@ -9,7 +9,8 @@ from dataclasses import replace
 from axha.steps import axigen
 from axha.steps.maint.status import NodeProbe, ServiceAnswer, build_state
 from tests.unit.test_maint_status import SPEC, crm_mon, probes
-from axha.tui.screens.maintenance import MaintenanceScreen, render_attention
+from axha.tui.screens.maintenance import MaintenanceScreen
+from axha.tui.screens.maintenance_dashboard import render_attention
 
 # Axigen's real greetings carry no version (AXIGEN.md, Banners); the lab's stand-in sends the same
 SMTP = ServiceAnswer("smtp", 25, True, "220 node1 Axigen ESMTP ready")
