@@ -229,7 +229,7 @@ class AxhaApp(App):
 
     def accept_host_key_from_worker(self, error) -> bool:
         """Show the host key dialog from a worker thread; True when the admin accepts the key."""
-        from axha.tui.dialogs import HostKeyDialog
+        from axha.tui.dialogs.confirm import HostKeyDialog
 
         accepted = self._ask_from_worker(lambda: HostKeyDialog(error))
         self.write_log(f"host key {error.fingerprint} for {error.hostname} "
@@ -238,7 +238,7 @@ class AxhaApp(App):
 
     def confirm_from_worker(self, confirmation) -> bool:
         """Show a TypedConfirm from a worker thread (the Context's confirm); True when confirmed."""
-        from axha.tui.dialogs import TypedConfirm
+        from axha.tui.dialogs.confirm import TypedConfirm
 
         confirmed = self._ask_from_worker(lambda: TypedConfirm(confirmation))
         if not confirmed:
@@ -294,14 +294,14 @@ class AxhaApp(App):
             pane.toggle_class("-hidden")
 
     def action_full_log(self) -> None:
-        from axha.tui.dialogs import LogViewer
+        from axha.tui.dialogs.readers import LogViewer
 
         if not self.screen.is_modal:
             self.push_screen(LogViewer(self.log_lines, self.log_title))
 
     def action_keys(self) -> None:
         from axha.tui.commands import key_rows
-        from axha.tui.dialogs import KeysDialog
+        from axha.tui.dialogs.readers import KeysDialog
 
         if self.screen.is_modal:
             return

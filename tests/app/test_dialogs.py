@@ -17,8 +17,10 @@ from tests.app.screen_text import on_screen, row_of, screen_lines
 from tests.app.waiting import wait_for
 from tests.unit.test_maint_status import FIX
 from tests.unit.test_maint_switchover import ctx_with, healthy
-from axha.tui.dialogs import (AuditViewer, HostKeyDialog, KeysDialog, LogViewer, NodePicker, PathDialog, TypedConfirm,
-                         UpgradeDialog, audit_text, is_read_only)
+from axha.tui.dialogs.audit import audit_text, is_read_only
+from axha.tui.dialogs.confirm import HostKeyDialog, TypedConfirm
+from axha.tui.dialogs.questions import NodePicker, PathDialog, UpgradeDialog
+from axha.tui.dialogs.readers import AuditViewer, KeysDialog, LogViewer
 
 SIZE = (80, 24)
 
@@ -171,7 +173,7 @@ async def test_node_picker_starts_on_the_passive_node_and_cancel_is_none():
 
 
 def test_safe_node_is_never_the_active_or_primary_one():
-    from axha.tui.dialogs import safe_node
+    from axha.tui.dialogs.questions import safe_node
     assert safe_node(("node1", "node2"), {"node1"}) == "node2"
     assert safe_node(("node1", "node2"), {"node2"}) == "node1"
     assert safe_node(("node1", "node2"), {"node1", "node2"}) is None

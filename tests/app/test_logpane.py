@@ -11,7 +11,7 @@ from tests.app.test_dialogs import LONG_ERROR
 from tests.app.test_install_screen import load_events
 from tests.app.waiting import wait_for
 from axha.tui.app import AxhaApp
-from axha.tui.dialogs import LogViewer
+from axha.tui.dialogs.readers import LogViewer
 from axha.tui.widgets.logpane import LogPane, wrap_line
 
 SIZE = (80, 24)

@@ -11,7 +11,8 @@ from axha.steps.maint.status import build_state
 from axha.steps.maint.probe import NodeProbe
 from axha.steps.maint.service import ServiceAnswer
 from tests.unit.test_maint_status import SPEC, crm_mon, probes
-from axha.tui.screens.maintenance import MaintenanceScreen, render_attention
+from axha.tui.screens.maintenance import MaintenanceScreen
+from axha.tui.screens.maintenance_dashboard import render_attention
 
 # Axigen's real greetings carry no version (AXIGEN.md, Banners); the lab's stand-in sends the same
 SMTP = ServiceAnswer("smtp", 25, True, "220 node1 Axigen ESMTP ready")

@@ -14,7 +14,8 @@ from tests.app.waiting import wait_for
 from tests.unit.test_maint_status import SPEC, crm_mon, probes
 from tests.unit.test_maint_switchover import _answers, full_move_ctx, healthy
 from axha.tui.app import AxhaApp
-from axha.tui.dialogs import NodePicker, TypedConfirm
+from axha.tui.dialogs.confirm import TypedConfirm
+from axha.tui.dialogs.questions import NodePicker
 from axha.tui.screens.maintenance import MaintenanceScreen
 from axha.tui.widgets.logpane import LogPane
 from axha.steps.maint.status import ClusterState

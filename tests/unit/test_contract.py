@@ -184,7 +184,8 @@ def test_secrets_file_key_is_a_path_not_a_secret(tmp_path):
 
 def test_the_tui_starts_without_loading_ssh_ipmi_or_yaml():
     """Start-up stays light (bench/startup.py): paramiko, pyghmi and yaml load only when needed."""
-    code = ("import sys, tui.app, tui.screens.inventory, tui.dialogs\n"
+    code = ("import sys, tui.app, tui.screens.inventory, tui.dialogs.base, tui.dialogs.confirm, tui.dialogs.questions\n"
+            "import tui.dialogs.readers, tui.dialogs.audit\n"
             "heavy = sorted(m for m in ('paramiko', 'pyghmi', 'yaml', 'cryptography') if m in sys.modules)\n"
             "assert not heavy, heavy\n")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)

@@ -264,7 +264,7 @@ class PreflightScreen(Screen):
         return folder / f"preflight-{name}.{suffix}"
 
     def _ask_export(self, suffix: str, render) -> None:
-        from axha.tui.dialogs import PathDialog
+        from axha.tui.dialogs.questions import PathDialog
 
         if self.report is None or not self.report.results:
             self.notify("nothing to export yet: run the checks first", severity="warning")
