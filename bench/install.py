@@ -127,7 +127,7 @@ def pcs_script(spec, secrets, hacluster_password: str) -> list[tuple[str, list[s
 def pcs_run(status: dict) -> dict:
     from axha.steps import drbd, names
     from axha.steps.install.common import CRM_MON_ARGV
-    from axha.steps.pacemaker import parse_crm_mon
+    from axha.steps.pacemaker_status import parse_crm_mon
     from axha.steps.secrets import load_secrets
     from axha.steps.session import close_context, open_context
     from axha.steps.spec import load_cluster

@@ -13,9 +13,10 @@ from axha.steps.drbd import DIVERGING_DISKS, split_brain_signs_of
 from axha.steps.drbd import status_argv as drbd_status_argv
 from axha.steps.errors import AxhaError
 from axha.steps.maint.drbdstate import DrbdLocal, DrbdStatusError, parse_drbd_status, status_error
-from axha.steps.pacemaker import (CONSTRAINTS_ARGV, CRM_MON_ARGV, CibVersion, ClusterStatus, LocationConstraint,
-                             PacemakerParseError, leftover_constraints, parse_cib_version, parse_constraints,
-                             parse_crm_mon)
+from axha.steps.pacemaker import CONSTRAINTS_ARGV, CRM_MON_ARGV, PacemakerParseError
+from axha.steps.pacemaker_cib import CibVersion, parse_cib_version
+from axha.steps.pacemaker_constraints import LocationConstraint, leftover_constraints, parse_constraints
+from axha.steps.pacemaker_status import ClusterStatus, parse_crm_mon
 from axha.steps.runner import concurrently
 from axha.steps.sections import SEC_FUNC
 from axha.steps.sections import split_sections as read_sections

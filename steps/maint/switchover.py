@@ -14,8 +14,9 @@ from axha.steps.framework import (FAIL, PASS, Action, Confirmation, Finding, Out
 from axha.steps.operation import run_operation
 from axha.steps.maint.gap import GapReport, ServiceGapMonitor
 from axha.steps.maint.status import ClusterState, read_state, service_answers
-from axha.steps.pacemaker import PacemakerParseError, leftover_constraints, parse_constraints, parse_crm_mon
-from axha.steps.pacemaker import CONSTRAINTS_ARGV, CRM_MON_ARGV
+from axha.steps.pacemaker import CONSTRAINTS_ARGV, CRM_MON_ARGV, PacemakerParseError
+from axha.steps.pacemaker_constraints import leftover_constraints, parse_constraints
+from axha.steps.pacemaker_status import parse_crm_mon
 
 MOVE_TIMEOUT = 120.0
 SERVICE_TIMEOUT = 30.0

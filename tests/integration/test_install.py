@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from axha.steps import drbd, names
-from axha.steps.pacemaker import parse_crm_mon
+from axha.steps.pacemaker_status import parse_crm_mon
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]

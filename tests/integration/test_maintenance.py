@@ -18,7 +18,9 @@ import pytest
 from axha.steps import names
 from axha.steps import axigen
 from axha.steps.maint.status import service_answer
-from axha.steps.pacemaker import leftover_constraints, parse_cib_version, parse_constraints, parse_crm_mon
+from axha.steps.pacemaker_cib import parse_cib_version
+from axha.steps.pacemaker_constraints import leftover_constraints, parse_constraints
+from axha.steps.pacemaker_status import parse_crm_mon
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]
