@@ -153,7 +153,7 @@ def load_secrets(spec, path: str | Path | None = None, env: dict | None = None, 
 
 def save_secrets(secrets: Secrets, path: str | Path) -> None:
     from axha.steps.bounded import dump_yaml
-    from axha.steps.spec import atomic_write
+    from axha.steps.files import atomic_write
 
     data = {"ssh_password": secrets.ssh_password, "ssh_key_passphrase": secrets.ssh_key_passphrase,
             "bmc_passwords": dict(secrets.bmc_passwords)}

@@ -4,13 +4,13 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from axha.steps.bounded import FileProblem, YamlProblem, decode_utf8, dump_yaml, load_yaml, read_regular
 from axha.steps.errors import InputError
+from axha.steps.files import atomic_write
 
 # every pattern is used with fullmatch (a `$` would also match before a trailing newline)
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
@@ -485,30 +485,6 @@ def dump_cluster(spec: ClusterSpec) -> str:
     return "# axha cluster file: no secrets here (see the secrets file)\n" + dump_yaml(spec_to_dict(spec))
 
 
-def atomic_write(path: str | os.PathLike, data: bytes | str, mode: int = 0o644) -> None:
-    """Write a file so that a crash leaves either the old or the new content, never a torn one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(raw)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_cluster(spec: ClusterSpec, path: str | os.PathLike) -> None:
     text = dump_cluster(spec)
     parse_cluster(text, str(path))  # never write a file we could not read back
@@ -517,4 +493,4 @@ def save_cluster(spec: ClusterSpec, path: str | os.PathLike) -> None:
 
 __all__ = ["ClusterSpec", "NodeSpec", "Link", "BmcSpec", "StorageSpec", "DrbdSpec", "VipSpec", "AxigenSpec",
            "SshSpec", "SpecError", "load_cluster", "parse_cluster", "save_cluster", "dump_cluster",
-           "spec_to_dict", "atomic_write", "replace"]
+           "spec_to_dict", "replace"]
