@@ -130,7 +130,7 @@ def pcs_run(status: dict) -> dict:
     from axha.steps.pacemaker_status import parse_crm_mon
     from axha.steps.secrets import load_secrets
     from axha.steps.session import close_context, open_context
-    from axha.steps.spec import load_cluster
+    from axha.steps.spec_load import load_cluster
 
     spec = load_cluster(status["cluster_file"])
     secrets = load_secrets(spec)

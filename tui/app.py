@@ -106,7 +106,7 @@ class AxhaApp(App):
         from axha.steps.bounded import FileProblem, YamlProblem, decode_utf8, load_yaml, read_regular
         from axha.steps.errors import AxhaError
         from axha.steps.secrets import load_secrets
-        from axha.steps.spec import load_cluster
+        from axha.steps.spec_load import load_cluster
 
         raw, spec, secrets, error = None, None, None, None
         try:  # the raw values for the form, read as boundedly as load_cluster reads them (no FIFO, no bomb)

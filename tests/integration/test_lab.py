@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def ssh_runner(lab: dict, node: str, known_hosts: str | None = None):
     """The product's own SSH transport to a lab node, from the lab's cluster file (verifies host keys)."""
-    from axha.steps.spec import load_cluster
+    from axha.steps.spec_load import load_cluster
     from axha.steps.ssh import SshRunner
 
     spec = load_cluster(lab["cluster_file"])
@@ -89,7 +89,7 @@ def test_nodes_have_distinct_host_keys_and_machine_ids(lab):
 
 def test_cluster_and_secrets_files_load_with_the_product(lab):
     from axha.steps.secrets import load_secrets
-    from axha.steps.spec import load_cluster
+    from axha.steps.spec_load import load_cluster
 
     spec = load_cluster(lab["cluster_file"])
     assert [n.name for n in spec.nodes] == ["node1", "node2"]
@@ -219,7 +219,7 @@ def test_status_json_follows_the_contract(lab):
 def test_drbd_resource_syncs_with_the_real_drbdadm(fresh_lab, lab_exec):
     """The product's .res on both nodes, real drbdadm over the stand-in: initial sync visible in events2."""
     from axha.steps.drbd import render_resource
-    from axha.steps.spec import load_cluster
+    from axha.steps.spec_load import load_cluster
 
     res = render_resource(load_cluster(fresh_lab["cluster_file"])).encode()
     for node in ("node1", "node2"):

@@ -6,7 +6,7 @@ from pathlib import Path
 from axha.steps.maint.status import (NodeProbe, ServiceAnswer, build_state, parse_probe, probe_argv, probe_node,
                                 split_sections)
 from axha.steps.runner import Recorded, ReplayRunner
-from axha.steps.spec import load_cluster
+from axha.steps.spec_load import load_cluster
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
 SPEC = load_cluster(str(FIX / "maint" / "cluster-lab8.yaml"))

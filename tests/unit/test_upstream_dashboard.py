@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from axha.steps.maint.status import ServiceAnswer, build_state, parse_probe, split_sections
-from axha.steps.spec import load_cluster
+from axha.steps.spec_load import load_cluster
 from tests.unit.test_upstream_corosync import CFGTOOL_FAMILIES
 from tests.unit.test_upstream_drbd import down_resource_output
 from tests.unit.test_upstream_pacemaker import _as_pacemaker_3, variant
