@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from axha.steps import axigen, names
+from axha.steps import axigen_versions, names
 from axha.steps.corosync_status import CFGTOOL_ARGV, CorosyncStatus, parse_cfgtool
 from axha.steps.drbd import DIVERGING_DISKS, split_brain_signs_of
 from axha.steps.drbd import status_argv as drbd_status_argv
@@ -36,9 +36,9 @@ def probe_commands(spec) -> list[tuple[str, tuple[str, ...]]]:
         ("drbd", drbd_status_argv(spec.storage.drbd.resource)),
         ("gi", ("drbdadm", "get-gi", spec.storage.drbd.resource)),
         ("corosync", CFGTOOL_ARGV),
-        ("axigen", axigen.package_version_argv(spec.axigen.package)),
-        ("axigen_bin", axigen.binary_version_argv()),
-        ("axigen_cli", axigen.cli_version_argv(timeout=3)),
+        ("axigen", axigen_versions.package_version_argv(spec.axigen.package)),
+        ("axigen_bin", axigen_versions.binary_version_argv()),
+        ("axigen_cli", axigen_versions.cli_version_argv(timeout=3)),
     ]
 
 
@@ -123,11 +123,11 @@ def parse_probe(node: str, rc: int, stdout: str, spec) -> NodeProbe:
         kw["corosync"] = parsed
     else:
         kw["corosync_error"] = coro.strip().splitlines()[-1] if coro.strip() else f"corosync-cfgtool exited {k_rc}"
-    kw["axigen_version"] = axigen.parse_package_version(*sections.get("axigen", (1, "")))
+    kw["axigen_version"] = axigen_versions.parse_package_version(*sections.get("axigen", (1, "")))
     b_rc, binary = sections.get("axigen_bin", (1, ""))
-    kw["axigen_binary"] = axigen.parse_binary_version(binary) if b_rc == 0 else None
+    kw["axigen_binary"] = axigen_versions.parse_binary_version(binary) if b_rc == 0 else None
     c_rc, cli = sections.get("axigen_cli", (1, ""))
-    kw["axigen_running"] = axigen.parse_cli_version(cli) if c_rc == 0 else None
+    kw["axigen_running"] = axigen_versions.parse_cli_version(cli) if c_rc == 0 else None
     return NodeProbe(node, True, **kw)
 
 

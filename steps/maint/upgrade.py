@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from axha.steps import axigen, names
+from axha.steps import axigen, axigen_versions, names
 from axha.steps.errors import AxhaError, InputError
 from axha.steps.files import FileProblem, read_regular
 from axha.steps.framework import FAIL, Action, Finding, OutputLine, Step, run_steps
@@ -158,7 +158,7 @@ def read_package(path: str, expected_name: str) -> PackageFile:
 
 
 def installed_version_argv(package: str) -> tuple[str, ...]:
-    return axigen.package_version_argv(package)
+    return axigen_versions.package_version_argv(package)
 
 
 def service_status_argv(service: str) -> tuple[str, ...]:
@@ -268,15 +268,15 @@ class Upgrade:
     def installed(self, node: str) -> str | None:
         """The package database's version of Axigen on `node` (dpkg or rpm)."""
         result = self.ctx.runner(node).run(installed_version_argv(self.pkg_name), timeout=30)
-        return axigen.parse_package_version(result.rc, result.stdout)
+        return axigen_versions.parse_package_version(result.rc, result.stdout)
 
     def binary(self, node: str) -> str | None:
-        result = self.ctx.runner(node).run(axigen.binary_version_argv(), timeout=30)
-        return axigen.parse_binary_version(result.stdout + result.stderr) if result.rc == 0 else None
+        result = self.ctx.runner(node).run(axigen_versions.binary_version_argv(), timeout=30)
+        return axigen_versions.parse_binary_version(result.stdout + result.stderr) if result.rc == 0 else None
 
     def running_version(self, node: str) -> str | None:
-        result = self.ctx.runner(node).run(axigen.cli_version_argv(), timeout=15)
-        return axigen.parse_cli_version(result.stdout) if result.rc == 0 else None
+        result = self.ctx.runner(node).run(axigen_versions.cli_version_argv(), timeout=15)
+        return axigen_versions.parse_cli_version(result.stdout) if result.rc == 0 else None
 
     # ------------------------------------------------------------ the run
 
@@ -349,7 +349,7 @@ class Upgrade:
         try:
             if stage in ("upgrade-first", "upgrade-second"):
                 node = d.get("first" if stage == "upgrade-first" else "second")
-                return bool(node) and axigen.same_version(self.installed(node), target)
+                return bool(node) and axigen_versions.same_version(self.installed(node), target)
             if stage == "switchover":
                 return read_state(self.ctx, with_service=False).active_node == d.get("first")
         except AxhaError:
@@ -407,8 +407,8 @@ class Upgrade:
                   f"then: on {first}: stop any Axigen the installer started (the data is not there); check "
                   f"the package database and `{axigen.BINARY} --version` say {target}",
                   f"then: switch the service over to {first}; GET VERSION on {first}'s CLI "
-                  f"({axigen.CLI_HOST}:{axigen.CLI_PORT}) must answer {axigen.upstream_version(target)}; SMTP on "
-                  "the VIP must answer",
+                  f"({axigen.CLI_HOST}:{axigen.CLI_PORT}) must answer {axigen_versions.upstream_version(target)}; "
+                  "SMTP on the VIP must answer",
                   "then: nothing is written into the shared working directory by axha: Axigen's own first start "
                   "of the new version does what it needs (a pre-10.4 working directory is refused)",
                   f"then: on {second} (now passive): the same install and checks"]
@@ -481,7 +481,7 @@ class Upgrade:
                                    "directories; axha's rolling upgrade works once the layout is 10.4 or newer.")
         self.journal.set_data("gates", first=passive, second=source, original_active=source, target=target,
                               old_versions=versions)
-        if all(axigen.same_version(v, target) for v in versions.values()):
+        if all(axigen_versions.same_version(v, target) for v in versions.values()):
             return f"both nodes already have {target} installed"
         now = ", ".join(f"{n} {v or 'none'}" for n, v in versions.items())
         return f"upgrade {passive} (passive) first, then {source} (active now): {now} -> {target}"
@@ -549,7 +549,8 @@ class Upgrade:
                  ("rpm", "-qp", "--qf", "Package: %{NAME}\nVersion: %{VERSION}-%{RELEASE}\n", files[0]))
         fields = dict(line.split(": ", 1) for line in runner.run(query, timeout=60).stdout.splitlines()
                       if ": " in line)
-        if fields.get("Package") != self.pkg_name or not axigen.same_version(fields.get("Version"), pkg.version):
+        if fields.get("Package") != self.pkg_name or not axigen_versions.same_version(fields.get("Version"),
+                                                                                       pkg.version):
             raise AxhaError(f"{files[0]} on {node} is {fields.get('Package')} {fields.get('Version')}, not "
                             f"{self.pkg_name} {pkg.version} as the installer's name says", node=node)
         self.say("upload", node, f"extracted: {files[0]}")
@@ -606,7 +607,8 @@ class Upgrade:
             raise AxhaError(f"{node} runs the service now; only the passive node is upgraded", node=node,
                             remedy="Run `axha upgrade` again: it switches over first.")
         runner = self.ctx.runner(node)
-        if axigen.same_version(self.installed(node), target) and axigen.same_version(self.binary(node), target):
+        if (axigen_versions.same_version(self.installed(node), target)
+                and axigen_versions.same_version(self.binary(node), target)):
             self.say(stage, node, f"{self.pkg_name} {target} already installed")
         else:
             argv = self.install_argv(node)
@@ -621,10 +623,10 @@ class Upgrade:
                                        f"{node} shows a half-installed package.")
         self.stop_stray(node, stage)
         now, binary = self.installed(node), self.binary(node)
-        if not axigen.same_version(now, target):
+        if not axigen_versions.same_version(now, target):
             raise AxhaError(f"{node}'s package database says {self.pkg_name} {now} after the install, not {target}",
                             node=node)
-        if not axigen.same_version(binary, target):
+        if not axigen_versions.same_version(binary, target):
             raise AxhaError(f"{axigen.BINARY} --version on {node} says {binary}, not {target}", node=node,
                             remedy="The package did not replace the binary: reinstall it, then run again.")
         return f"{node} has {self.pkg_name} {now} ({axigen.BINARY} {binary}); Axigen not running there"
@@ -665,7 +667,7 @@ class Upgrade:
 
         def probe():
             seen[0] = self.running_version(node)
-            return axigen.same_version(seen[0], target)
+            return axigen_versions.same_version(seen[0], target)
         try:
             wait_for(f"Axigen {target} answering on {node}'s CLI", probe, CLI_WAIT, self.ctx, interval=1.0, node=node)
         except AxhaError:
@@ -675,7 +677,7 @@ class Upgrade:
     def stage_verify_new(self, target: str, plan_only: bool) -> str:
         first = self.data()["first"]
         running = self.wait_running(first, target)
-        if not axigen.same_version(running, target):
+        if not axigen_versions.same_version(running, target):
             raise AxhaError(f"Axigen's CLI on {first} answers GET VERSION with {running or 'nothing'}, not {target}",
                             node=first, remedy=f"Look at {self.spec.storage.mount_point}/log/ on {first}; the "
                             "service still runs there (axha status).")
@@ -698,13 +700,13 @@ class Upgrade:
         state = read_state(self.ctx)
         problems = []
         for n in state.nodes:
-            if not axigen.same_version(n.axigen_version, target):
+            if not axigen_versions.same_version(n.axigen_version, target):
                 problems.append(f"{n.name} has {self.pkg_name} {n.axigen_version} installed")
-            if not axigen.same_version(n.axigen_binary, target):
+            if not axigen_versions.same_version(n.axigen_binary, target):
                 problems.append(f"{axigen.BINARY} --version on {n.name} says {n.axigen_binary}")
         active = state.node(state.active_node) if state.active_node else None
         running = self.wait_running(active.name, target) if active else None
-        if not axigen.same_version(running, target):
+        if not axigen_versions.same_version(running, target):
             problems.append(f"the running Axigen answers {running or 'nothing'} (CLI GET VERSION)")
         for a in state.service_answers:
             if not a.ok:

@@ -324,9 +324,9 @@ def test_both_axigen_versions_install_and_answer_with_their_version(lab, lab_exe
             try:
                 # Axigen listens on 127.0.0.1 only and its greetings carry no version (AXIGEN.md): the running
                 # version is the CLI's GET VERSION on the node itself
-                from axha.steps import axigen
-                cli = lab_exec("node2", list(axigen.cli_version_argv())).stdout.decode()
-                assert axigen.parse_cli_version(cli) == version, cli
+                from axha.steps import axigen_versions
+                cli = lab_exec("node2", list(axigen_versions.cli_version_argv())).stdout.decode()
+                assert axigen_versions.parse_cli_version(cli) == version, cli
                 smtp = lab_exec("node2", ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/25; head -n1 <&3"])
                 assert b"Axigen ESMTP ready" in smtp.stdout and version.encode() not in smtp.stdout, smtp.stdout
             finally:
