@@ -126,11 +126,11 @@ def pcs_script(spec, secrets, hacluster_password: str) -> list[tuple[str, list[s
 
 def pcs_run(status: dict) -> dict:
     from axha.steps import drbd_argv, drbd_status, names
-    from axha.steps.install.common import CRM_MON_ARGV
-    from axha.steps.pacemaker import parse_crm_mon
+    from axha.steps.pacemaker import CRM_MON_ARGV
+    from axha.steps.pacemaker_status import parse_crm_mon
     from axha.steps.secrets import load_secrets
     from axha.steps.session import close_context, open_context
-    from axha.steps.spec import load_cluster
+    from axha.steps.spec_load import load_cluster
 
     spec = load_cluster(status["cluster_file"])
     secrets = load_secrets(spec)

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from axha.steps.secrets import load_secrets
     from axha.steps.session import close_context, open_context
-    from axha.steps.spec import load_cluster
+    from axha.steps.spec_load import load_cluster
 
     spec = load_cluster(args.cluster)
     ctx = open_context(spec, load_secrets(spec, args.secrets), confirm=lambda q: True)

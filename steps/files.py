@@ -6,12 +6,15 @@ a symbolic link where axha owns the file (the audit log, journals, known_hosts w
   the descriptor that was checked (no stat-then-open race). With nofollow=True a symlink itself is refused.
 - `open_append(path, mode)`: a descriptor to append to a regular file, created with `mode` when missing, never
   through a symlink (O_NOFOLLOW) and never a FIFO or a device.
+- `atomic_write(path, data, mode)`: a whole file written so that a crash leaves the old or the new content.
 """
 from __future__ import annotations
 
 import errno
 import os
 import stat
+import tempfile
+from pathlib import Path
 
 MAX_BYTES = 64 * 1024
 
@@ -91,3 +94,27 @@ def open_append(path: str | os.PathLike, mode: int = 0o600) -> int:
 def read_own(path: str | os.PathLike, limit: int) -> bytes:
     """The bytes of a file axha wrote itself (audit log, journal), not through a symbolic link."""
     return read_regular(path, limit, nofollow=True)[0]
+
+
+def atomic_write(path: str | os.PathLike, data: bytes | str, mode: int = 0o644) -> None:
+    """Write a file so that a crash leaves either the old or the new content, never a torn one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(raw)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

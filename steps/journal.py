@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 from axha.steps.errors import InputError
-from axha.steps.files import FileProblem, read_own
-from axha.steps.spec import atomic_write
+from axha.steps.files import FileProblem, atomic_write, read_own
 
 VERSION = 1
 STATES = ("pending", "running", "done", "failed")

@@ -1,7 +1,7 @@
 """The second wall behind validation: the pieces renderers put values into (corosync.conf and DRBD .res words,
 fence-agents' key=value stdin, CIB XML attributes) refuse any value that could change the structure around it.
 
-Validation (steps.spec) already refuses such values; these checks make a renderer safe on its own, so a value that
+Validation (steps.spec_load) already refuses such values; these checks make a renderer safe on its own, so a value that
 reaches it some other way (a future field, a spec built in code) raises RenderError instead of writing a newline,
 a brace, a quote or a semicolon into a file a root daemon reads.
 """

@@ -128,7 +128,7 @@ class LocalRunner:
                                    stopped), mutating, False)
 
     def put(self, path: str, data: bytes | str, mode: int = 0o644) -> None:
-        from axha.steps.spec import atomic_write
+        from axha.steps.files import atomic_write
         atomic_write(path, data, mode)
         if self.audit:
             self.audit.record_transfer(self.node, "put", path, len(_as_bytes(data)), mode)

@@ -56,7 +56,8 @@ def read_secrets_file(path: str | Path) -> dict:
     """Read the secrets file, refusing one that others can read (it must be 0600 or stricter). Only a regular
     file is read (never a FIFO or a device), from the descriptor whose mode was checked; a value is never shown
     in an error (only its key and line)."""
-    from axha.steps.bounded import FileProblem, YamlProblem, decode_utf8, load_yaml, read_regular
+    from axha.steps.bounded import YamlProblem, decode_utf8, load_yaml
+    from axha.steps.files import FileProblem, read_regular
 
     path = Path(path)
     try:
@@ -153,7 +154,7 @@ def load_secrets(spec, path: str | Path | None = None, env: dict | None = None, 
 
 def save_secrets(secrets: Secrets, path: str | Path) -> None:
     from axha.steps.bounded import dump_yaml
-    from axha.steps.spec import atomic_write
+    from axha.steps.files import atomic_write
 
     data = {"ssh_password": secrets.ssh_password, "ssh_key_passphrase": secrets.ssh_key_passphrase,
             "bmc_passwords": dict(secrets.bmc_passwords)}

@@ -103,10 +103,11 @@ class AxhaApp(App):
             pass
 
     def _load_in_worker(self, path: str, secrets_path: str | None, check_installed: bool) -> None:
-        from axha.steps.bounded import FileProblem, YamlProblem, decode_utf8, load_yaml, read_regular
+        from axha.steps.bounded import YamlProblem, decode_utf8, load_yaml
+        from axha.steps.files import FileProblem, read_regular
         from axha.steps.errors import AxhaError
         from axha.steps.secrets import load_secrets
-        from axha.steps.spec import load_cluster
+        from axha.steps.spec_load import load_cluster
 
         raw, spec, secrets, error = None, None, None, None
         try:  # the raw values for the form, read as boundedly as load_cluster reads them (no FIFO, no bomb)

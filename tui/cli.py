@@ -125,14 +125,15 @@ def _version() -> str:
 def cmd_validate(args) -> int:
     import json
 
-    from axha.steps.spec import load_cluster, spec_to_dict
+    from axha.steps.spec_load import load_cluster
+    from axha.steps.spec_save import spec_to_dict
     from axha.tui.clihelp import cluster_path
 
     spec = load_cluster(cluster_path(args))
     if args.json:
         print(json.dumps({"ok": True, "path": spec.path, "cluster": spec_to_dict(spec)}))
         return 0
-    from axha.steps.spec import dump_cluster
+    from axha.steps.spec_save import dump_cluster
 
     print(f"{spec.path}: valid cluster file for cluster {spec.name!r} "
           f"(nodes {spec.nodes[0].name} and {spec.nodes[1].name}, storage {spec.storage.mode})\n")

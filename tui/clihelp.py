@@ -83,7 +83,7 @@ def interactive(args) -> bool:
 def load_for_cli(args, need_bmc: bool = False):
     """(spec, secrets) for a command: the cluster file, then secrets from env / secrets file / a prompt."""
     from axha.steps.secrets import load_secrets
-    from axha.steps.spec import load_cluster
+    from axha.steps.spec_load import load_cluster
 
     spec = load_cluster(cluster_path(args))
     prompt = (lambda text: getpass.getpass(text + ": ")) if interactive(args) else None

@@ -61,7 +61,7 @@ def handle(args) -> int:
     finally:
         close_context(ctx)
     if args.markdown:
-        from axha.steps.spec import atomic_write
+        from axha.steps.files import atomic_write
         atomic_write(args.markdown, report.to_markdown(), 0o644)
     counts = report.counts()
     if args.json:

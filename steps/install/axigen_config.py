@@ -9,7 +9,7 @@ Pacemaker for the edit (after a question) and started again. Only the address wo
 """
 from __future__ import annotations
 
-from axha.steps import axigen, names
+from axha.steps import axigen, axigen_cfg, names
 from axha.steps.errors import AxhaError
 from axha.steps.framework import FAIL, PASS, WARN, Action, Confirmation, Context, Emit, Finding, OutputLine, Step
 from axha.steps.install.common import any_status
@@ -30,8 +30,8 @@ def read_cfg(ctx: Context, node: str) -> str | None:
         raw = ctx.runner(node).get(cfg_path(ctx))
     except FileNotFoundError:
         return None
-    if len(raw) > axigen.MAX_CONFIG_BYTES:
-        raise axigen.ConfigError(f"{node}:{cfg_path(ctx)}: larger than {axigen.MAX_CONFIG_BYTES >> 20} MiB")
+    if len(raw) > axigen_cfg.MAX_CONFIG_BYTES:
+        raise axigen_cfg.ConfigError(f"{node}:{cfg_path(ctx)}: larger than {axigen_cfg.MAX_CONFIG_BYTES >> 20} MiB")
     return raw.decode("utf-8", errors="replace")
 
 
@@ -64,7 +64,7 @@ class AxigenConfigStep(Step):
     def __init__(self) -> None:
         self.mode = ""             # "running" (the group runs: edit through a Pacemaker stop) | "offline"
         self.node = ""
-        self.bind: axigen.BindPlan | None = None
+        self.bind: axigen_cfg.BindPlan | None = None
         self.seen: tuple[bool, str] | None = None
 
     # ------------------------------------------------------------ where the file can be read
@@ -100,7 +100,7 @@ class AxigenConfigStep(Step):
             if text is None:
                 raise AxhaError(f"{path} does not exist on {active}, where Axigen runs", node=active,
                                 remedy="Check that the mail store holds Axigen's working directory.")
-            self.bind = axigen.bind_plan(text, vip, f"{active}:{path}")
+            self.bind = axigen_cfg.bind_plan(text, vip, f"{active}:{path}")
             self._refuse_problems()
             if not self.bind.changed:
                 return []
@@ -119,7 +119,7 @@ class AxigenConfigStep(Step):
         if mounted == mount:
             text = read_cfg(ctx, node)
             if text is not None:
-                self.bind = axigen.bind_plan(text, vip, f"{node}:{path}")
+                self.bind = axigen_cfg.bind_plan(text, vip, f"{node}:{path}")
                 self._refuse_problems()
                 if not self.bind.changed:
                     return []
@@ -147,7 +147,7 @@ class AxigenConfigStep(Step):
 
     def _refuse_problems(self) -> None:
         if self.bind is not None and self.bind.problems:
-            raise axigen.ConfigError("; ".join(self.bind.problems),
+            raise axigen_cfg.ConfigError("; ".join(self.bind.problems),
                                      remedy="Fix Axigen's configuration (WebAdmin or the CLI), then run again.")
 
     def confirmation(self, ctx: Context, plan: list[Action]) -> Confirmation | None:
@@ -179,19 +179,19 @@ class AxigenConfigStep(Step):
                                     "configuration", node=action.node,
                                     remedy="Start Axigen once by hand with the mail store mounted, stop it, "
                                            "then run again.")
-                self.bind = axigen.bind_plan(text, vip, f"{action.node}:{path}")
+                self.bind = axigen_cfg.bind_plan(text, vip, f"{action.node}:{path}")
                 self._refuse_problems()
                 writes = [action] + [pending.pop(0) for _ in range(2)]
                 if not self.bind.changed:
                     emit(OutputLine(self.id, action.node, "the listeners are already on the VIP"))
-                    self.seen = axigen.bound_to(text, vip)
+                    self.seen = axigen_cfg.bound_to(text, vip)
                     continue
                 emit(OutputLine(self.id, action.node, self.bind.describe()))
                 ctx.runner(action.node).put(new_path, self.bind.text, 0o600)
                 for write in writes:
                     ctx.execute(write, emit, self.id)
                 after = read_cfg(ctx, action.node) or ""
-                self.seen = axigen.bound_to(after, vip)
+                self.seen = axigen_cfg.bound_to(after, vip)
                 continue
             ctx.execute(action, emit, self.id)
 
@@ -203,10 +203,10 @@ class AxigenConfigStep(Step):
         seen, where = self.seen, self.node
         if active:
             text = read_cfg(ctx, active)
-            seen, where = (axigen.bound_to(text, vip) if text is not None else (False, "no run/axigen.cfg")), active
+            seen, where = (axigen_cfg.bound_to(text, vip) if text is not None else (False, "no run/axigen.cfg")), active
         elif device_mounted(ctx, self.node or data_node(ctx)) == ctx.spec.storage.mount_point:
             text = read_cfg(ctx, self.node)
-            seen = axigen.bound_to(text, vip) if text is not None else (False, "no run/axigen.cfg")
+            seen = axigen_cfg.bound_to(text, vip) if text is not None else (False, "no run/axigen.cfg")
         if seen is None:
             return [Finding("AXIGEN_LISTENERS_ON_VIP", where or None, WARN,
                             "the configuration could not be read back here (the mail store is not mounted)",

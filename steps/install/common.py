@@ -7,7 +7,8 @@ from typing import Callable
 from axha.steps import cib
 from axha.steps.errors import AxhaError
 from axha.steps.framework import FAIL, PASS, Action, Context, Emit, Finding, OutputLine
-from axha.steps.pacemaker import CRM_MON_ARGV, ClusterStatus, parse_crm_mon  # noqa: F401 (CRM_MON_ARGV: one home)
+from axha.steps.pacemaker import CRM_MON_ARGV  # noqa: F401 (CRM_MON_ARGV: one home)
+from axha.steps.pacemaker_status import ClusterStatus, parse_crm_mon
 
 READ_TIMEOUT = 30.0
 

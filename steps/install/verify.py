@@ -9,6 +9,8 @@ from axha.steps import axigen, drbd_argv, drbd_status, names
 from axha.steps.errors import AxhaError
 from axha.steps.framework import FAIL, Context, Finding, Step, wait_for
 from axha.steps.install.common import any_status, finding, read
+from axha.steps import axigen_cfg
+from axha.steps import axigen_versions
 
 PORTS = (("SMTP", 25, "220"), ("IMAP", 143, "* OK"), ("POP3", 110, "+OK"))
 BANNER_TIMEOUT = 5.0
@@ -116,16 +118,16 @@ class VerifyStep(Step):
         """On the active node: the configuration binds the mail listeners to the VIP; the CLI says what runs."""
         path = axigen.config_path(ctx.spec.storage.mount_point)
         try:
-            text = ctx.runner(node).get(path)[:axigen.MAX_CONFIG_BYTES].decode("utf-8", errors="replace")
-            ok, summary = axigen.bound_to(text, ctx.spec.vip.address, f"{node}:{path}")
+            text = ctx.runner(node).get(path)[:axigen_cfg.MAX_CONFIG_BYTES].decode("utf-8", errors="replace")
+            ok, summary = axigen_cfg.bound_to(text, ctx.spec.vip.address, f"{node}:{path}")
         except FileNotFoundError:
             ok, summary = False, "the file does not exist"
         except AxhaError as exc:
             ok, summary = False, str(exc)
         out = [finding(ok, "AXIGEN_LISTENERS_ON_VIP", node, f"{path}: {summary}",
                        remedy=f"Run the install again (its axigen-config step binds them to {ctx.spec.vip.address}).")]
-        result = read(ctx, node, axigen.cli_version_argv())
-        running = axigen.parse_cli_version(result.stdout) if result.rc == 0 else None
+        result = read(ctx, node, axigen_versions.cli_version_argv())
+        running = axigen_versions.parse_cli_version(result.stdout) if result.rc == 0 else None
         out.append(finding(running is not None, "AXIGEN_CLI_VERSION", node,
                            f"Axigen {running} runs on {node} (CLI GET VERSION on "
                            f"{axigen.CLI_HOST}:{axigen.CLI_PORT})" if running else

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from axha.steps.install.common import CRM_MON_ARGV
+from axha.steps.pacemaker import CRM_MON_ARGV
 from axha.steps.names import GROUP
-from axha.steps.pacemaker import parse_crm_mon
+from axha.steps.pacemaker_status import parse_crm_mon
 
 
 @dataclass(frozen=True)

@@ -6,15 +6,17 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from axha.steps import axigen
 from axha.steps.corosync_status import CFGTOOL_ARGV, CorosyncStatus, parse_cfgtool
 from axha.steps.drbd_argv import status_argv as drbd_status_argv
 from axha.steps.errors import AxhaError
 from axha.steps.maint.drbdstate import DrbdLocal, DrbdStatusError, parse_drbd_status, status_error
-from axha.steps.pacemaker import (CONSTRAINTS_ARGV, CRM_MON_ARGV, CibVersion, ClusterStatus, LocationConstraint,
-                                  PacemakerParseError, parse_cib_version, parse_constraints, parse_crm_mon)
+from axha.steps.pacemaker import CONSTRAINTS_ARGV, CRM_MON_ARGV, PacemakerParseError
+from axha.steps.pacemaker_cib import CibVersion, parse_cib_version
+from axha.steps.pacemaker_constraints import LocationConstraint, parse_constraints
+from axha.steps.pacemaker_status import ClusterStatus, parse_crm_mon
 from axha.steps.sections import SEC_FUNC
 from axha.steps.sections import split_sections as read_sections
+from axha.steps import axigen_versions
 
 PROBE_TIMEOUT = 25.0
 STEP_TIMEOUT = 8  # seconds per probe command on the node (a hung crm_mon must not stall the refresh)
@@ -30,9 +32,9 @@ def probe_commands(spec) -> list[tuple[str, tuple[str, ...]]]:
         ("drbd", drbd_status_argv(spec.storage.drbd.resource)),
         ("gi", ("drbdadm", "get-gi", spec.storage.drbd.resource)),
         ("corosync", CFGTOOL_ARGV),
-        ("axigen", axigen.package_version_argv(spec.axigen.package)),
-        ("axigen_bin", axigen.binary_version_argv()),
-        ("axigen_cli", axigen.cli_version_argv(timeout=3)),
+        ("axigen", axigen_versions.package_version_argv(spec.axigen.package)),
+        ("axigen_bin", axigen_versions.binary_version_argv()),
+        ("axigen_cli", axigen_versions.cli_version_argv(timeout=3)),
     ]
 
 
@@ -117,11 +119,11 @@ def parse_probe(node: str, rc: int, stdout: str, spec) -> NodeProbe:
         kw["corosync"] = parsed
     else:
         kw["corosync_error"] = coro.strip().splitlines()[-1] if coro.strip() else f"corosync-cfgtool exited {k_rc}"
-    kw["axigen_version"] = axigen.parse_package_version(*sections.get("axigen", (1, "")))
+    kw["axigen_version"] = axigen_versions.parse_package_version(*sections.get("axigen", (1, "")))
     b_rc, binary = sections.get("axigen_bin", (1, ""))
-    kw["axigen_binary"] = axigen.parse_binary_version(binary) if b_rc == 0 else None
+    kw["axigen_binary"] = axigen_versions.parse_binary_version(binary) if b_rc == 0 else None
     c_rc, cli = sections.get("axigen_cli", (1, ""))
-    kw["axigen_running"] = axigen.parse_cli_version(cli) if c_rc == 0 else None
+    kw["axigen_running"] = axigen_versions.parse_cli_version(cli) if c_rc == 0 else None
     return NodeProbe(node, True, **kw)
 
 

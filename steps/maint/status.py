@@ -9,7 +9,9 @@ from axha.steps.drbd_split_brain import DIVERGING_DISKS, split_brain_signs_of
 from axha.steps.maint.drbdstate import DrbdLocal
 from axha.steps.maint.probe import NodeProbe, probe_node
 from axha.steps.maint.service import ServiceAnswer, service_answers
-from axha.steps.pacemaker import CibVersion, ClusterStatus, LocationConstraint, leftover_constraints
+from axha.steps.pacemaker_cib import CibVersion
+from axha.steps.pacemaker_constraints import LocationConstraint, leftover_constraints
+from axha.steps.pacemaker_status import ClusterStatus
 from axha.steps.runner import concurrently
 
 # ---------------------------------------------------------------- the whole cluster

@@ -16,7 +16,9 @@ from axha.steps.maint.gap import GapReport, ServiceGapMonitor
 from axha.steps.maint.gates import switchover_gates
 from axha.steps.maint.status import ClusterState, read_state
 from axha.steps.maint.service import service_answers
-from axha.steps.pacemaker import PacemakerParseError, leftover_constraints, parse_constraints, parse_crm_mon
+from axha.steps.pacemaker import PacemakerParseError
+from axha.steps.pacemaker_constraints import leftover_constraints, parse_constraints
+from axha.steps.pacemaker_status import parse_crm_mon
 from axha.steps.pacemaker import CONSTRAINTS_ARGV, CRM_MON_ARGV
 
 MOVE_TIMEOUT = 120.0

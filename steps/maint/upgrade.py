@@ -20,6 +20,7 @@ from axha.steps.maint.service import service_answers
 from axha.steps.maint.backup import backup_argv
 from axha.steps.maint.gates import switchover_gates
 from axha.steps.maint.switchover import Switchover, clear_argv, move_argv
+from axha.steps import axigen_versions
 
 STAGES = ("gates", "backup", "upload", "upgrade-first", "switchover", "verify-new", "upgrade-second",
           "switch-back", "final")
@@ -154,7 +155,7 @@ class Upgrade(UpgradeNode):
         try:
             if stage in ("upgrade-first", "upgrade-second"):
                 node = d.get("first" if stage == "upgrade-first" else "second")
-                return bool(node) and axigen.same_version(self.installed(node), target)
+                return bool(node) and axigen_versions.same_version(self.installed(node), target)
             if stage == "switchover":
                 return read_state(self.ctx, with_service=False).active_node == d.get("first")
         except AxhaError:
@@ -212,7 +213,7 @@ class Upgrade(UpgradeNode):
                   f"then: on {first}: stop any Axigen the installer started (the data is not there); check "
                   f"the package database and `{axigen.BINARY} --version` say {target}",
                   f"then: switch the service over to {first}; GET VERSION on {first}'s CLI "
-                  f"({axigen.CLI_HOST}:{axigen.CLI_PORT}) must answer {axigen.upstream_version(target)}; SMTP on "
+                  f"({axigen.CLI_HOST}:{axigen.CLI_PORT}) must answer {axigen_versions.upstream_version(target)}; SMTP on "
                   "the VIP must answer",
                   "then: nothing is written into the shared working directory by axha: Axigen's own first start "
                   "of the new version does what it needs (a pre-10.4 working directory is refused)",
@@ -286,7 +287,7 @@ class Upgrade(UpgradeNode):
                                    "directories; axha's rolling upgrade works once the layout is 10.4 or newer.")
         self.journal.set_data("gates", first=passive, second=source, original_active=source, target=target,
                               old_versions=versions)
-        if all(axigen.same_version(v, target) for v in versions.values()):
+        if all(axigen_versions.same_version(v, target) for v in versions.values()):
             return f"both nodes already have {target} installed"
         now = ", ".join(f"{n} {v or 'none'}" for n, v in versions.items())
         return f"upgrade {passive} (passive) first, then {source} (active now): {now} -> {target}"
@@ -353,7 +354,7 @@ class Upgrade(UpgradeNode):
     def stage_verify_new(self, target: str, plan_only: bool) -> str:
         first = self.data()["first"]
         running = self.wait_running(first, target)
-        if not axigen.same_version(running, target):
+        if not axigen_versions.same_version(running, target):
             raise AxhaError(f"Axigen's CLI on {first} answers GET VERSION with {running or 'nothing'}, not {target}",
                             node=first, remedy=f"Look at {self.spec.storage.mount_point}/log/ on {first}; the "
                             "service still runs there (axha status).")
@@ -376,13 +377,13 @@ class Upgrade(UpgradeNode):
         state = read_state(self.ctx)
         problems = []
         for n in state.nodes:
-            if not axigen.same_version(n.axigen_version, target):
+            if not axigen_versions.same_version(n.axigen_version, target):
                 problems.append(f"{n.name} has {self.pkg_name} {n.axigen_version} installed")
-            if not axigen.same_version(n.axigen_binary, target):
+            if not axigen_versions.same_version(n.axigen_binary, target):
                 problems.append(f"{axigen.BINARY} --version on {n.name} says {n.axigen_binary}")
         active = state.node(state.active_node) if state.active_node else None
         running = self.wait_running(active.name, target) if active else None
-        if not axigen.same_version(running, target):
+        if not axigen_versions.same_version(running, target):
             problems.append(f"the running Axigen answers {running or 'nothing'} (CLI GET VERSION)")
         for a in state.service_answers:
             if not a.ok:

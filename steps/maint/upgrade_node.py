@@ -8,6 +8,7 @@ from pathlib import Path
 from axha.steps import axigen, names
 from axha.steps.errors import AxhaError
 from axha.steps.maint.status import read_state
+from axha.steps import axigen_versions
 
 DPKG_TIMEOUT = 300
 # Axigen's rpm installer honours this (AXIGEN.md "Package and processes"); passed to every installer axha runs.
@@ -18,7 +19,7 @@ CLI_WAIT = 60.0
 
 
 def installed_version_argv(package: str) -> tuple[str, ...]:
-    return axigen.package_version_argv(package)
+    return axigen_versions.package_version_argv(package)
 
 
 def service_status_argv(service: str) -> tuple[str, ...]:
@@ -46,15 +47,15 @@ class UpgradeNode:
     def installed(self, node: str) -> str | None:
         """The package database's version of Axigen on `node` (dpkg or rpm)."""
         result = self.ctx.runner(node).run(installed_version_argv(self.pkg_name), timeout=30)
-        return axigen.parse_package_version(result.rc, result.stdout)
+        return axigen_versions.parse_package_version(result.rc, result.stdout)
 
     def binary(self, node: str) -> str | None:
-        result = self.ctx.runner(node).run(axigen.binary_version_argv(), timeout=30)
-        return axigen.parse_binary_version(result.stdout + result.stderr) if result.rc == 0 else None
+        result = self.ctx.runner(node).run(axigen_versions.binary_version_argv(), timeout=30)
+        return axigen_versions.parse_binary_version(result.stdout + result.stderr) if result.rc == 0 else None
 
     def running_version(self, node: str) -> str | None:
-        result = self.ctx.runner(node).run(axigen.cli_version_argv(), timeout=15)
-        return axigen.parse_cli_version(result.stdout) if result.rc == 0 else None
+        result = self.ctx.runner(node).run(axigen_versions.cli_version_argv(), timeout=15)
+        return axigen_versions.parse_cli_version(result.stdout) if result.rc == 0 else None
 
     def wrapped_package(self, node: str) -> str:
         """The vendor installer extracted on `node` (makeself's --noexec --target): the one package inside."""
@@ -77,7 +78,7 @@ class UpgradeNode:
                  ("rpm", "-qp", "--qf", "Package: %{NAME}\nVersion: %{VERSION}-%{RELEASE}\n", files[0]))
         fields = dict(line.split(": ", 1) for line in runner.run(query, timeout=60).stdout.splitlines()
                       if ": " in line)
-        if fields.get("Package") != self.pkg_name or not axigen.same_version(fields.get("Version"), pkg.version):
+        if fields.get("Package") != self.pkg_name or not axigen_versions.same_version(fields.get("Version"), pkg.version):
             raise AxhaError(f"{files[0]} on {node} is {fields.get('Package')} {fields.get('Version')}, not "
                             f"{self.pkg_name} {pkg.version} as the installer's name says", node=node)
         self.say("upload", node, f"extracted: {files[0]}")
@@ -134,7 +135,7 @@ class UpgradeNode:
             raise AxhaError(f"{node} runs the service now; only the passive node is upgraded", node=node,
                             remedy="Run `axha upgrade` again: it switches over first.")
         runner = self.ctx.runner(node)
-        if axigen.same_version(self.installed(node), target) and axigen.same_version(self.binary(node), target):
+        if axigen_versions.same_version(self.installed(node), target) and axigen_versions.same_version(self.binary(node), target):
             self.say(stage, node, f"{self.pkg_name} {target} already installed")
         else:
             argv = self.install_argv(node)
@@ -149,10 +150,10 @@ class UpgradeNode:
                                        f"{node} shows a half-installed package.")
         self.stop_stray(node, stage)
         now, binary = self.installed(node), self.binary(node)
-        if not axigen.same_version(now, target):
+        if not axigen_versions.same_version(now, target):
             raise AxhaError(f"{node}'s package database says {self.pkg_name} {now} after the install, not {target}",
                             node=node)
-        if not axigen.same_version(binary, target):
+        if not axigen_versions.same_version(binary, target):
             raise AxhaError(f"{axigen.BINARY} --version on {node} says {binary}, not {target}", node=node,
                             remedy="The package did not replace the binary: reinstall it, then run again.")
         return f"{node} has {self.pkg_name} {now} ({axigen.BINARY} {binary}); Axigen not running there"
@@ -176,7 +177,7 @@ class UpgradeNode:
 
         def probe():
             seen[0] = self.running_version(node)
-            return axigen.same_version(seen[0], target)
+            return axigen_versions.same_version(seen[0], target)
         try:
             wait_for(f"Axigen {target} answering on {node}'s CLI", probe, CLI_WAIT, self.ctx, interval=1.0, node=node)
         except AxhaError:

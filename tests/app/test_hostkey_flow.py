@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from axha.steps.spec import parse_cluster
+from axha.steps.spec_load import parse_cluster
 from tests.sshd_server import start_sshd, stop_sshd
 from axha.tui.app import AxhaApp
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from axha.steps.framework import Context
-from axha.steps.install.common import CRM_MON_ARGV
+from axha.steps.pacemaker import CRM_MON_ARGV
 from axha.steps.runner import Recorded, ReplayRunner
 from axha.tui import app as app_module
 from axha.tui.app import AxhaApp

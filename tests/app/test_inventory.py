@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from axha.steps.framework import Confirmation
-from axha.steps.spec import load_cluster
+from axha.steps.spec_load import load_cluster
 from axha.tui.app import AxhaApp
 from axha.tui.screens.inventory import InventoryScreen
 from tests.app.waiting import wait_for

@@ -6,21 +6,21 @@ from textual.app import App
 
 from dataclasses import replace
 
-from axha.steps import axigen
 from axha.steps.maint.status import build_state
 from axha.steps.maint.probe import NodeProbe
 from axha.steps.maint.service import ServiceAnswer
 from tests.unit.test_maint_status import SPEC, crm_mon, probes
 from axha.tui.screens.maintenance import MaintenanceScreen
 from axha.tui.screens.maintenance_dashboard import render_attention
+from axha.steps import axigen_versions
 
 # Axigen's real greetings carry no version (AXIGEN.md, Banners); the lab's stand-in sends the same
 SMTP = ServiceAnswer("smtp", 25, True, "220 node1 Axigen ESMTP ready")
 IMAP = ServiceAnswer("imap", 143, True, "* OK Axigen- IMAP4rev1 service is ready")
 # the versions come from `axigen --version` on both nodes and the CLI's GET VERSION where Axigen runs, in the
 # lab stand-in's words (lab/axigen/src/axigen.py); the recorded probes predate those two sections
-BINARY = axigen.parse_binary_version("Axigen Mail Server 10.5.0 (Linux/x86_64)")
-RUNNING = axigen.parse_cli_version("<login> 10.5.0|Linux|x86_64")
+BINARY = axigen_versions.parse_binary_version("Axigen Mail Server 10.5.0 (Linux/x86_64)")
+RUNNING = axigen_versions.parse_cli_version("<login> 10.5.0|Linux|x86_64")
 
 
 def versioned(recorded, answers):

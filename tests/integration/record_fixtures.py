@@ -18,7 +18,7 @@ from pathlib import Path
 
 from axha.steps.secrets import load_secrets
 from axha.steps.session import close_context, open_context
-from axha.steps.spec import load_cluster
+from axha.steps.spec_load import load_cluster
 from tests.integration.storage_lab import Recorder
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from axha.steps.framework import Context
 from axha.steps.runner import LocalRunner, Result
-from axha.steps.spec import load_cluster
+from axha.steps.spec_load import load_cluster
 
 
 class LabRunner(LocalRunner):

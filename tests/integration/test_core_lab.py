@@ -10,7 +10,7 @@ pytestmark = pytest.mark.lab
 def lab_ctx(lab, tmp_path, monkeypatch):
     from axha.steps.secrets import load_secrets
     from axha.steps.session import close_context, open_context
-    from axha.steps.spec import load_cluster
+    from axha.steps.spec_load import load_cluster
 
     monkeypatch.setenv("AXHA_STATE_DIR", str(tmp_path / "state"))
     spec = load_cluster(lab["cluster_file"])

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from axha.steps.spec import load_cluster
+from axha.steps.spec_load import load_cluster
 
 pytestmark = pytest.mark.lab
 

@@ -16,7 +16,7 @@ import pytest
 from axha.checks.preflight import run_preflight
 from axha.steps.secrets import Secrets, load_secrets
 from axha.steps.session import close_context, open_context
-from axha.steps.spec import load_cluster
+from axha.steps.spec_load import load_cluster
 
 pytestmark = pytest.mark.lab
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from axha.steps import drbd_status, names
-from axha.steps.pacemaker import parse_crm_mon
+from axha.steps.pacemaker_status import parse_crm_mon
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]
@@ -141,7 +141,7 @@ def test_install_verify_rerun_and_failover(fresh_lab, lab_exec, tmp_path):
 
 def step_ids(lab) -> list[str]:
     from axha.steps.install import install_steps
-    from axha.steps.spec import load_cluster
+    from axha.steps.spec_load import load_cluster
     return [s.id for s in install_steps(load_cluster(lab["cluster_file"]), {})]
 
 

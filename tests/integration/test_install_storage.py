@@ -233,7 +233,7 @@ def test_rerun_with_a_node_in_standby_leaves_drbd_to_pacemaker(fresh_lab, lab_ex
     from axha.steps.install import install_steps
     from axha.steps.secrets import load_secrets
     from axha.steps.session import close_context, open_context
-    from axha.steps.spec import load_cluster
+    from axha.steps.spec_load import load_cluster
 
     spec = load_cluster(fresh_lab["cluster_file"])
     full = open_context(spec, load_secrets(spec), confirm=lambda q: False)

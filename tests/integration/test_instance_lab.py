@@ -10,7 +10,7 @@ import pytest
 
 from axha.steps import instance
 from axha.steps.session import cluster_id
-from axha.steps.spec import load_cluster
+from axha.steps.spec_load import load_cluster
 from tests.integration.test_install import axha, check_cluster, unstick
 
 pytestmark = pytest.mark.lab

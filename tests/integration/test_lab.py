@@ -16,6 +16,7 @@ import pytest
 from axha_lab import core, nodes
 from axha_lab.layout import Layout
 from axha.steps.errors import ConnectError, HostKeyError
+from axha.steps import axigen_versions
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]
@@ -23,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def ssh_runner(lab: dict, node: str, known_hosts: str | None = None):
     """The product's own SSH transport to a lab node, from the lab's cluster file (verifies host keys)."""
-    from axha.steps.spec import load_cluster
+    from axha.steps.spec_load import load_cluster
     from axha.steps.ssh import SshRunner
 
     spec = load_cluster(lab["cluster_file"])
@@ -89,7 +90,7 @@ def test_nodes_have_distinct_host_keys_and_machine_ids(lab):
 
 def test_cluster_and_secrets_files_load_with_the_product(lab):
     from axha.steps.secrets import load_secrets
-    from axha.steps.spec import load_cluster
+    from axha.steps.spec_load import load_cluster
 
     spec = load_cluster(lab["cluster_file"])
     assert [n.name for n in spec.nodes] == ["node1", "node2"]
@@ -219,7 +220,7 @@ def test_status_json_follows_the_contract(lab):
 def test_drbd_resource_syncs_with_the_real_drbdadm(fresh_lab, lab_exec):
     """The product's .res on both nodes, real drbdadm over the stand-in: initial sync visible in events2."""
     from axha.steps.drbd_resource_file import render_resource
-    from axha.steps.spec import load_cluster
+    from axha.steps.spec_load import load_cluster
 
     res = render_resource(load_cluster(fresh_lab["cluster_file"])).encode()
     for node in ("node1", "node2"):
@@ -324,9 +325,9 @@ def test_both_axigen_versions_install_and_answer_with_their_version(lab, lab_exe
             try:
                 # Axigen listens on 127.0.0.1 only and its greetings carry no version (AXIGEN.md): the running
                 # version is the CLI's GET VERSION on the node itself
-                from axha.steps import axigen
-                cli = lab_exec("node2", list(axigen.cli_version_argv())).stdout.decode()
-                assert axigen.parse_cli_version(cli) == version, cli
+                from axha.steps import axigen_versions
+                cli = lab_exec("node2", list(axigen_versions.cli_version_argv())).stdout.decode()
+                assert axigen_versions.parse_cli_version(cli) == version, cli
                 smtp = lab_exec("node2", ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/25; head -n1 <&3"])
                 assert b"Axigen ESMTP ready" in smtp.stdout and version.encode() not in smtp.stdout, smtp.stdout
             finally:

@@ -18,7 +18,11 @@ import pytest
 from axha.steps import names
 from axha.steps import axigen
 from axha.steps.maint.service import service_answer
-from axha.steps.pacemaker import leftover_constraints, parse_cib_version, parse_constraints, parse_crm_mon
+from axha.steps.pacemaker_cib import parse_cib_version
+from axha.steps.pacemaker_constraints import leftover_constraints, parse_constraints
+from axha.steps.pacemaker_status import parse_crm_mon
+from axha.steps import axigen_cfg
+from axha.steps import axigen_versions
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]
@@ -237,11 +241,11 @@ def assert_runs(lab, lab_exec, version):
     """Both nodes have `version` (package database and the binary), the active node runs it (its CLI's GET VERSION),
     the passive node runs no Axigen, the VIP greets like Axigen (no version in it), no constraint is left."""
     for node in ("node1", "node2"):
-        assert axigen.upstream_version(run(lab_exec, node, "dpkg-query", "-W", "-f", "${Version}", "axigen")) == version
-        assert axigen.parse_binary_version(run(lab_exec, node, "/opt/axigen/bin/axigen", "--version")) == version
+        assert axigen_versions.upstream_version(run(lab_exec, node, "dpkg-query", "-W", "-f", "${Version}", "axigen")) == version
+        assert axigen_versions.parse_binary_version(run(lab_exec, node, "/opt/axigen/bin/axigen", "--version")) == version
     active = crm(lab_exec).where(names.GROUP)
     passive = "node2" if active == "node1" else "node1"
-    assert axigen.parse_cli_version(run(lab_exec, active, *axigen.cli_version_argv())) == version
+    assert axigen_versions.parse_cli_version(run(lab_exec, active, *axigen_versions.cli_version_argv())) == version
     assert lab_exec(passive, ["pgrep", "-f", "/opt/axigen/bin/[a]xigen"]).returncode == 1
     answer = service_answer(lab["vip"], "smtp", 25)
     assert answer.ok and answer.banner == f"220 {active} Axigen ESMTP ready", answer
@@ -255,11 +259,11 @@ def test_install_bound_the_mail_listeners_to_the_vip_and_rebinds_an_old_install(
     lab = installed["lab"]
     active = wait_for("a settled cluster", lambda: settled(lab_exec))
     cfg = run(lab_exec, active, "cat", axigen.config_path())
-    assert axigen.bound_to(cfg, lab["vip"])[0], cfg
-    assert {(lst.service, lst.address) for lst in axigen.listeners(axigen.parse_config(cfg))} >= {
+    assert axigen_cfg.bound_to(cfg, lab["vip"])[0], cfg
+    assert {(lst.service, lst.address) for lst in axigen_cfg.listeners(axigen_cfg.parse_config(cfg))} >= {
         ("smtpIncoming", f"{lab['vip']}:25"), ("imap", f"{lab['vip']}:143"), ("pop3", f"{lab['vip']}:110"),
         ("cli", "127.0.0.1:7000")}
-    assert axigen.parse_cli_version(run(lab_exec, active, *axigen.cli_version_argv())) is not None
+    assert axigen_versions.parse_cli_version(run(lab_exec, active, *axigen_versions.cli_version_argv())) is not None
     loopback_smtp = lab_exec(active, ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/25"])
     assert loopback_smtp.returncode != 0            # nothing listens there any more
     run(lab_exec, active, "sed", "-i", f"s/{lab['vip']}:/127.0.0.1:/", axigen.config_path())
@@ -267,7 +271,7 @@ def test_install_bound_the_mail_listeners_to_the_vip_and_rebinds_an_old_install(
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-1000:]
     assert "Restart Axigen on" in out.stderr and "smtpIncoming 127.0.0.1:25 ->" in out.stdout   # --yes says so
     now = wait_for("a settled cluster", lambda: settled(lab_exec))
-    assert axigen.bound_to(run(lab_exec, now, "cat", axigen.config_path()), lab["vip"])[0]
+    assert axigen_cfg.bound_to(run(lab_exec, now, "cat", axigen.config_path()), lab["vip"])[0]
     assert service_answer(lab["vip"], "smtp", 25).ok
     again = axha(lab, installed["state_dir"], "install", "--plan", timeout=300)
     assert again.returncode == 0 and "plan: nothing to do" in again.stdout, again.stdout[-2000:]

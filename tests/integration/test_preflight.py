@@ -11,7 +11,7 @@ from axha_lab import core
 from axha_lab.layout import Layout
 from axha.steps.secrets import load_secrets
 from axha.steps.session import close_context, open_context
-from axha.steps.spec import load_cluster
+from axha.steps.spec_load import load_cluster
 
 pytestmark = pytest.mark.lab
 

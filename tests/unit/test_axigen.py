@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from axha.steps import axigen
-from axha.steps.axigen import ConfigError, bind_plan, bound_to, listeners, parse_config
+from axha.steps import axigen_cfg, axigen_versions
+from axha.steps.axigen_cfg import ConfigError, bind_plan, bound_to, listeners, parse_config
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "axigen"
 CFG = (FIX / "default-10.5.cfg").read_text()
@@ -78,7 +78,7 @@ def test_parser_is_bounded():
     with pytest.raises(ConfigError, match="nested"):
         parse_config("Server " + "{ a = " * 200 + "b" + " }" * 200)
     with pytest.raises(ConfigError, match="MiB"):
-        parse_config("#" * (axigen.MAX_CONFIG_BYTES + 1))
+        parse_config("#" * (axigen_cfg.MAX_CONFIG_BYTES + 1))
     with pytest.raises(ConfigError, match="Server"):
         listeners(parse_config("Other { a = b }"))
 
@@ -86,44 +86,44 @@ def test_parser_is_bounded():
 def test_a_value_cannot_smuggle_structure():
     # the VIP comes from the validated cluster file; render_address refuses anything that is not an IP address
     with pytest.raises(ValueError):
-        axigen.render_address("1.2.3.4 } evil = {", 25)
+        axigen_cfg.render_address("1.2.3.4 } evil = {", 25)
     with pytest.raises(ValueError):
-        axigen.render_address("1.2.3.4", 70000)
+        axigen_cfg.render_address("1.2.3.4", 70000)
 
 
 def test_cli_version_from_the_login_prompt():
     # GET VERSION's answer per Axigen's own CLI client (axigen/plugin-cli-skill axigen_cli.py --get-version: the
     # first line that starts neither with +OK nor with <): framed here with and without +OK lines
-    assert axigen.parse_cli_version("+OK\r\n10.6.30|Linux|x86_64\r\n<login> ") == "10.6.30"
-    assert axigen.parse_cli_version("Welcome to Axigen's CLI\r\n<login> 10.5.1|Linux|x86_64\r\n<login> ") == "10.5.1"
-    assert axigen.parse_cli_version("-ERR unknown command\r\n<login> ") is None
-    assert axigen.parse_cli_version("") is None
+    assert axigen_versions.parse_cli_version("+OK\r\n10.6.30|Linux|x86_64\r\n<login> ") == "10.6.30"
+    assert axigen_versions.parse_cli_version("Welcome to Axigen's CLI\r\n<login> 10.5.1|Linux|x86_64\r\n<login> ") == "10.5.1"
+    assert axigen_versions.parse_cli_version("-ERR unknown command\r\n<login> ") is None
+    assert axigen_versions.parse_cli_version("") is None
 
 
 def test_binary_and_package_versions():
-    assert axigen.parse_binary_version("Axigen Mail Server 10.5.1 (Linux/x86_64)") == "10.5.1"
-    assert axigen.parse_binary_version("axigen version: 10.6.30-1, built on x86_64") == "10.6.30"
-    assert axigen.parse_binary_version("nothing") is None
-    assert axigen.upstream_version("1:10.5.1-1") == "10.5.1" and axigen.upstream_version("10.5.1") == "10.5.1"
-    assert axigen.same_version("10.5.1-1", "10.5.1") and not axigen.same_version("10.5.10", "10.5.1")
-    assert not axigen.same_version(None, None)
-    assert axigen.parse_package_version(0, "10.5.1-1\n") == "10.5.1-1"
+    assert axigen_versions.parse_binary_version("Axigen Mail Server 10.5.1 (Linux/x86_64)") == "10.5.1"
+    assert axigen_versions.parse_binary_version("axigen version: 10.6.30-1, built on x86_64") == "10.6.30"
+    assert axigen_versions.parse_binary_version("nothing") is None
+    assert axigen_versions.upstream_version("1:10.5.1-1") == "10.5.1" and axigen_versions.upstream_version("10.5.1") == "10.5.1"
+    assert axigen_versions.same_version("10.5.1-1", "10.5.1") and not axigen_versions.same_version("10.5.10", "10.5.1")
+    assert not axigen_versions.same_version(None, None)
+    assert axigen_versions.parse_package_version(0, "10.5.1-1\n") == "10.5.1-1"
     # rpm's own words for a missing package (rpm lib/query.c: "package %s is not installed"), rc 1
-    assert axigen.parse_package_version(1, "package axigen is not installed\n") is None
-    assert axigen.parse_package_version(0, "package axigen is not installed\n") is None
+    assert axigen_versions.parse_package_version(1, "package axigen is not installed\n") is None
+    assert axigen_versions.parse_package_version(0, "package axigen is not installed\n") is None
 
 
 def test_package_query_argv_quotes_the_package_name():
-    argv = axigen.package_version_argv("axigen; touch /tmp/x")
+    argv = axigen_versions.package_version_argv("axigen; touch /tmp/x")
     assert argv[:2] == ("sh", "-c") and "'axigen; touch /tmp/x'" in argv[2]
 
 
 def test_cli_argv_is_fixed_and_sends_no_credentials():
-    argv = axigen.cli_version_argv()
+    argv = axigen_versions.cli_version_argv()
     assert argv[2:4] == ("bash", "-c") and "/dev/tcp/127.0.0.1/7000" in argv[4]
     assert "USER" not in argv[4] and "GET VERSION" in argv[4]
     with pytest.raises(ValueError):
-        axigen.cli_version_argv("127.0.0.1; id")
+        axigen_versions.cli_version_argv("127.0.0.1; id")
 
 
 def test_rpm_nodes_on_recorded_rpm_answers():
@@ -131,7 +131,7 @@ def test_rpm_nodes_on_recorded_rpm_answers():
     (tests/fixtures/axigen/rpm-q.json says how): the version when installed, None for rpm's 'not installed'."""
     runs = {r["state"]: r for r in json.loads((FIX / "rpm-q.json").read_text())["runs"]}
     for run in runs.values():
-        assert tuple(run["argv"]) == axigen.package_version_argv("axigen"), "re-record: the query changed"
-    assert axigen.parse_package_version(runs["installed"]["rc"], runs["installed"]["stdout"]) == "10.5.1-1"
+        assert tuple(run["argv"]) == axigen_versions.package_version_argv("axigen"), "re-record: the query changed"
+    assert axigen_versions.parse_package_version(runs["installed"]["rc"], runs["installed"]["stdout"]) == "10.5.1-1"
     assert runs["not installed"]["stdout"] == "package axigen is not installed\n"
-    assert axigen.parse_package_version(runs["not installed"]["rc"], runs["not installed"]["stdout"]) is None
+    assert axigen_versions.parse_package_version(runs["not installed"]["rc"], runs["not installed"]["stdout"]) is None

@@ -16,7 +16,7 @@ from axha.steps.audit import MASK, AuditLog, Redactor
 from axha.steps.errors import InputError
 from axha.steps.runner import Result
 from axha.steps.secrets import load_secrets, read_secrets_file
-from axha.steps.spec import SpecError, load_cluster, parse_cluster
+from axha.steps.spec_load import SpecError, load_cluster, parse_cluster
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = (REPO / "tests/fixtures/cluster-example.yaml").read_text()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from axha.steps import drbd_events, drbd_progress, drbd_resource_file, drbd_split_brain, drbd_status
-from axha.steps.spec import load_cluster
+from axha.steps.spec_load import load_cluster
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "drbd-real"
 EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "cluster-example.yaml"

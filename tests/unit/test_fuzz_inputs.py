@@ -32,7 +32,7 @@ from axha.steps.install.fencing import fencing_change
 from axha.steps.install.role import role_change
 from axha.steps.render import RenderError, option_lines
 from axha.steps.secrets import Secrets, read_secrets_file
-from axha.steps.spec import SpecError, parse_cluster
+from axha.steps.spec_load import SpecError, parse_cluster
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = (REPO / "tests/fixtures/cluster-example.yaml").read_text()

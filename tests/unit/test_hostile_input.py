@@ -13,7 +13,7 @@ import pytest
 
 from axha.steps.errors import InputError
 from axha.steps.secrets import load_secrets, read_secrets_file
-from axha.steps.spec import parse_cluster
+from axha.steps.spec_load import parse_cluster
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = (REPO / "tests/fixtures/cluster-example.yaml").read_text()
@@ -148,7 +148,7 @@ def test_a_cluster_file_of_3000_nested_keys_is_refused_by_its_size(tmp_path, cap
 
 def test_what_axha_writes_reads_back_even_where_yaml_1_2_and_1_1_differ(tmp_path):
     """Node names like 1e5 or 0o17 are numbers in YAML 1.2 but text in PyYAML's 1.1: the writer quotes them."""
-    from axha.steps.spec import dump_cluster
+    from axha.steps.spec_save import dump_cluster
 
     text = edit("name: node1", "name: '1e5'").replace("name: node2", "name: '0o17'")
     spec = parse_cluster(text, "c.yaml")

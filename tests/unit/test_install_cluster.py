@@ -10,7 +10,7 @@ import pytest
 from axha.steps import cib, names
 from axha.steps.install import access, corosync, fencing, role
 from axha.steps.runner import LocalRunner
-from axha.steps.spec import load_cluster
+from axha.steps.spec_load import load_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 FIX = ROOT / "fixtures" / "install"
@@ -154,7 +154,7 @@ def test_recorded_rerun_of_an_installed_cluster_plans_nothing():
     from axha.steps.install.role import AxigenRoleStep
     from axha.steps.runner import ReplayRunner
     from axha.steps.secrets import Secrets
-    from axha.steps.spec import load_cluster
+    from axha.steps.spec_load import load_cluster
 
     recorded = json.loads(REPLAY[0].read_text())
     spec = load_cluster(FIX / "lab-instance8.yaml")

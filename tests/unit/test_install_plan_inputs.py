@@ -9,7 +9,7 @@ import pytest
 from axha.steps.errors import InputError
 from axha.steps.framework import Action, Context, Step, run_steps
 from axha.steps.journal import Journal
-from axha.steps.spec import parse_cluster
+from axha.steps.spec_load import parse_cluster
 from axha.tui.cmd_install import check_wipes, interrupted
 
 EXAMPLE = (Path(__file__).parents[1] / "fixtures" / "cluster-example.yaml").read_text()

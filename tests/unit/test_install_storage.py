@@ -12,7 +12,7 @@ from axha.steps.install import disk_guard, drbd_sync, mail_store
 from axha.steps.install.storage import STORAGE_STEPS
 from axha.steps.runner import ReplayRunner, UnexpectedCommand
 from axha.steps.sections import Section
-from axha.steps.spec import load_cluster
+from axha.steps.spec_load import load_cluster
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "drbd-real"
 LAB = FIX / "lab"

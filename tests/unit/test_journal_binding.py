@@ -150,7 +150,7 @@ def test_set_aside_keeps_a_bounded_history(tmp_path):
 
 def test_open_bound_journal_for_the_upgrade(tmp_path, monkeypatch):
     from axha.steps.session import journal_path, open_bound_journal
-    from axha.steps.spec import load_cluster
+    from axha.steps.spec_load import load_cluster
 
     monkeypatch.setenv("AXHA_STATE_DIR", str(tmp_path))
     spec = load_cluster(Path(__file__).resolve().parents[1] / "fixtures" / "cluster-example.yaml")

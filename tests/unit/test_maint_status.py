@@ -7,7 +7,7 @@ from axha.steps.maint.status import build_state
 from axha.steps.maint.probe import NodeProbe, parse_probe, probe_argv, probe_node, split_sections
 from axha.steps.maint.service import ServiceAnswer
 from axha.steps.runner import Recorded, ReplayRunner
-from axha.steps.spec import load_cluster
+from axha.steps.spec_load import load_cluster
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
 SPEC = load_cluster(str(FIX / "maint" / "cluster-lab8.yaml"))

@@ -10,7 +10,6 @@ import shutil
 import pytest
 
 from axha_lab.axigen.build import build_installers, build_packages
-from axha.steps import axigen
 from axha.steps.errors import InputError
 from axha.steps.framework import Context
 from axha.steps.instance import QUERY_ARGV
@@ -21,6 +20,7 @@ from axha.steps.maint import upgrade_node as node_work
 from axha.steps.maint.package_file import deb_field, read_package
 from axha.steps.maint.upgrade import Upgrade
 from axha.steps.runner import Recorded, ReplayRunner
+from axha.steps import axigen_versions
 from tests.unit.test_maint_status import SPEC
 
 
@@ -141,7 +141,7 @@ def test_a_journal_of_another_installation_is_set_aside_not_obeyed(tmp_path, pac
     """A re-installed pair gets the same cluster id: its old upgrade journal (of another instance, or written
     before instance ids) is set aside, and the upgrade starts from its gates."""
     from axha.steps.maint.probe import probe_argv
-    silent = [Recorded(probe_argv(SPEC), 255, ""), Recorded(axigen.package_version_argv("axigen"), 1, "")]
+    silent = [Recorded(probe_argv(SPEC), 255, ""), Recorded(axigen_versions.package_version_argv("axigen"), 1, "")]
     c = ctx(tmp_path, {n: silent for n in SPEC.node_names})
     unfinished(c.journal, written_for)
     report = Upgrade(c, package=packages["10.5.1"]).run()
@@ -152,7 +152,7 @@ def test_a_journal_of_another_installation_is_set_aside_not_obeyed(tmp_path, pac
 
 def test_restart_sets_the_journal_aside(tmp_path, packages):
     from axha.steps.maint.probe import probe_argv
-    silent = [Recorded(probe_argv(SPEC), 255, ""), Recorded(axigen.package_version_argv("axigen"), 1, "")]
+    silent = [Recorded(probe_argv(SPEC), 255, ""), Recorded(axigen_versions.package_version_argv("axigen"), 1, "")]
     c = ctx(tmp_path, {n: silent for n in SPEC.node_names})
     unfinished(c.journal)
     report = Upgrade(c, package=packages["10.5.1"]).run(restart=True)
@@ -163,7 +163,7 @@ def test_a_finished_upgrade_is_history_not_a_verdict(tmp_path, packages):
     """Once an upgrade finished, the next one (the same version again, or a downgrade) is a new operation: its
     stages run again instead of failing at 'final' from the old journal."""
     from axha.steps.maint.probe import probe_argv
-    silent = [Recorded(probe_argv(SPEC), 255, ""), Recorded(axigen.package_version_argv("axigen"), 1, "")]
+    silent = [Recorded(probe_argv(SPEC), 255, ""), Recorded(axigen_versions.package_version_argv("axigen"), 1, "")]
     c = ctx(tmp_path, {n: silent for n in SPEC.node_names})
     for stage in up.STAGES:
         c.journal.mark(stage, "done", "old", **({"first": "node2", "second": "node1", "target": "10.5.1-1"}
@@ -175,12 +175,12 @@ def test_a_finished_upgrade_is_history_not_a_verdict(tmp_path, packages):
 
 
 def test_a_stage_the_journal_calls_done_is_redone_when_the_node_disagrees(tmp_path, packages):
-    c = ctx(tmp_path, {"node2": [Recorded(axigen.package_version_argv("axigen"), 0, "10.5.0-1\n")]})
+    c = ctx(tmp_path, {"node2": [Recorded(axigen_versions.package_version_argv("axigen"), 0, "10.5.0-1\n")]})
     c.journal.mark("gates", "done", "", first="node2", second="node1", target="10.5.1-1")
     c.journal.mark("upgrade-first", "done", "node2 has 10.5.1")
     u = Upgrade(c, package=packages["10.5.1"])
     assert u.still_done("upgrade-first", "10.5.1-1") is False
-    c2 = ctx(tmp_path / "b", {"node2": [Recorded(axigen.package_version_argv("axigen"), 0, "10.5.1-1\n")]})
+    c2 = ctx(tmp_path / "b", {"node2": [Recorded(axigen_versions.package_version_argv("axigen"), 0, "10.5.1-1\n")]})
     c2.journal.set_data("gates", first="node2", second="node1")
     assert Upgrade(c2, package=packages["10.5.1"]).still_done("upgrade-first", "10.5.1-1") is True
 

@@ -4,8 +4,10 @@ from pathlib import Path
 import pytest
 
 from axha.steps import names
-from axha.steps.pacemaker import (PacemakerParseError, leftover_constraints, parse_cib_version, parse_constraints,
-                             parse_crm_mon)
+from axha.steps.pacemaker import PacemakerParseError
+from axha.steps.pacemaker_cib import parse_cib_version
+from axha.steps.pacemaker_constraints import leftover_constraints, parse_constraints
+from axha.steps.pacemaker_status import parse_crm_mon
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "pacemaker"
 

@@ -12,7 +12,7 @@ from axha.checks import mdraid, raid
 from axha.checks.script import script_argv
 from axha.checks.view import NodeView
 from axha.steps.sections import Section, split_sections
-from axha.steps.spec import load_cluster
+from axha.steps.spec_load import load_cluster
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "preflight"
 UP = FIX / "upstream"

@@ -11,7 +11,7 @@ from axha.steps.framework import Action, Finding, OutputLine, PlanReady, Progres
 from axha.steps.secrets import Secrets
 from axha.steps.session import (close_context, cluster_id, journal_path, open_context, open_journal, state_dir,
                            state_paths)
-from axha.steps.spec import parse_cluster
+from axha.steps.spec_load import parse_cluster
 from tests.sshd_server import start_sshd, stop_sshd
 from axha.tui.clihelp import format_event, print_event
 

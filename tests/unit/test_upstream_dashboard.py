@@ -12,7 +12,7 @@ import pytest
 from axha.steps.maint.status import build_state
 from axha.steps.maint.probe import parse_probe, split_sections
 from axha.steps.maint.service import ServiceAnswer
-from axha.steps.spec import load_cluster
+from axha.steps.spec_load import load_cluster
 from tests.unit.test_upstream_corosync import CFGTOOL_FAMILIES
 from tests.unit.test_upstream_drbd import down_resource_output
 from tests.unit.test_upstream_pacemaker import _as_pacemaker_3, variant

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from axha.steps.pacemaker import (FailedAction, leftover_constraints, parse_constraints, parse_crm_mon,
-                             parse_op_key)
+from axha.steps.pacemaker_constraints import leftover_constraints, parse_constraints
+from axha.steps.pacemaker_opkey import parse_op_key
+from axha.steps.pacemaker_status import FailedAction, parse_crm_mon
 from tests.unit.upstream_pcmk import (cib_fencing_enabled, history_entry, location_ids, run_crm_mon,
                                       text_failed_resources, text_node_states)
 

@@ -208,9 +208,9 @@ class InventoryScreen(Screen):
     # ------------------------------------------------------------ validation
 
     def validate(self):
-        """Parse the form with steps.spec.parse_cluster; show the first error inline. Returns the spec or None."""
+        """Parse the form with steps.spec_load.parse_cluster; show the first error inline. Returns the spec or None."""
         from axha.steps.bounded import dump_yaml
-        from axha.steps.spec import SpecError, parse_cluster
+        from axha.steps.spec_load import SpecError, parse_cluster
 
         if not self.built:
             self.set_status("Still building the form; try again in a moment.", "")
@@ -322,7 +322,8 @@ class InventoryScreen(Screen):
     def _save(self, spec, path: str, secrets, save_secrets: bool) -> None:
         from axha.steps.secrets import default_secrets_path
         from axha.steps.secrets import save_secrets as write_secrets
-        from axha.steps.spec import load_cluster, save_cluster
+        from axha.steps.spec_load import load_cluster
+        from axha.steps.spec_save import save_cluster
 
         try:
             save_cluster(spec, path)

@@ -37,7 +37,7 @@ def render_summary(state) -> Text:
 
 def axigen_cell(n) -> Text:
     """Installed version (package database), `+` when the binary agrees, and the running one (CLI) if it differs."""
-    from axha.steps.axigen import same_version, upstream_version
+    from axha.steps.axigen_versions import same_version, upstream_version
 
     installed = upstream_version(n.axigen_version)
     if not installed:

@@ -280,7 +280,7 @@ class PreflightScreen(Screen):
                                         "Enter writes it (an existing file is replaced); Esc cancels."), chosen)
 
     def _export(self, path: Path, content: str) -> Path | None:
-        from axha.steps.spec import atomic_write
+        from axha.steps.files import atomic_write
 
         path = Path(path).absolute()
         try:
