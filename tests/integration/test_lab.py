@@ -16,7 +16,6 @@ import pytest
 from axha_lab import core, nodes
 from axha_lab.layout import Layout
 from axha.steps.errors import ConnectError, HostKeyError
-from axha.steps import axigen_versions
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]
