@@ -11,7 +11,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from axha.steps.audit import EXCERPT, MASK, AuditError, AuditLog, Redactor, secret_forms
+from axha.steps.audit import EXCERPT, MASK, AuditError, AuditLog, Redactor, secret_forms, weak_secret
 from axha.steps.runner import Result
 
 SECRET = "Bmc-S3cret/'q\"x"
@@ -85,6 +85,9 @@ def test_a_short_secret_is_masked_as_a_word_not_inside_words():
        before=st.text(max_size=40), after=st.text(max_size=40))
 def test_a_strong_secret_never_survives_in_any_form(secret, before, after):
     assume(MASK not in secret)  # masking would write it back
+    # strong: not one of the common words the Redactor deliberately leaves unmasked (masking "SECONDARY" everywhere
+    # would show the reader the password; test_a_common_word_secret_does_not_reveal_itself covers those)
+    assume(not weak_secret(secret))
     r = Redactor([secret])
     for form in secret_forms(secret):
         assert secret not in r.redact(before + form + after)
