@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import os
 import socket
-import stat
-import subprocess
 import sys
 import threading
 import time
 import traceback
 
 from . import meta
+from .device import DeviceMixin
+from .handlers import HandlersMixin
+from .objects import NeedFence, Path, Peer, StateError, failure, parse_addr, state_fail
+from .show import ShowMixin
 
 PING_INTERVAL = 0.5
 PING_TIMEOUT = 2.0
@@ -28,82 +30,9 @@ RS_CHUNK = 64 * 1024            # bytes per data message (DRBD's resync requests
 RS_WINDOW = 4                   # chunks in flight: bounds what waits in the socket, so a send never stalls long
 RS_BURST_S = 0.25               # the rate limiter's bucket: a quarter second of the resync rate
 RS_FILLER = bytes(RS_CHUNK)
-DRBD_MAJOR = 147
-FENCE_CODES = {3: "peer is inconsistent", 4: "peer was outdated", 5: "peer is unreachable",
-               6: "peer is primary", 7: "peer was stonithed"}
 
 
-class StateError(Exception):
-    """A refused request: carries drbdsetup's exit code and message."""
-
-    def __init__(self, rc: int, message: str) -> None:
-        super().__init__(message)
-        self.rc = rc
-        self.message = message
-
-
-class NeedFence(Exception):
-    """Promotion must first outdate the unreachable peer through the fence-peer handler (SS_PRIMARY_NOP)."""
-
-    def __init__(self, peer: "Peer") -> None:
-        super().__init__("fence-peer needed")
-        self.peer = peer
-
-
-def state_fail(res: str, code: int, text: str) -> StateError:
-    rc = {-2: 17, -16: 5, -4: 16}.get(code, 11)
-    return StateError(rc, f"{res}: State change failed: ({code}) {text}")
-
-
-def failure(res: str, code: int, text: str) -> StateError:
-    return StateError(10, f"{res}: Failure: ({code}) {text}")
-
-
-def parse_addr(text: str) -> tuple[str, int]:
-    """'ipv4:1.2.3.4:7789' -> ('1.2.3.4', 7789)."""
-    body = text.split(":", 1)[1] if text.startswith(("ipv4:", "ipv6:")) else text
-    host, port = body.rsplit(":", 1)
-    return host.strip("[]"), int(port)
-
-
-class Path:
-    """One TCP path of the connection (local address -> peer address)."""
-
-    def __init__(self, local: str, peer: str) -> None:
-        self.local = local
-        self.peer = peer
-        self.sock: socket.socket | None = None
-        self.last_rx = 0.0
-        self.listener: socket.socket | None = None
-        self.wlock = threading.Lock()
-
-    @property
-    def established(self) -> bool:
-        return self.sock is not None
-
-
-class Peer:
-    """The connection to the one peer node and its peer-device state."""
-
-    def __init__(self, node_id: int, name: str, opts: dict) -> None:
-        self.node_id = node_id
-        self.name = name
-        self.opts = opts
-        self.paths: list[Path] = []
-        self.want_connect = False
-        self.cstate = "StandAlone"
-        self.role = "Unknown"
-        self.peer_disk = "DUnknown"
-        self.repl = "Off"
-        self.peer_state: dict = {}
-        self.discard_my_data = False
-        self.handshake_sent = False
-        self.sync: dict | None = None
-        self.received = 0
-        self.sent = 0
-
-
-class ResourceDaemon:
+class ResourceDaemon(HandlersMixin, DeviceMixin, ShowMixin):
     """All kernel-side state of one DRBD resource on this node."""
 
     def __init__(self, name: str, node_id: int, cfg: dict) -> None:
@@ -159,57 +88,6 @@ class ResourceDaemon:
                 return int(fh.read().split()[6])
         except (OSError, KeyError, IndexError, ValueError):
             return 0
-
-    # ------------------------------------------------------------------ snapshot
-    def snapshot(self) -> dict:
-        with self.lock:
-            devices = []
-            for vol, dev in sorted(self.devices.items()):
-                devices.append({"volume": vol, "minor": dev["minor"], "disk": dev["disk"], "client": False,
-                                "quorum": True, "backing_dev": dev.get("backing_dev") or "",
-                                "size": dev.get("size", 0) if dev["disk"] != "Diskless" else 0,
-                                "read": 0, "written": 0, "al_writes": 0, "bm_writes": 0, "upper_pending": 0,
-                                "lower_pending": 0, "al_suspended": False, "upper_blocked": False,
-                                "lower_blocked": False})
-            conns = []
-            for peer in self.peers.values():
-                pds = []
-                for vol, dev in sorted(self.devices.items()):
-                    pds.append(self._peer_device_snapshot(peer, vol, dev))
-                conns.append({"peer_node_id": peer.node_id, "name": peer.name, "cstate": peer.cstate,
-                              "role": peer.role if peer.cstate == "Connected" else "Unknown",
-                              "congested": False, "ap_in_flight": 0, "rs_in_flight": 0, "peer_devices": pds,
-                              "paths": [{"local": p.local, "peer": p.peer, "established": p.established}
-                                        for p in peer.paths]})
-            return {"name": self.name, "node_id": self.node_id, "role": self.role, "susp_user": False,
-                    "susp_nod": False, "susp_fen": self.susp_fen, "susp_quorum": False, "fail_io": False,
-                    "write_ordering": "flush", "devices": devices, "connections": conns,
-                    "version": self.version}
-
-    def _peer_device_snapshot(self, peer: Peer, vol: int, dev: dict) -> dict:
-        md = dev.get("md") or {}
-        pd = {"volume": vol, "repl": peer.repl, "peer_disk": peer.peer_disk, "peer_client": False,
-              "susp_user": False, "susp_peer": False, "susp_dependency": False,
-              "received": peer.received, "sent": peer.sent, "out_of_sync": md.get("out_of_sync", 0),
-              "pending": 0, "unacked": 0, "rs_total": 0, "rs_dt_start_ms": 0, "rs_paused_ms": 0,
-              "rs_dt0_ms": 0, "rs_db0_sectors": 0, "rs_dt1_ms": 0, "rs_db1_sectors": 0, "rs_failed": 0,
-              "rs_same_csum": 0, "ov_left": 0, "c_sync_rate": 0, "uuid_stable": True}
-        sync = peer.sync
-        if sync and peer.repl in ("SyncSource", "SyncTarget"):
-            pd["out_of_sync"] = int(sync["left"])
-            pd["rs_total"] = sync["total"]
-            pd["rs_dt_start_ms"] = sync.get("dt_start_ms", 0)
-            pd["rs_dt0_ms"] = sync["dt0_ms"]
-            pd["rs_db0_sectors"] = sync["db0"]
-            pd["rs_dt1_ms"] = sync["dt1_ms"]
-            pd["rs_db1_sectors"] = sync["db1"]
-            pd["c_sync_rate"] = self.cfg["sync_rate_kib"]
-        elif peer.repl == "Off":
-            pd["out_of_sync"] = md.get("out_of_sync", 0)
-        else:
-            in_sync = peer.peer_disk == "UpToDate" and dev["disk"] == "UpToDate"
-            pd["out_of_sync"] = 0 if in_sync else md.get("out_of_sync", 0)
-        return pd
 
     # ------------------------------------------------------------------ control requests
     def request(self, req: dict) -> dict:
@@ -549,140 +427,6 @@ class ResourceDaemon:
         self.devices.clear()
         self.peers.clear()
         self.stopping = True
-
-    # ------------------------------------------------------------------ device node / locks
-    def node_path(self, minor: int) -> str:
-        return f"/dev/drbd{minor}"
-
-    def make_node(self, minor: int) -> None:
-        self.point_node(minor, primary=False)
-
-    def point_node(self, minor: int, primary: bool) -> None:
-        """/dev/drbdN: the shared data device while Primary, an unbacked block node otherwise."""
-        if os.environ.get("AXHA_DRBD_STANDIN_NO_DEVNODES"):
-            return
-        if primary:
-            st = os.stat(self.cfg["data_device"])
-            rdev = st.st_rdev
-        else:
-            rdev = os.makedev(DRBD_MAJOR, minor)
-        path = self.node_path(minor)
-        tmp = path + ".standin-tmp"
-        try:
-            if os.path.lexists(tmp):
-                os.unlink(tmp)
-            os.mknod(tmp, 0o660 | stat.S_IFBLK, rdev)
-            os.chmod(tmp, 0o660)
-            try:
-                import grp
-                os.chown(tmp, 0, grp.getgrnam("disk").gr_gid)
-            except (KeyError, OSError):
-                pass
-            os.replace(tmp, path)
-        except OSError as exc:
-            self.log(f"cannot create {path}: {exc}")
-
-    def remove_node(self, minor: int) -> None:
-        if os.environ.get("AXHA_DRBD_STANDIN_NO_DEVNODES"):
-            return
-        try:
-            os.unlink(self.node_path(minor))
-        except OSError:
-            pass
-
-    def held_open(self, minor: int) -> bool:
-        """Is /dev/drbdN mounted or open in this node (mount namespace / pid namespace)?"""
-        if os.environ.get("AXHA_DRBD_STANDIN_NO_DEVNODES"):
-            return os.path.exists(os.path.join(self.run_dir, f"held-open-{minor}"))
-        try:
-            rdev = os.stat(self.cfg["data_device"]).st_rdev
-        except OSError:
-            return False
-        want = f"{os.major(rdev)}:{os.minor(rdev)}"
-        try:
-            with open("/proc/self/mountinfo") as fh:
-                for line in fh:
-                    if line.split()[2] == want:
-                        return True
-        except OSError:
-            pass
-        node = self.node_path(minor)
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit() or int(pid) == os.getpid():
-                continue
-            try:
-                for fd in os.listdir(f"/proc/{pid}/fd"):
-                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
-                    if target in (node, self.cfg["data_device"]):
-                        return True
-            except OSError:
-                continue
-        return False
-
-    def data_claimed_elsewhere(self) -> bool:
-        """The shared data device is mounted (exclusively claimed) somewhere, i.e. by the other node."""
-        if os.environ.get("AXHA_DRBD_STANDIN_NO_DEVNODES"):
-            return False
-        try:
-            fd = os.open(self.cfg["data_device"], os.O_RDONLY | os.O_EXCL | os.O_CLOEXEC)
-        except OSError as exc:
-            import errno
-            return exc.errno == errno.EBUSY
-        os.close(fd)
-        return False
-
-    def lock_path(self) -> str:
-        return self.cfg.get("shared_lock", "")
-
-    def take_primary_lock(self) -> bool:
-        """Both nodes see the same lock inode (the shared data device node, or cfg shared_lock):
-        an flock held while Primary refuses a second Primary even when the nodes cannot talk."""
-        import fcntl
-        path = self.lock_path()
-        if not path or self.primary_lock_fd is not None:
-            return True
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError as exc:
-            self.log(f"primary lock {path}: {exc}")
-            return True
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            self.log("primary refused: the other node holds the primary lock")
-            return False
-        self.primary_lock_fd = fd
-        return True
-
-    def release_primary_lock(self) -> None:
-        if self.primary_lock_fd is not None:
-            os.close(self.primary_lock_fd)
-            self.primary_lock_fd = None
-
-    # ------------------------------------------------------------------ metadata
-    def save_md(self, dev: dict) -> None:
-        if dev.get("md") is not None:
-            meta.write_md(self.cfg, dev["minor"], dev["md"])
-
-    def write_minor_map(self) -> None:
-        os.makedirs(self.run_dir, exist_ok=True)
-        for name in os.listdir(self.run_dir):
-            if name.startswith("minor-") and open(os.path.join(self.run_dir, name)).read().split()[0] == self.name:
-                os.unlink(os.path.join(self.run_dir, name))
-        for vol, dev in self.devices.items():
-            with open(os.path.join(self.run_dir, f"minor-{dev['minor']}"), "w") as fh:
-                fh.write(f"{self.name} {vol}\n")
-
-    def md_summary(self) -> dict:
-        vols = {}
-        for vol, dev in self.devices.items():
-            md = dev.get("md")
-            vols[str(vol)] = None if md is None else {
-                "disk": dev["disk"], "current": md["current"], "bitmap": md["bitmap"], "history": md["history"],
-                "resync_from": md.get("resync_from", 0),
-                "out_of_sync": md["out_of_sync"], "size": dev["size"]}
-        return vols
 
     # ------------------------------------------------------------------ networking
     def start_path(self, peer: Peer, path: Path) -> None:
@@ -1174,53 +918,6 @@ class ResourceDaemon:
                 minor = self.devices[vol]["minor"] if vol is not None else None
                 threading.Thread(target=self.fence_peer, args=(peer, vol, minor), daemon=True).start()
 
-    # ------------------------------------------------------------------ handlers
-    def fence_peer(self, peer: Peer, vol: int | None, minor: int | None) -> int:
-        rc = self.run_helper("fence-peer", peer, vol, minor)
-        with self.lock:
-            self.susp_fen = False
-            if rc in (3, 4, 5, 7):
-                for dev in self.devices.values():
-                    if dev["md"] is not None:
-                        dev["md"]["peer_outdated"] = True
-                        self.save_md(dev)
-                if rc != 5 and peer.cstate != "Connected":
-                    peer.peer_disk = "Outdated"
-            self.log(f"fence-peer helper returned {rc} ({FENCE_CODES.get(rc, 'unexpected')})")
-        self.changed()
-        return rc
-
-    def helper(self, name: str, peer: Peer, vol: int | None, minor: int | None) -> None:
-        threading.Thread(target=self.run_helper, args=(name, peer, vol, minor), daemon=True).start()
-
-    def run_helper(self, name: str, peer: Peer, vol: int | None, minor: int | None) -> int:
-        """Call `drbdadm <helper> <res>` the way the kernel's usermode helper does (drbd_khelper)."""
-        env = {"HOME": "/", "TERM": "linux", "PATH": "/sbin:/usr/sbin:/bin:/usr/bin",
-               "DRBD_RESOURCE": self.name, "DRBD_MY_NODE_ID": str(self.node_id),
-               "DRBD_PEER_NODE_ID": str(peer.node_id), "DRBD_CSTATE": peer.cstate}
-        if peer.paths:
-            host, _ = parse_addr(peer.paths[0].peer)
-            env.update(DRBD_PEER_ADDRESS=host, DRBD_PEER_AF="ipv4")
-        if minor is not None:
-            env["DRBD_MINOR"] = str(minor)
-            env["DRBD_VOLUME"] = str(vol)
-            env[f"DRBD_MINOR_{vol}"] = str(minor)
-        with self.lock:
-            self.events.append((self.version, ("call", name, peer.node_id, peer.name, vol, minor, None)))
-        self.changed()
-        argv = [self.cfg.get("drbdadm", "/usr/sbin/drbdadm"), name, self.name]
-        self.log(f"helper: {' '.join(argv)}")
-        try:
-            rc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=self.log_fh, stderr=self.log_fh,
-                                timeout=self.cfg.get("helper_timeout", 90)).returncode
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            self.log(f"helper {name} failed: {exc}")
-            rc = 255
-        with self.lock:
-            self.events.append((self.version, ("response", name, peer.node_id, peer.name, vol, minor, rc & 0xff)))
-        self.changed()
-        return rc
-
     # ------------------------------------------------------------------ timers
     def tick_loop(self) -> None:
         while not self.stopping:
@@ -1282,38 +979,6 @@ class ResourceDaemon:
                              "dt_start_ms": sync["dt_start_ms"]})
             return True
         return False
-
-    # ------------------------------------------------------------------ drbdsetup show
-    def show_text(self) -> str:
-        lines = [f"resource \"{self.name}\" {{", "    options {", "    }", "    _this_host {",
-                 f"        node-id\t\t\t{self.node_id};"]
-        for vol, dev in sorted(self.devices.items()):
-            lines.append(f"        volume {vol} {{")
-            lines.append(f"            device\t\t\tminor {dev['minor']};")
-            if dev["disk"] != "Diskless":
-                lines.append(f"            disk\t\t\t\"{dev['backing_dev']}\";")
-                lines.append(f"            meta-disk\t\t\tinternal;")
-            lines.append("        }")
-        lines.append("    }")
-        for peer in self.peers.values():
-            lines.append("    connection {")
-            lines.append("        _peer_node_id " + str(peer.node_id) + ";")
-            for path in peer.paths:
-                lines.append("        path {")
-                lines.append(f"            _this_host {path.local.split(':')[0]} {path.local.split(':', 1)[1]};")
-                lines.append(f"            _remote_host {path.peer.split(':')[0]} {path.peer.split(':', 1)[1]};")
-                lines.append("        }")
-            if peer.cstate == "StandAlone":
-                lines.append("        _is_standalone;")  # makes `drbdadm adjust` reconnect, as with drbdsetup
-            net = {k: v for k, v in peer.opts.items() if k != "_name"}
-            lines.append("        net {")
-            for key, value in net.items():
-                lines.append(f"            {key}\t\t\t{value};")
-            lines.append(f"            _name\t\t\t\"{peer.name}\";")
-            lines.append("        }")
-            lines.append("    }")
-        lines.append("}")
-        return "\n".join(lines) + "\n\n"
 
     # ------------------------------------------------------------------ control socket
     def serve(self) -> None:
