@@ -77,7 +77,7 @@ def _print_status(st: dict) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from axha_lab import core, faults, nodes
+    from axha_lab import bmc_procs, core, faults, nodes
     from axha_lab.host import require_root
     from axha_lab.layout import Layout
 
@@ -116,8 +116,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{args.node}: power {nodes.power_state(instance, args.node)}")
     elif args.command == "bmc":
         Layout(instance).node(args.node)
-        (core.bmc_start if args.action == "start" else core.bmc_stop)(instance, args.node)
-        print(f"{args.node}: BMC {'running' if core.bmc_pids(instance, args.node) else 'stopped'}")
+        (bmc_procs.bmc_start if args.action == "start" else bmc_procs.bmc_stop)(instance, args.node)
+        print(f"{args.node}: BMC {'running' if bmc_procs.bmc_pids(instance, args.node) else 'stopped'}")
     elif args.command == "fault":
         faults.apply(instance, args.node, args.kind, args.args)
     return 0

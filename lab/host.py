@@ -1,14 +1,19 @@
-"""Thin helpers to run host commands for the lab (argv lists, timeouts, clear errors)."""
+"""Thin helpers to run host commands for the lab (argv lists, timeouts, clear errors) and to tell the user."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from axha_lab.layout import LabError
 
 CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def say(msg: str) -> None:
+    print(f"lab: {msg}", file=sys.stderr, flush=True)
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -1,6 +1,6 @@
-"""lab.core.pristine_axigen: the stand-in version on a node's pristine disk, read from its dpkg status file (what
+"""lab.pristine.pristine_axigen: the stand-in version on a node's pristine disk, read from its dpkg status file (what
 `lab up` compares with the package it would install, so a lab changed by tests is never snapshotted)."""
-from axha_lab.core import pristine_axigen
+from axha_lab.pristine import pristine_axigen
 
 
 class Node:

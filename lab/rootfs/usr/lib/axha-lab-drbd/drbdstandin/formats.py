@@ -2,7 +2,7 @@
 
 Sources: drbdsetup.c (status, JSON), drbdsetup_events2.c (print_changes), shared/wrap_printf.c.
 
-Input is a resource snapshot (a dict, see snapshot() in daemon.py). Sizes and counters are in 512-byte sectors,
+Input is a resource snapshot (a dict, see snapshot() in show.py). Sizes and counters are in 512-byte sectors,
 like the kernel's netlink attributes; the printers divide by two exactly where drbdsetup does.
 """
 
