@@ -330,12 +330,34 @@ def cmd_events2(c: dict, pos: list[str], opts: dict) -> int:
     q: queue.Queue = queue.Queue()
     watched: set[str] = set()
 
-    def follow(name: str) -> None:
+    def subscribe(name: str):
+        """A subscription to the daemon of `name` (its file), or None: subscribed BEFORE the initial state is read,
+        as drbdsetup joins the netlink multicast group before it dumps the current state, so no change between
+        the two is lost (a fence-peer helper call in that gap went missing)."""
         try:
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s.connect(sock_path(c, name))
             s.sendall(b'{"cmd": "subscribe"}\n')
-            fh = s.makefile("rb")
+            return s.makefile("rb")
+        except OSError:
+            return None
+
+    def first_snapshot(fh) -> dict | None:
+        """The subscription's first message: the state when it began (the daemon sends it at once)."""
+        try:
+            for line in fh:
+                msg = json.loads(line)
+                if msg and "snapshot" in msg:
+                    return msg["snapshot"]
+        except (OSError, ValueError):
+            pass
+        return None
+
+    def follow(name: str, fh=None) -> None:
+        try:
+            fh = fh or subscribe(name)
+            if fh is None:
+                raise OSError("no daemon")
             for line in fh:
                 msg = json.loads(line)
                 if msg:
@@ -353,16 +375,18 @@ def cmd_events2(c: dict, pos: list[str], opts: dict) -> int:
                 threading.Thread(target=follow, args=(name,), daemon=True).start()
 
     state: dict[str, dict] = {}
+    subscriptions = {}
     for name in names:
-        snap = snapshot(c, name)
+        fh = subscribe(name)
+        snap = first_snapshot(fh) if fh is not None else None
         if snap:
-            state[name] = snap
+            state[name], subscriptions[name] = snap, fh
             out.write(formats.print_changes(None, snap, o, action="exists", prefix=stamp(o)))
     out.write(f"{stamp(o)}exists -\n")
     out.flush()
     for name in state:
         watched.add(name)
-        threading.Thread(target=follow, args=(name,), daemon=True).start()
+        threading.Thread(target=follow, args=(name, subscriptions[name]), daemon=True).start()
     last_scan = time.monotonic()
     try:
         while True:
