@@ -49,16 +49,22 @@ class ProtocolMixin:
             self.on_sync_start(peer, msg)
         elif kind == "progress":
             if peer.sync and peer.repl == "SyncTarget":
-                peer.received += int(peer.sync["left"]) - int(msg["left"])
-                peer.sync.update(left=msg["left"], dt1_ms=msg["dt1_ms"], db1=msg["db1"],
+                # what is left is what this side has not received yet (it counts the blocks as they arrive, as
+                # the kernel clears a SyncTarget's bitmap bits as it writes them); the source's figure is older
+                left = min(float(peer.sync["left"]), float(msg["left"]))
+                peer.sync.update(left=left, dt1_ms=msg["dt1_ms"], db1=msg["db1"],
                                  dt0_ms=msg["dt0_ms"], db0=msg["db0"], dt_start_ms=msg["dt_start_ms"])
                 dev = self.device(peer.sync["volume"])
                 if dev and dev["md"]:
-                    dev["md"]["out_of_sync"] = int(msg["left"])
+                    dev["md"]["out_of_sync"] = int(left)
                     self.save_md(dev)
         elif kind == "rs-data":
-            # the SyncTarget acknowledges every block it received, on the path it came by
+            # the SyncTarget counts and acknowledges every block it received, on the path it came by
             if peer.sync and peer.repl == "SyncTarget":
+                if msg.get("sid") == peer.sync.get("sid"):
+                    sectors = int(msg["n"]) / 512
+                    peer.received += int(min(sectors, peer.sync["left"]))
+                    peer.sync["left"] = max(0.0, float(peer.sync["left"]) - sectors)
                 self.send_on(path, {"t": "rs-ack", "sid": msg.get("sid"), "n": int(msg["n"])})
         elif kind == "rs-ack":
             sync = peer.sync

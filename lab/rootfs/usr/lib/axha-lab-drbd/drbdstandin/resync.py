@@ -43,7 +43,8 @@ class ResyncMixin:
                      "path": None}
         self.save_md(dev)
         self.log(f"resync to {peer.name} started: {amount // 2} KiB")
-        self.send(peer, {"t": "sync-start", "volume": vol, "total": amount, "current": dev["md"]["current"]})
+        self.send(peer, {"t": "sync-start", "volume": vol, "total": amount, "current": dev["md"]["current"],
+                         "sid": sid})
         threading.Thread(target=self.resync_sender, args=(peer, sid), daemon=True).start()
 
     def resync_sender(self, peer: Peer, sid: str) -> None:
@@ -90,7 +91,7 @@ class ResyncMixin:
         peer.repl = "SyncTarget"
         peer.peer_disk = "UpToDate"
         peer.sync = {"volume": vol, "total": int(msg["total"]), "left": float(msg["total"]), "start": now,
-                     "now": now, "dt1_ms": 0, "db1": 0, "dt0_ms": 0, "db0": 0}
+                     "now": now, "dt1_ms": 0, "db1": 0, "dt0_ms": 0, "db0": 0, "sid": msg.get("sid")}
 
     def start_forced_resync(self, peer: Peer, amount: int | None) -> None:
         vol = self.first_vol()
