@@ -307,8 +307,8 @@ def _run_steps(ctx: Context, steps: Sequence[Step], emit: Emit, plan_only: bool,
             plan = step.plan(ctx)
             emit(PlanReady(step.id, tuple(plan)))
             if plan_only:
-                finish(StepFinished(step.id, "planned" if plan else "skipped",
-                                    _plan_note(step, ctx, plan) if plan else "nothing to do"))
+                finish(StepFinished(step.id, "planned" if plan else step.finished_status(),
+                                    _plan_note(step, ctx, plan) if plan else step.outcome or "nothing to do"))
                 continue
             if not plan:
                 problems = [f for f in step.verify(ctx) if f.status == FAIL]

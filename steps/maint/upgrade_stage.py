@@ -37,6 +37,8 @@ class UpgradeStage(Step):
         if self.stage in self.READS_ONLY and (self.stage == "gates" or not ctx.options.get("plan")):
             self.outcome = self._method()(self.target, bool(ctx.options.get("plan")))
             self.ran = True
+        elif self.stage in self.READS_ONLY:
+            self.outcome = "reads and checks the cluster when the upgrade runs"
         return []
 
     def plan(self, ctx) -> list[Action]:
