@@ -14,7 +14,7 @@ from axha.steps.framework import Confirmation
 from axha.steps.maint.switchover import Switchover, simulate_move_argv
 from axha.steps.runner import Recorded, Result
 from tests.app.screen_text import on_screen, row_of, screen_lines
-from tests.app.waiting import wait_for
+from tests.waiting import wait_for
 from tests.unit.test_maint_status import FIX
 from tests.unit.test_maint_switchover import ctx_with, healthy
 from axha.tui.dialogs import (AuditViewer, HostKeyDialog, KeysDialog, LogViewer, NodePicker, PathDialog, TypedConfirm,

@@ -10,7 +10,7 @@ from axha.steps.framework import Confirmation
 from axha.steps.spec import load_cluster
 from axha.tui.app import AxhaApp
 from axha.tui.screens.inventory import InventoryScreen
-from tests.app.waiting import wait_for
+from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = "tests/fixtures/cluster-example.yaml"

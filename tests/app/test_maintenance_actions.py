@@ -10,7 +10,7 @@ import pytest
 from axha.steps.framework import Context
 from tests.app.screen_text import on_screen, screen_lines
 from tests.app.test_maintenance import IMAP, SMTP, recorded_state, versioned
-from tests.app.waiting import wait_for
+from tests.waiting import wait_for
 from tests.unit.test_maint_status import SPEC, crm_mon, probes
 from tests.unit.test_maint_switchover import _answers, full_move_ctx, healthy
 from axha.tui.app import AxhaApp

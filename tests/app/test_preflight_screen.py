@@ -7,7 +7,7 @@ from pathlib import Path
 from textual.app import App
 from textual.widgets import DataTable, Static
 
-from tests.app.waiting import wait_for
+from tests.waiting import wait_for
 from tests.fixtures.preflight import replay
 from axha.tui.screens.preflight import PreflightScreen
 

@@ -9,7 +9,7 @@ from axha.steps.framework import Finding, StepFinished
 from tests.app.test_dialogs import LONG_ERROR
 from tests.app.test_install_screen import feed_until, load_events
 from tests.app.test_maintenance import recorded_state
-from tests.app.waiting import wait_for
+from tests.waiting import wait_for
 from tests.unit.test_maint_status import SPEC
 from axha.tui.app import AxhaApp
 from axha.tui.screens.maintenance import MaintenanceScreen
