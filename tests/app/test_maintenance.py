@@ -11,6 +11,7 @@ from axha.steps.maint.status import build_state
 from axha.steps.maint.probe import NodeProbe
 from axha.steps.maint.service import ServiceAnswer
 from tests.unit.test_maint_status import SPEC, crm_mon, probes
+from tests.waiting import wait_for
 from axha.tui.screens.maintenance import MaintenanceScreen, render_attention
 
 # Axigen's real greetings carry no version (AXIGEN.md, Banners); the lab's stand-in sends the same
@@ -138,10 +139,8 @@ async def test_in_the_app_without_a_cluster_the_worker_reports_and_nothing_freez
     app = AxhaApp(startup_checks=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f5")
-        for _ in range(50):  # the refresh worker keeps running (it retries): wait for its first report
-            await pilot.pause(0.05)
-            if "Cannot read the cluster" in text_of(app):
-                break
+        # the refresh worker keeps running (it retries): wait for its first report
+        await wait_for(pilot, lambda: "Cannot read the cluster" in text_of(app), "the refresh worker's failure")
         screen = app.screen
         assert isinstance(screen, MaintenanceScreen)
         assert "Cannot read the cluster" in text_of(app)
