@@ -205,8 +205,9 @@ class LabBmc(pyghmi_bmc.Bmc):
         sock.close()
 
 
-class Stop(Exception):
-    """Raised from the SIGTERM/SIGINT handler to leave pyghmi's wait loop."""
+class Stop(BaseException):
+    """Raised from the SIGTERM/SIGINT handler to leave pyghmi's wait loop. A BaseException, like SystemExit: an
+    `except Exception` in pyghmi's loop cannot swallow it (a BMC once outlived its SIGTERM by 5 s)."""
 
 
 # Duplicated on purpose from axha.steps.bmc (the lab never imports the product, nor the product the lab): the

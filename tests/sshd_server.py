@@ -5,9 +5,10 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.waiting import wait_until
 
 TEST_USER = "axhatest"
 TEST_PASSWORD = "Axha-test-pw-4711"
@@ -90,15 +91,16 @@ MaxStartups 64
 """)
     proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL,
                             stderr=open(root / "sshd.log", "wb"))
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def listening() -> bool:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
+            return True
         except OSError:
             if proc.poll() is not None:
                 raise RuntimeError("sshd exited: " + (root / "sshd.log").read_text())
-            time.sleep(0.05)
+            return False
+    wait_until(listening, lambda: f"sshd to listen on port {port}: " + (root / "sshd.log").read_text())
     known = root / "known_hosts"
     key_type, key_b64 = host_key.with_suffix(".pub").read_text().split()[:2]
     known.write_text(f"[127.0.0.1]:{port} {key_type} {key_b64}\n")

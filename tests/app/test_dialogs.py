@@ -14,7 +14,7 @@ from axha.steps.framework import Confirmation
 from axha.steps.maint.switchover import Switchover, simulate_move_argv
 from axha.steps.runner import Recorded, Result
 from tests.app.screen_text import on_screen, row_of, screen_lines
-from tests.app.waiting import wait_for
+from tests.waiting import wait_for, wait_for_dialog
 from tests.unit.test_maint_status import FIX
 from tests.unit.test_maint_switchover import ctx_with, healthy
 from axha.tui.dialogs.audit import audit_text, is_read_only
@@ -129,8 +129,7 @@ async def test_switchover_asks_for_the_target_node_not_yes_and_esc_cancels():
     name enables Confirm; Esc answers no. The field shows all that was typed (it showed `ye` at 100x30)."""
     app = DialogHost(DIALOGS["switchover"])
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, TypedConfirm), "the dialog")
-        dialog = app.screen
+        dialog = await wait_for_dialog(pilot, TypedConfirm, "typed")   # ready for keys
         assert dialog.expected == "node2" and on_screen(app, "Type node2 exactly to continue")
         await pilot.press("y", "e", "s", "enter")
         await pilot.pause()
@@ -157,8 +156,7 @@ async def test_a_long_body_scrolls_and_says_how_much_is_below():
 async def test_wipe_asks_for_the_disk_path():
     app = DialogHost(DIALOGS["wipe"])
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, TypedConfirm), "the dialog")
-        expected = app.screen.expected
+        expected = (await wait_for_dialog(pilot, TypedConfirm, "typed")).expected   # ready for keys
         assert expected.startswith("/dev/")
         await pilot.press(*expected, "enter")
         await wait_for(pilot, lambda: app.answers == [True], "the typed path to confirm")

@@ -9,7 +9,9 @@ import pytest
 
 from axha.steps.spec_load import parse_cluster
 from tests.sshd_server import start_sshd, stop_sshd
+from tests.waiting import wait_for, wait_for_dialog
 from axha.tui.app import AxhaApp
+from axha.tui.dialogs import HostKeyDialog
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for sshd")
 
@@ -48,18 +50,14 @@ vip: {{address: 10.0.0.100, cidr: 24, interface: l0}}
             app.spec = spec
             thread = threading.Thread(target=worker)
             thread.start()
-            for _ in range(100):
-                await pilot.pause(0.05)
-                if type(app.screen).__name__ == "HostKeyDialog":
-                    break
-            fingerprint = str(app.screen.query_one("#fingerprint").content)
+            # the dialog composed, mounted and its focus on Refuse: before that there is no #fingerprint to read
+            # and the keys below would go to the screen under it
+            dialog = await wait_for_dialog(pilot, HostKeyDialog, "cancel")
+            fingerprint = str(dialog.query_one("#fingerprint").content)
             assert fingerprint == server.fingerprint()
             await pilot.press("tab", "enter")  # from Refuse to Accept
-            for _ in range(100):
-                await pilot.pause(0.05)
-                if not thread.is_alive():
-                    break
-            thread.join(5)
+            await wait_for(pilot, lambda: not thread.is_alive(), "the worker's command to finish after Accept")
+            thread.join()
             assert outcome.get("out") == "connected\n", outcome
             assert any("accepted by the admin" in line for line in app.log_lines)
     finally:

@@ -13,7 +13,7 @@ from axha.steps.pacemaker import CRM_MON_ARGV
 from axha.steps.runner import Recorded, ReplayRunner
 from axha.tui import app as app_module
 from axha.tui.app import AxhaApp
-from tests.app.waiting import wait_for
+from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = "tests/fixtures/cluster-example.yaml"

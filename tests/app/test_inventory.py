@@ -9,8 +9,9 @@ import pytest
 from axha.steps.framework import Confirmation
 from axha.steps.spec_load import load_cluster
 from axha.tui.app import AxhaApp
+from axha.tui.dialogs import HostKeyDialog, TypedConfirm
 from axha.tui.screens.inventory import InventoryScreen
-from tests.app.waiting import wait_for
+from tests.waiting import wait_for, wait_for_dialog
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = "tests/fixtures/cluster-example.yaml"
@@ -46,8 +47,7 @@ async def test_fill_invalid_value_shows_inline_error_then_save(tmp_path):
     app = AxhaApp(startup_checks=False)
     async with app.run_test(size=(80, 24)) as pilot:
         inv = inventory(app)
-        while not inv.built:
-            await pilot.pause(0.05)
+        await wait_for(pilot, lambda: inv.built, "the form built")
         for ident, value in VALUES.items():
             inv.query_one("#" + ident).value = value
         inv.query_one("#f-file").value = str(target)
@@ -65,7 +65,10 @@ async def test_fill_invalid_value_shows_inline_error_then_save(tmp_path):
         assert "nodes[1].link0.address" in str(inv.query_one("#status").content)
         # saving refuses and keeps the focus on the bad field
         await pilot.press("ctrl+s")
-        await pilot.pause(0.2)
+        # the refusal is logged once save has decided (it writes nothing after that: only a valid form starts the
+        # writer)
+        await wait_for(pilot, lambda: any(line.startswith("not saved: ") for line in app.log_lines),
+                       "the refused save in the log")
         assert not target.exists() and app.focused is field
         # fix it: the error goes away, save writes a file load_cluster reads back
         await pilot.press("backspace", "backspace", "backspace", "1", "2")
@@ -122,10 +125,12 @@ async def test_confirm_and_host_key_dialogs_from_a_worker():
         question = Confirmation("wipe", "Wipe /dev/vdb on node1?", "All data on it is lost.", expected="/dev/vdb")
         worker = threading.Thread(target=lambda: answers.update(confirm=app.confirm_from_worker(question)))
         worker.start()
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "TypedConfirm")
+        dialog = await wait_for_dialog(pilot, TypedConfirm, "typed")
         await pilot.press("y", "e", "s", "enter")  # not the expected text: nothing happens
-        await pilot.pause(0.1)
-        assert type(app.screen).__name__ == "TypedConfirm"
+        # but the warning that Enter was refused (a toast): the dialog has handled the Enter and stayed
+        await wait_for(pilot, lambda: any("type /dev/vdb exactly" in n.message for n in app._notifications),
+                       "the warning after a wrong Enter")
+        assert app.screen is dialog and dialog.query_one("#typed").value == "yes"
         app.screen.query_one("Input").value = "/dev/vdb"
         await pilot.press("enter")
         await wait_for(pilot, lambda: "confirm" in answers)
@@ -135,8 +140,8 @@ async def test_confirm_and_host_key_dialogs_from_a_worker():
                              key_type="ssh-ed25519", hostname="192.168.77.11")
         worker = threading.Thread(target=lambda: answers.update(key=app.accept_host_key_from_worker(error)))
         worker.start()
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "HostKeyDialog")
-        assert "SHA256:abcdefghijklmnop" in str(app.screen.query_one("#fingerprint").content)
+        dialog = await wait_for_dialog(pilot, HostKeyDialog, "cancel")
+        assert "SHA256:abcdefghijklmnop" in str(dialog.query_one("#fingerprint").content)
         await pilot.press("enter")  # focus starts on Refuse
         await wait_for(pilot, lambda: "key" in answers)
         assert answers["key"] is False
@@ -165,8 +170,9 @@ def test_snapshot_inventory_nodes_tab_with_inline_error(snap_compare):
         inv.query_one("#f-nodes-1-link0-address").value = "192.168.78.11"
         await wait_for(pilot, lambda: inv._timer is not None)
         await wait_for(pilot, lambda: inv._timer is None and inv.query(".error-line"))
-        inv.query_one("#f-nodes-0-name").focus()
-        await pilot.pause(0.2)
+        name = inv.query_one("#f-nodes-0-name")
+        name.focus()
+        await wait_for(pilot, lambda: app.focused is name, "the focus on node 1's hostname")
 
     assert snap_compare(AxhaApp(EXAMPLE, startup_checks=False), terminal_size=(80, 24), run_before=run_before)
 

@@ -9,7 +9,7 @@ from axha.steps.framework import OutputLine, PlanReady, StepFinished, StepStarte
 from tests.app.screen_text import screen_lines
 from tests.app.test_dialogs import LONG_ERROR
 from tests.app.test_install_screen import load_events
-from tests.app.waiting import wait_for
+from tests.waiting import wait_for
 from axha.tui.app import AxhaApp
 from axha.tui.dialogs.readers import LogViewer
 from axha.tui.widgets.logpane import LogPane, wrap_line

@@ -13,6 +13,7 @@ from tests.unit.test_maint_status import SPEC, crm_mon, probes
 from axha.tui.screens.maintenance import MaintenanceScreen
 from axha.tui.screens.maintenance_dashboard import render_attention
 from axha.steps import axigen_versions
+from tests.waiting import wait_for
 
 # Axigen's real greetings carry no version (AXIGEN.md, Banners); the lab's stand-in sends the same
 SMTP = ServiceAnswer("smtp", 25, True, "220 node1 Axigen ESMTP ready")
@@ -139,10 +140,8 @@ async def test_in_the_app_without_a_cluster_the_worker_reports_and_nothing_freez
     app = AxhaApp(startup_checks=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f5")
-        for _ in range(50):  # the refresh worker keeps running (it retries): wait for its first report
-            await pilot.pause(0.05)
-            if "Cannot read the cluster" in text_of(app):
-                break
+        # the refresh worker keeps running (it retries): wait for its first report
+        await wait_for(pilot, lambda: "Cannot read the cluster" in text_of(app), "the refresh worker's failure")
         screen = app.screen
         assert isinstance(screen, MaintenanceScreen)
         assert "Cannot read the cluster" in text_of(app)

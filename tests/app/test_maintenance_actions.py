@@ -10,7 +10,7 @@ import pytest
 from axha.steps.framework import Context
 from tests.app.screen_text import on_screen, screen_lines
 from tests.app.test_maintenance import IMAP, SMTP, recorded_state, versioned
-from tests.app.waiting import wait_for
+from tests.waiting import wait_for, wait_for_dialog
 from tests.unit.test_maint_status import SPEC, crm_mon, probes
 from tests.unit.test_maint_switchover import _answers, full_move_ctx, healthy
 from axha.tui.app import AxhaApp
@@ -47,7 +47,7 @@ async def test_a_cancelled_confirmation_is_logged_as_cancelled_not_failed(monkey
     async with app.run_test(size=SIZE) as pilot:
         await open_dashboard(pilot, app, Context(SPEC, {}), recorded_state("healthy"))
         await pilot.press("m")
-        await wait_for(pilot, lambda: isinstance(app.screen, TypedConfirm), "the question")
+        await wait_for_dialog(pilot, TypedConfirm, "typed")   # the question, ready for keys
         await pilot.press("escape")
         await wait_for(pilot, lambda: logged(app, "Maintenance mode on: cancelled; nothing was changed."),
                        "the cancel in the log")
@@ -110,9 +110,8 @@ async def test_a_switchover_is_confirmed_with_the_target_name_at_80x24(monkeypat
     async with app.run_test(size=SIZE) as pilot:
         await open_dashboard(pilot, app, full_move_ctx("node1"), state)
         await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, TypedConfirm), "the switchover question")
+        dialog = await wait_for_dialog(pilot, TypedConfirm, "typed")   # the switchover question, ready for keys
         await pilot.pause()
-        dialog = app.screen
         assert dialog.expected == "node1"
         for widget in (dialog.query_one("#typed"), dialog.query_one("#confirm"), dialog.query_one("#cancel")):
             assert widget.region.bottom <= SIZE[1]

@@ -7,9 +7,10 @@ from pathlib import Path
 from textual.app import App
 from textual.widgets import DataTable, Static
 
-from tests.app.waiting import wait_for
+from tests.waiting import wait_for, wait_for_dialog
 from tests.fixtures.preflight import replay
 from axha.tui.screens.preflight import PreflightScreen
+from axha.tui.dialogs import PathDialog
 
 
 class Host(App):
@@ -79,8 +80,7 @@ async def test_results_arrive_fail_selected_remedy_shown_and_rerun(tmp_path):
         # export both formats: each asks where, offering an absolute path, and says where it wrote
         for key, name in (("j", "preflight-axigen.json"), ("m", "preflight-axigen.md")):
             await pilot.press(key)
-            await wait_for(pilot, lambda: type(app.screen).__name__ == "PathDialog", "the export dialog")
-            field = app.screen.query_one("#path")
+            field = (await wait_for_dialog(pilot, PathDialog, "path")).query_one("#path")   # the export dialog
             assert field.value == str(tmp_path.absolute() / name) and field.has_focus
             await pilot.press("enter")
             await wait_for(pilot, lambda: (tmp_path / name).exists(), f"{name} written")

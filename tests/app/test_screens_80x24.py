@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 
 from axha.steps.framework import Finding, StepFinished
+from tests.app.screen_text import on_screen
 from tests.app.test_dialogs import LONG_ERROR
 from tests.app.test_install_screen import feed_until, load_events
 from tests.app.test_maintenance import recorded_state
-from tests.app.waiting import wait_for
+from tests.waiting import wait_for
 from tests.unit.test_maint_status import SPEC
 from axha.tui.app import AxhaApp
 from axha.tui.screens.maintenance import MaintenanceScreen
@@ -97,5 +98,6 @@ def test_snapshot_inventory_storage_in_drbd_mode(snap_compare):
                        and inv.query_one("#f-storage-mode").value == "drbd", "the example loaded")
         await wait_for(pilot, lambda: inv._timer is None, "the check after loading")
         inv.query_one("#tabs").active = "tab-storage"
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: on_screen(app, "Storage mode") and on_screen(app, "Mount point"),
+                       "the storage tab painted")
     assert snap_compare(AxhaApp(EXAMPLE, startup_checks=False), terminal_size=SIZE, run_before=run_before)

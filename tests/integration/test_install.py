@@ -17,6 +17,7 @@ import pytest
 
 from axha.steps import drbd_status, names
 from axha.steps.pacemaker_status import parse_crm_mon
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]
@@ -79,13 +80,7 @@ def check_cluster(lab, lab_exec) -> str:
 
 
 def wait(what, probe, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"{what}: not within {timeout} s")
+    return wait_until(probe, what, timeout, interval=0.5)
 
 
 def test_install_verify_rerun_and_failover(fresh_lab, lab_exec, tmp_path):

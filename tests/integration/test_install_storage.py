@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ import pytest
 from axha.steps.framework import Progress, run_steps
 from axha.steps.install.storage import STORAGE_STEPS
 from tests.integration.storage_lab import lab_context
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]
@@ -243,10 +243,7 @@ def test_rerun_with_a_node_in_standby_leaves_drbd_to_pacemaker(fresh_lab, lab_ex
         close_context(full)
     assert lab_exec("node1", ["crm_standby", "-N", "node2", "-v", "on"]).returncode == 0
     try:
-        deadline = time.monotonic() + 60
-        while drbd_state(lab_exec, "node2") is not None:
-            assert time.monotonic() < deadline, "Pacemaker did not stop DRBD on node2"
-            time.sleep(1)
+        wait_until(lambda: drbd_state(lab_exec, "node2") is None, "Pacemaker to stop DRBD on node2", 60, interval=1)
         ctx = lab_context(fresh_lab["instance"], fresh_lab["cluster_file"], record=True)
         events = []
         report = run_steps(ctx, steps(), events.append)

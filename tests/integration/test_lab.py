@@ -16,6 +16,7 @@ import pytest
 from axha_lab import core, nodes
 from axha_lab.layout import Layout
 from axha.steps.errors import ConnectError, HostKeyError
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]
@@ -45,15 +46,14 @@ def ssh_run(lab: dict, node: str, command: str, timeout: float = 30) -> tuple[in
 def wait_ssh(lab: dict, node: str, timeout: float = 30) -> float:
     """Seconds until sshd on the node answers a command."""
     t0 = time.monotonic()
-    while True:
+
+    def answers() -> bool:
         try:
-            if ssh_run(lab, node, "true")[0] == 0:
-                return time.monotonic() - t0
+            return ssh_run(lab, node, "true")[0] == 0
         except (OSError, paramiko.SSHException, ConnectError):
-            pass
-        if time.monotonic() - t0 > timeout:
-            raise AssertionError(f"sshd on {node} did not answer within {timeout} s")
-        time.sleep(0.2)
+            return False
+    wait_until(answers, f"sshd on {node} to answer", timeout, interval=0.2)
+    return time.monotonic() - t0
 
 
 def test_ssh_reaches_each_node_with_verified_host_key(lab):
@@ -150,6 +150,7 @@ def test_ipmi_power_cut_kills_node1_and_power_on_brings_sshd_back(lab):
     finally:
         bmc.ipmi_session.logout()
     assert nodes.power_state(inst, "node1") == "on"
+    # the lab's boot budget after a power on (the behaviour under test, not a wait)
     assert back < 15, f"sshd took {back:.1f} s after power on"
     assert time.monotonic() - t0 < 20
 
@@ -197,7 +198,7 @@ def test_lab_up_again_is_safe_and_keeps_nodes_running(lab):
     before = [nodes.find_pid1(n) for n in Layout(inst).nodes]
     t0 = time.monotonic()
     again = core.up(inst, None, lab["cluster_file"])
-    assert time.monotonic() - t0 < 30
+    assert time.monotonic() - t0 < 30   # the behaviour: a second up finds the nodes running, builds nothing
     assert [nodes.find_pid1(n) for n in Layout(inst).nodes] == before
     assert again["known_hosts"] == lab["known_hosts"] and again["nodes"][0]["bmc_password"] == lab["nodes"][0]["bmc_password"]
 
@@ -379,7 +380,7 @@ def test_lab_down_leaves_nothing_behind(lab, tmp_path):
         took = time.monotonic() - t0
         assert [n["power"] for n in st["nodes"]] == ["on", "on"]
         assert len(_traces(scratch)) > 5
-        assert took < 60, f"lab up took {took:.1f} s"
+        assert took < 60, f"lab up took {took:.1f} s"   # the lab's budget for a fresh up (the behaviour)
     finally:
         core.down(scratch)
     assert _traces(scratch) == []
@@ -463,14 +464,8 @@ def test_enabled_corosync_and_pacemaker_start_at_boot_and_the_cluster_forms(fres
         boot = log[max(i for i, line in enumerate(log) if line.endswith("booting")):]
         started = [line.split()[-1] for line in boot if " started " in line]
         assert started.index("corosync") < started.index("pacemaker"), started
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < 60:
-            mon = lab_exec("node1", ["crm_mon", "-1", "--output-as=xml"]).stdout.decode()
-            if mon.count('online="true"') == 2:
-                break
-            time.sleep(1)
-        else:
-            raise AssertionError("both nodes not online in crm_mon after 60 s")
+        wait_until(lambda: lab_exec("node1", ["crm_mon", "-1", "--output-as=xml"]).stdout.decode().count(
+            'online="true"') == 2, "both nodes online in crm_mon", 60, interval=1)
     finally:
         core.reset(inst)
 

@@ -11,12 +11,12 @@ import poplib
 import re
 import smtplib
 import socket
-import time
 from pathlib import Path
 
 import pytest
 
 from axha_lab.axigen.build import run_name
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.lab
 
@@ -89,14 +89,7 @@ def refused(host: str, port: int) -> bool:
 
 
 def wait_for(condition, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.1)
+    return wait_until(condition, what, timeout, interval=0.1)
 
 
 def read_back(host: str, user: str) -> tuple[list[bytes], list[bytes]]:

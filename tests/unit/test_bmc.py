@@ -83,7 +83,7 @@ def test_unreachable_closed_port():
     started = time.monotonic()
     with pytest.raises(BmcUnreachable) as info:
         BmcClient("127.0.0.53", USER, PASSWORD, port=port, timeout=3).power_state()
-    assert time.monotonic() - started < 15
+    assert time.monotonic() - started < 15   # the behaviour under test: it gives up (about 6 s when idle), never hangs
     assert "no answer" in str(info.value) and "623" in info.value.remedy
 
 
@@ -158,7 +158,7 @@ def test_pyghmi_waits_are_sliced_so_an_early_answer_is_not_left_waiting():
                          cwd=Path(__file__).resolve().parents[2])
     before, after, sliced = out.stdout.split()
     assert float(before) >= 0.55  # unpatched: the whole timeout
-    assert float(after) < 0.3 and sliced == "True" and WAKE_S <= 0.05
+    assert float(after) < 0.3 and sliced == "True" and WAKE_S <= 0.05   # the upper bound is the behaviour under test
 
 
 def test_power_states_delivers_each_answer_as_it_arrives(server):

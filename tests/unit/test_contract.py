@@ -17,6 +17,7 @@ from axha.steps.errors import InputError
 from axha.steps.runner import Result
 from axha.steps.secrets import load_secrets, read_secrets_file
 from axha.steps.spec_load import SpecError, load_cluster, parse_cluster
+from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = (REPO / "tests/fixtures/cluster-example.yaml").read_text()
@@ -143,10 +144,13 @@ def test_journal_survives_sigkill_while_writing(tmp_path):
 
     path = tmp_path / "install.json"
     for attempt in range(5):
+        before = path.stat().st_ino if path.exists() else None   # the last attempt's journal
         proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], cwd=REPO)
-        deadline = time.monotonic() + 10
-        while not path.exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        # this writer is writing: its first journal replaced (atomically: a new file) the one left before it
+        wait_until(lambda: path.exists() and path.stat().st_ino != before, "this writer's first journal",
+                   interval=0.01)
+        # not a wait for anything: the writer never stops, and each attempt kills it a little later into its
+        # writing (a different point of a write each time)
         time.sleep(0.05 + 0.03 * attempt)
         proc.send_signal(signal.SIGKILL)
         proc.wait()

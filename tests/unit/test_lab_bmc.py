@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from axha_lab import bmc as lab_bmc
 
+from tests.waiting import wait_until
+
 REPO = Path(__file__).resolve().parents[2]
 USER, PASSWORD = "admin", "Lab-bmc-secret1"
 
@@ -105,11 +107,11 @@ class Server:
              "--address", address, "--port", str(self.port), "--user", USER,
              "--password-file", str(password_file), "--power-module", "fakepower"],
             cwd=REPO, env=env, stderr=self.stderr, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while "listening on" not in self.log():
-            assert self.proc.poll() is None, self.log()
-            assert time.monotonic() < deadline, "axha_lab.bmc did not start: " + self.log()
-            time.sleep(0.05)
+        wait_until(self.listening, lambda: "axha_lab.bmc to listen: " + self.log(), timeout=10)
+
+    def listening(self) -> bool:
+        assert self.proc.poll() is None, self.log()   # it died: no point waiting
+        return "listening on" in self.log()
 
     def log(self) -> str:
         return (self.tmp / "bmc.stderr").read_text()
@@ -184,8 +186,13 @@ def test_pyghmi_wrong_password_is_refused(server):
 
 def test_pyghmi_unknown_user_fails_at_once(server):
     started = time.monotonic()
+    assert pyghmi(server, "get") == [{"powerstate": "on"}]
+    baseline = time.monotonic() - started   # a client process with one exchange, on this machine now
+    started = time.monotonic()
     assert pyghmi(server, "get", user="intruder") == [{"error": "IpmiException: Unauthorized name in RAKP2"}]
-    assert time.monotonic() - started < 5
+    # the behaviour under test: refused by the answer, not by the client giving up on a silent BMC (pyghmi waits
+    # 5 s for one); derived from the good exchange in the same conditions, not a fixed 5 s
+    assert time.monotonic() - started < baseline + 2.5
 
 
 @needs_ipmitool
@@ -253,7 +260,7 @@ def test_password_not_in_argv_and_sigterm_stops_cleanly(server):
     assert PASSWORD.encode() not in cmdline
     started = time.monotonic()
     assert server.stop() == 0
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 3   # the behaviour under test: SIGTERM alone stops it, promptly
     assert server.log().endswith("stopping (signal)\n")
     # the UDP port is free again: nothing is left answering
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:

@@ -14,6 +14,7 @@ from axha.steps.spec import BmcSpec, Link, NodeSpec
 from axha.steps.ssh import SshRunner
 from axha.steps.ssh_known_hosts import fingerprint
 from tests.sshd_server import TEST_PASSWORD, start_sshd, stop_sshd
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/usr/sbin/sshd"),
                                 reason="needs root and /usr/sbin/sshd")
@@ -55,6 +56,17 @@ def process_cmdlines() -> list[str]:
     return out
 
 
+BACKSTOP = 5  # remote_command's `timeout` (int(timeout + 5.999) s) ends a command this long after its timeout
+
+
+def wait_killed(marker: str, by: float) -> None:
+    """Wait until no process's command line holds `marker` (the stopped command's remote group is gone: killed,
+    then reaped), at most until `by` (time.monotonic()): when the command would have ended anyway (its own sleep
+    or the remote `timeout` backstop), so a kill that did not happen still fails the test."""
+    wait_until(lambda: not any(marker in line for line in process_cmdlines()), f"no process running {marker!r}",
+               timeout=max(0.3, by - time.monotonic()))
+
+
 def test_run_returns_output_rc_and_uses_c_locale(runner, audit):
     result = runner.run(["sh", "-c", 'echo "out $LC_ALL"; echo err >&2; exit 3'])
     assert (result.rc, result.stdout, result.stderr) == (3, "out C\n", "err\n")
@@ -82,8 +94,9 @@ def test_connection_is_reused_across_threads(runner):
 
 def test_reconnects_when_the_connection_died(runner):
     assert runner.run(["true"]).rc == 0
-    runner.connect().sock.close()  # the node went away under us (power cut, reboot)
-    time.sleep(0.2)
+    transport = runner.connect()
+    transport.sock.close()  # the node went away under us (power cut, reboot)
+    wait_until(lambda: not transport.is_active(), "paramiko to see the connection gone")
     assert runner.run(["echo", "back"]).stdout == "back\n"
 
 
@@ -137,9 +150,10 @@ def test_timeout_raises_and_kills_the_remote_process(runner, audit):
     with pytest.raises(CommandTimeout) as info:
         runner.run(["sh", "-c", "read -r x; sleep 41.7"], stdin="Stdin-Secret-77\n", timeout=1)
     assert "Stdin-Secret-77" not in info.value.explain()
-    assert time.monotonic() - start < 6
+    # the behaviour under test: stopped at the 1 s timeout, before the remote backstop (1 + 5 s) would end it
+    assert time.monotonic() - start < 1 + BACKSTOP
     assert "did not finish within 1 s" in str(info.value)
-    time.sleep(0.3)
+    wait_killed("sleep 41.7", by=start + 1 + BACKSTOP - 0.5)
     assert not any("sleep 41.7" in line for line in process_cmdlines())
     assert audit.entries()[-1]["rc"] == -1
 
@@ -151,10 +165,11 @@ def test_stream_lines_and_stop_kills(runner):
     assert lines == ["line1", "line2", "line3", "tail"] and result.rc == 0 and not result.stopped
 
     got: list[str] = []
+    start = time.monotonic()
     result = runner.stream(["sh", "-c", "i=0; while true; do i=$((i+1)); echo n$i; sleep 0.1; done; : 52.3"],
                            lambda line: got.append(line) or line == "n3", timeout=20)
     assert result.stopped and got[:3] == ["n1", "n2", "n3"]
-    time.sleep(0.3)
+    wait_killed(": 52.3", by=start + 20 + BACKSTOP - 0.5)   # an endless loop: only the backstop would end it
     assert not any(": 52.3" in line for line in process_cmdlines())
 
 
@@ -169,13 +184,15 @@ def test_stopping_a_stream_returns_once_the_remote_group_is_gone_and_kills_what_
 
     # stopped while it sleeps (closing the channel alone does not end it: it writes nothing to fail on)
     result = runner.stream(["sh", "-c", "echo n1; echo n2; sleep 30; : 61.9"], stop_at_n2, timeout=20)
-    # the group dies on TERM at once: no waiting out the grace period (a follow loop is stopped like this)
+    # the group dies on TERM at once: no waiting out the grace period (a follow loop is stopped like this); the
+    # upper bound is the behaviour under test, and nothing is waited for before looking at the processes
     assert result.stopped and time.monotonic() - seen["n2"] < KILL_GRACE - 0.1
     assert not any(": 61.9" in line for line in process_cmdlines())
 
+    start = time.monotonic()
     result = runner.stream(["sh", "-c", "trap '' TERM; echo up; sleep 47.3"], lambda line: line == "up", timeout=20)
     assert result.stopped
-    time.sleep(0.3)
+    wait_killed("sleep 47.3", by=start + 20 + BACKSTOP - 0.5)
     assert not any("sleep 47.3" in line for line in process_cmdlines())  # KILLed after the grace period
 
 
@@ -184,8 +201,9 @@ def test_stream_cancel_event_stops_a_silent_command(runner):
     threading.Timer(0.5, cancel.set).start()
     start = time.monotonic()
     result = runner.stream(["sleep", "33.3"], lambda line: None, timeout=30, cancel=cancel)
+    # the behaviour under test: stopped soon after the cancel (0.5 s), not at the 30 s timeout
     assert result.stopped and time.monotonic() - start < 5
-    time.sleep(0.3)
+    wait_killed("sleep 33.3", by=start + 30 - 0.5)   # its own sleep (33.3 s) would end it later still
     assert not any("sleep 33.3" in line for line in process_cmdlines())
 
 
@@ -298,9 +316,10 @@ def test_non_root_user_goes_through_sudo_and_password_auth(sshd, tmp_path):
     r.put(str(target), "data\n", mode=0o640)
     assert target.read_text() == "data\n" and target.stat().st_uid == 0 and (target.stat().st_mode & 0o777) == 0o640
     assert r.get(str(target)) == b"data\n"
+    start = time.monotonic()
     with pytest.raises(CommandTimeout):
         r.run(["sleep", "44.4"], timeout=1)
-    time.sleep(0.3)
+    wait_killed("sleep 44.4", by=start + 1 + BACKSTOP - 0.5)
     assert not any("sleep 44.4" in line for line in process_cmdlines())
     r.close()
     assert TEST_PASSWORD not in (tmp_path / "a.jsonl").read_text()
@@ -367,7 +386,7 @@ def test_an_accepted_host_key_is_never_appended_through_a_symlink(sshd, tmp_path
 
 
 NOT_SSH = """
-import socket, sys, threading, time
+import socket, sys, threading
 from axha.steps.errors import ConnectError
 from axha.steps.spec import BmcSpec, Link, NodeSpec
 from axha.steps.ssh import SshRunner
@@ -389,7 +408,11 @@ try:
     SshRunner(node, known_hosts=sys.argv[1], connect_timeout=3).run(["true"])
 except ConnectError as exc:
     print(exc)
-time.sleep(0.5)  # paramiko's transport thread logs its failure asynchronously
+# paramiko's transport thread logs its failure asynchronously: whatever it logs is written once it has ended
+import paramiko
+from tests.waiting import wait_until
+wait_until(lambda: not any(isinstance(t, paramiko.Transport) for t in threading.enumerate()),
+           "paramiko's transport thread to end")
 """
 
 
