@@ -11,7 +11,7 @@ from axha.steps.spec_load import parse_cluster
 from tests.sshd_server import start_sshd, stop_sshd
 from tests.waiting import wait_for, wait_for_dialog
 from axha.tui.app import AxhaApp
-from axha.tui.dialogs import HostKeyDialog
+from axha.tui.dialogs.confirm import HostKeyDialog
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for sshd")
 

@@ -9,7 +9,7 @@ import pytest
 from axha.steps.framework import Confirmation
 from axha.steps.spec_load import load_cluster
 from axha.tui.app import AxhaApp
-from axha.tui.dialogs import HostKeyDialog, TypedConfirm
+from axha.tui.dialogs.confirm import HostKeyDialog, TypedConfirm
 from axha.tui.screens.inventory import InventoryScreen
 from tests.waiting import wait_for, wait_for_dialog
 

@@ -10,7 +10,7 @@ from textual.widgets import DataTable, Static
 from tests.waiting import wait_for, wait_for_dialog
 from tests.fixtures.preflight import replay
 from axha.tui.screens.preflight import PreflightScreen
-from axha.tui.dialogs import PathDialog
+from axha.tui.dialogs.questions import PathDialog
 
 
 class Host(App):

@@ -299,7 +299,7 @@ async def test_dashboard_switchover_with_one_key_and_confirmation(installed, lab
 
     from tests.app.test_maintenance import text_of
     from axha.tui.app import AxhaApp
-    from axha.tui.dialogs import TypedConfirm
+    from axha.tui.dialogs.confirm import TypedConfirm
     monkeypatch.setenv("AXHA_STATE_DIR", str(installed["state_dir"]))
     before = wait_for("a settled cluster", lambda: settled(lab_exec))
     app = AxhaApp(installed["lab"]["cluster_file"])
