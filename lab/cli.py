@@ -24,6 +24,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--instance", type=int, default=argparse.SUPPRESS)
     s = sub.add_parser("reset", help="power-cycle both nodes back to their state right after `lab up`")
     s.add_argument("--instance", type=int, default=argparse.SUPPRESS)
+    s = sub.add_parser("reinstall", help="bring a node back as new hardware with a fresh OS (new SSH host keys; "
+                       "the lab's known_hosts keeps the old ones)")
+    s.add_argument("--instance", type=int, default=argparse.SUPPRESS)
+    s.add_argument("node")
+    s.add_argument("--new-disk", action="store_true", help="and a blank new backing disk")
+    s.add_argument("--new-bmc", action="store_true", help="and a new BMC address (written into the cluster file)")
     s = sub.add_parser("status", help="show nodes, BMCs, files")
     s.add_argument("--json", action="store_true")
     s.add_argument("--instance", type=int, default=argparse.SUPPRESS)
@@ -95,6 +101,9 @@ def _run(args: argparse.Namespace) -> int:
         _print_status(st)
     elif args.command == "reset":
         _print_status(core.reset(instance))
+    elif args.command == "reinstall":
+        from axha_lab.reinstall import reinstall
+        _print_status(reinstall(instance, args.node, new_disk=args.new_disk, new_bmc=args.new_bmc))
     elif args.command == "down":
         core.down(instance)
         print(f"lab instance {instance} is down")

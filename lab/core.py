@@ -135,7 +135,14 @@ def reset(instance: int) -> dict:
 
 def _reset(instance: int) -> dict:
     layout = Layout(instance)
-    restore_pristine(layout, nodes.read_lab(layout))
+    lab = nodes.read_lab(layout)
+    moved = [n for n in layout.nodes if (n.state_dir / "bmc.address").exists()]
+    for n in moved:   # a board `lab reinstall --new-bmc` replaced: its BMC back at the first address
+        bmc_stop(instance, n.name)
+        (n.state_dir / "bmc.address").unlink()
+    if moved:
+        write_cluster_files(layout, Path(lab["cluster_file"]))
+    restore_pristine(layout, lab)
     return status(instance)
 
 

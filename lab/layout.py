@@ -50,7 +50,21 @@ class NodeLayout:
 
     @property
     def bmc_address(self) -> str:
+        """The BMC's address: .201/.202 on the instance's mgmt net, or the one `lab reinstall --new-bmc` gave a
+        node's new board (kept in its state dir, so status, power and the cluster file all use it)."""
+        override = self.state_dir / "bmc.address"
+        if override.exists():
+            return override.read_text().strip()
+        return self.first_bmc_address
+
+    @property
+    def first_bmc_address(self) -> str:
         return f"192.168.{77 + 3 * self.instance}.{200 + self.index}"
+
+    @property
+    def new_bmc_address(self) -> str:
+        """The address a replacement board's BMC gets (`lab reinstall --new-bmc`)."""
+        return f"192.168.{77 + 3 * self.instance}.{210 + self.index}"
 
     @property
     def state_dir(self) -> Path:

@@ -485,3 +485,39 @@ def test_non_root_admin_reaches_root_through_sudo(lab, tmp_path):
         assert (result.rc, result.stdout.strip()) == (0, "0")
     finally:
         runner.close()
+
+
+def test_reinstall_brings_a_node_back_as_new_hardware(fresh_lab, lab_exec):
+    """Issue 14's lab: `axha lab reinstall node2 --new-disk --new-bmc` gives node2 new SSH host keys (the lab's
+    known_hosts keeps the old ones, so the product refuses the changed key, as it must on real servers), a new
+    machine id, a blank backing disk, and a BMC at a new address that the cluster file now names (the old one is
+    silent). `lab reset` puts the first board back."""
+    from axha.steps.bmc import BmcClient, BmcError
+    from axha.steps.spec_load import load_cluster
+
+    def pub(node):
+        return lab_exec(node, ["cat", "/etc/ssh/ssh_host_ed25519_key.pub"]).stdout.split()[1]
+
+    before_key, before_id = pub("node2"), lab_exec("node2", ["cat", "/etc/machine-id"]).stdout
+    assert lab_exec("node2", ["mkfs.ext4", "-q", "-F", "/dev/vdb"]).returncode == 0
+    old_bmc = load_cluster(fresh_lab["cluster_file"]).node("node2").bmc
+    password = next(n["bmc_password"] for n in fresh_lab["nodes"] if n["name"] == "node2")
+    out = subprocess.run([sys.executable, "-m", "axha_lab.cli", "--instance", str(fresh_lab["instance"]),
+                          "reinstall", "node2", "--new-disk", "--new-bmc"], capture_output=True, text=True,
+                         timeout=180)
+    try:
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert pub("node2") != before_key and lab_exec("node2", ["cat", "/etc/machine-id"]).stdout != before_id
+        assert lab_exec("node2", ["blkid", "-p", "/dev/vdb"]).returncode == 2      # nothing on the new disk
+        with pytest.raises(HostKeyError):
+            ssh_run(fresh_lab, "node2", "true")                                    # known_hosts has the old key
+        assert ssh_run(fresh_lab, "node1", "true")[0] == 0                         # the survivor is untouched
+        new_bmc = load_cluster(fresh_lab["cluster_file"]).node("node2").bmc
+        assert new_bmc.address != old_bmc.address
+        assert BmcClient(new_bmc.address, new_bmc.user, password, port=new_bmc.port, timeout=5).power_state() == "on"
+        with pytest.raises(BmcError):
+            BmcClient(old_bmc.address, old_bmc.user, password, port=old_bmc.port, timeout=3).power_state()
+    finally:
+        core.reset(fresh_lab["instance"])
+    assert load_cluster(fresh_lab["cluster_file"]).node("node2").bmc.address == old_bmc.address
+    assert pub("node2") == before_key                                              # the first board is back
