@@ -28,13 +28,16 @@ class ConnectError(AxhaError):
 
 
 class HostKeyError(ConnectError):
-    """A node's SSH host key is unknown (needs the admin's acceptance) or changed (refused)."""
+    """A node's SSH host key is unknown (needs the admin's acceptance) or changed (refused); for a changed key,
+    `old_fingerprints` are those known_hosts has for the host (shown next to the new one)."""
 
     def __init__(self, message: str, *, node: str | None = None, remedy: str = "", fingerprint: str = "",
-                 key_type: str = "", changed: bool = False, hostname: str = "", key=None):
+                 key_type: str = "", changed: bool = False, hostname: str = "", key=None,
+                 old_fingerprints: tuple[str, ...] = ()):
         super().__init__(message, node=node, remedy=remedy)
         self.fingerprint, self.key_type, self.changed, self.hostname, self.key = (
             fingerprint, key_type, changed, hostname, key)
+        self.old_fingerprints = old_fingerprints
 
 
 class CommandTimeout(AxhaError):

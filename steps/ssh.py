@@ -29,7 +29,7 @@ from axha.steps.errors import CommandTimeout, ConnectError
 from axha.steps.runner import DEFAULT_TIMEOUT, OnLine, Result
 from axha.steps.ssh_auth import KeyAuth
 from axha.steps.ssh_files import SftpFiles
-from axha.steps.ssh_known_hosts import AcceptHostKey, HostKeyCheck, known_hosts_name
+from axha.steps.ssh_known_hosts import AcceptHostKey, HostKeyCheck, ReplaceHostKey, known_hosts_name
 from axha.steps.ssh_paramiko import _paramiko, _plain
 
 PID_MARK = b"AXHA-PID "
@@ -52,7 +52,7 @@ class SshRunner(HostKeyCheck, KeyAuth, SftpFiles):
     def __init__(self, node, *, key_file: str | None = None, password: str | None = None,
                  passphrase: str | None = None, known_hosts: str | None = None, audit=None,
                  accept_host_key: AcceptHostKey | None = None, connect_timeout: float = 10.0,
-                 use_agent: bool = True):
+                 use_agent: bool = True, replace_host_key: ReplaceHostKey | None = None):
         self.spec = node
         self.node = node.name
         self.key_file = key_file
@@ -60,6 +60,7 @@ class SshRunner(HostKeyCheck, KeyAuth, SftpFiles):
         self.known_hosts = known_hosts or os.path.expanduser("~/.ssh/known_hosts")
         self.audit = audit
         self.accept_host_key = accept_host_key
+        self.replace_host_key = replace_host_key   # node replacement only: see ssh_known_hosts.ReplaceHostKey
         self.connect_timeout = connect_timeout
         self.use_agent = use_agent
         self.sudo = node.ssh_user != "root"

@@ -13,6 +13,9 @@ from axha.steps.files import FileProblem, open_append, read_regular
 from axha.steps.ssh_paramiko import _paramiko
 
 AcceptHostKey = Callable[[HostKeyError], bool]
+# Node replacement (issue 14): the new server's key, accepted only when the admin named exactly this fingerprint
+# (`--accept-host-key SHA256:...`, as `ssh-keygen -l` prints it) or confirmed it by the node's name. Never a default.
+ReplaceHostKey = Callable[[HostKeyError], bool]
 KNOWN_HOSTS_LIMIT = 16 * 1024 * 1024
 
 
@@ -87,13 +90,19 @@ class HostKeyCheck:
                 same_type = known_keys.get("ssh-rsa")
             if same_type is not None and same_type.asbytes() == key.asbytes():
                 return
-            raise HostKeyError(
+            changed = HostKeyError(
                 f"HOST KEY CHANGED for {hostname}: the node now presents {key_type} {fp}, which does not match "
                 f"{self.known_hosts}. Someone may be intercepting the connection, or the node was reinstalled. "
                 "Refusing to connect.",
                 node=self.node, fingerprint=fp, key_type=key_type, changed=True, hostname=hostname, key=key,
                 remedy=f"Verify the node's key on its console (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub); only "
-                       f"if it is legitimate run: ssh-keygen -f {self.known_hosts} -R '{hostname}'")
+                       f"if it is legitimate run: ssh-keygen -f {self.known_hosts} -R '{hostname}'",
+                old_fingerprints=tuple(dict.fromkeys(fingerprint(k) for k in known_keys.values())))
+            replace = getattr(self, "replace_host_key", None)
+            if not allow_prompt or replace is None or not replace(changed):
+                raise changed
+            self._replace(hostname, key, changed.old_fingerprints)
+            return
         error = HostKeyError(
             f"unknown host key for {hostname}: {key_type} {fp}", node=self.node, fingerprint=fp,
             key_type=key_type, changed=False, hostname=hostname, key=key,
@@ -102,6 +111,19 @@ class HostKeyCheck:
         if not allow_prompt or self.accept_host_key is None or not self.accept_host_key(error):
             raise error
         self._remember(hostname, key)
+
+    def _replace(self, hostname: str, key, old: tuple[str, ...]) -> None:
+        """The admin accepted the changed key (node replacement): the old lines go, the new key is written."""
+        try:
+            removed = replace_known_host(self.known_hosts, hostname, key)
+        except (OSError, FileProblem) as exc:
+            raise ConnectError(f"cannot replace the host key in {self.known_hosts}: {exc}", node=self.node,
+                               remedy=f"Run ssh-keygen -f {self.known_hosts} -R '{hostname}', then accept the "
+                                      "new key.") from None
+        if self.audit is not None:
+            self.audit.note(self.node, f"host key REPLACED by the admin: {hostname} {', '.join(old)} -> "
+                                       f"{key.get_name()} {fingerprint(key)} ({removed} line(s) of "
+                                       f"{self.known_hosts} removed)")
 
     def _remember(self, hostname: str, key) -> None:
         """Append the accepted key to known_hosts: never through a symbolic link (O_NOFOLLOW), never to a FIFO."""
@@ -126,6 +148,46 @@ class HostKeyCheck:
         if self.audit is not None:
             self.audit.note(self.node, f"host key accepted by the admin: {hostname} {key.get_name()} "
                                        f"{fingerprint(key)} -> {path}")
+
+
+def replace_known_host(path: str | os.PathLike, hostname: str, key) -> int:
+    """Rewrite known_hosts with every plain line for `hostname` removed and the new key appended: atomically
+    (a temporary file renamed over it), never through a symbolic link, other lines (comments, markers, hashed
+    entries of other hosts) kept byte for byte; the number of lines removed. A hashed line for the host
+    (|1|salt|hash) is matched the way OpenSSH does (HMAC-SHA1 of the name)."""
+    from axha.steps.files import atomic_write
+
+    path = Path(path)
+    try:
+        data, _ = read_regular(path, KNOWN_HOSTS_LIMIT, nofollow=True)
+    except FileProblem as exc:
+        if not exc.missing:
+            raise
+        data = b""
+    kept, removed = [], 0
+    for line in data.decode(errors="surrogateescape").splitlines(keepends=True):
+        fields = line.split()
+        if fields and not line.lstrip().startswith(("#", "@")) and _names_match(fields[0], hostname):
+            removed += 1
+            continue
+        kept.append(line)
+    if kept and not kept[-1].endswith("\n"):
+        kept[-1] += "\n"
+    kept.append(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+    atomic_write(path, "".join(kept).encode(errors="surrogateescape"), 0o644)
+    return removed
+
+
+def _names_match(field: str, hostname: str) -> bool:
+    if field.startswith("|1|"):
+        try:
+            _, _, salt, digest = field.split("|", 3)
+            import hmac
+            mac = hmac.new(base64.b64decode(salt), hostname.encode(), hashlib.sha1).digest()
+            return hmac.compare_digest(base64.b64encode(mac).decode(), digest)
+        except (ValueError, TypeError):
+            return False
+    return hostname in field.split(",")
 
 
 def _short_type(key_type: str) -> str:

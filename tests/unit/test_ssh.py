@@ -427,3 +427,45 @@ def test_not_an_ssh_server_is_a_clean_error_and_nothing_on_stderr(tmp_path):
                             text=True, timeout=60)
     assert "SSH handshake" in result.stdout
     assert result.stderr == "", result.stderr
+
+
+def test_a_changed_host_key_is_replaced_only_when_the_admin_named_its_fingerprint(sshd, tmp_path):
+    """Node replacement (issue 14): the new server's key replaces the old one in known_hosts only through the
+    explicit replace_host_key callback (`--accept-host-key SHA256:...` or the node's name typed); the old lines for
+    that host go (a hashed one too), every other line stays; the audit log says old -> new. accept_host_key (the
+    unknown-key prompt) never does it."""
+    import base64
+    import hashlib
+    import hmac
+
+    import paramiko
+
+    fake = paramiko.Ed25519Key.from_private_key_file(str(sshd.other_key))
+    host = f"[127.0.0.1]:{sshd.port}"
+    salt = b"0123456789abcdef0123"
+    hashed = "|1|{}|{}".format(base64.b64encode(salt).decode(),
+                               base64.b64encode(hmac.new(salt, host.encode(), hashlib.sha1).digest()).decode())
+    known = tmp_path / "known_hosts"
+    other = "other.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"
+    known.write_text(f"# kept\n{other}{host} ssh-ed25519 {fake.get_base64()}\n{hashed} ssh-ed25519 {fake.get_base64()}\n")
+    audit = AuditLog(tmp_path / "audit.jsonl", Redactor())
+    offered = []
+    refuse = SshRunner(node_for(sshd), key_file=str(sshd.client_key), known_hosts=str(known), audit=audit,
+                       accept_host_key=lambda err: True, replace_host_key=lambda err: offered.append(err) or False)
+    with pytest.raises(HostKeyError) as info:
+        refuse.run(["true"])
+    assert info.value.changed and offered and offered[0].old_fingerprints == (fingerprint(fake),)
+    assert fake.get_base64() in known.read_text()                      # refused: nothing rewritten
+    wanted = sshd.fingerprint()
+    r = SshRunner(node_for(sshd), key_file=str(sshd.client_key), known_hosts=str(known), audit=audit,
+                  replace_host_key=lambda err: err.fingerprint == wanted)
+    assert r.run(["echo", "ok"]).stdout == "ok\n"
+    r.close()
+    text = known.read_text()
+    assert text.startswith("# kept\n" + other) and fake.get_base64() not in text and hashed not in text
+    assert text.endswith(f"{host} ssh-ed25519 {text.split()[-1]}\n") and text.count(host) == 1
+    notes = [e["stdout"] for e in audit.entries() if not e["argv"]]
+    assert any("REPLACED" in n and fingerprint(fake) in n and wanted in n for n in notes)
+    again = SshRunner(node_for(sshd), key_file=str(sshd.client_key), known_hosts=str(known))
+    assert again.run(["true"]).rc == 0                                 # the new key is simply known now
+    again.close()
