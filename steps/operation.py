@@ -13,7 +13,15 @@ from axha.steps.framework import Context, Emit, RunReport, Step, run_steps
 
 
 def run_operation(ctx: Context, name: str, steps: Sequence[Step], emit: Emit, *,
-                  plan_only: bool = False) -> RunReport:
+                  plan_only: bool = False, nested: bool = False) -> RunReport:
+    """`nested`: the operation is a stage of an enclosing one (the upgrade's switchover), which journals it: it runs
+    without a journal, and the enclosing operation's (ctx.journal) is neither written nor finished by it."""
+    if nested:
+        outer, ctx.journal = ctx.journal, None
+        try:
+            return run_steps(ctx, steps, emit, plan_only=plan_only)
+        finally:
+            ctx.journal = outer
     if ctx.journal is not None or not ctx.options.get("journal_operations") or ctx.spec is None or plan_only:
         return run_steps(ctx, steps, emit, plan_only=plan_only)
     from axha.steps.session import open_journal

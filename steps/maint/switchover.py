@@ -10,7 +10,7 @@ from typing import Callable
 from axha.steps import names
 from axha.steps.errors import AxhaError, CommandTimeout
 from axha.steps.framework import (FAIL, Action, Confirmation, Finding, OutputLine, RunReport, Step,
-                                  StepFinished, StepStarted, run_steps, worst)
+                                  StepFinished, StepStarted, worst)
 from axha.steps.operation import run_operation
 from axha.steps.maint.gap import GapReport, ServiceGapMonitor
 from axha.steps.maint.gates import switchover_gates
@@ -149,14 +149,7 @@ class Switchover:
         """The switchover as one step of the engine (SwitchoverStep through run_operation); `confirm=False` and
         `journaled=False` for an operation that runs it as one of its stages (the upgrade asks and journals)."""
         step = SwitchoverStep(self, confirm)
-        if journaled:
-            result = run_operation(self.ctx, "switchover", [step], self.emit, plan_only=plan_only)
-        else:
-            outer, self.ctx.journal = self.ctx.journal, None
-            try:
-                result = run_steps(self.ctx, [step], self.emit, plan_only=plan_only)
-            finally:
-                self.ctx.journal = outer
+        result = run_operation(self.ctx, "switchover", [step], self.emit, plan_only=plan_only, nested=not journaled)
         return step.report(result)
 
     def _control_node(self, target: str) -> str:
