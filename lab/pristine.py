@@ -110,17 +110,22 @@ def snapshot(node: NodeLayout, refresh: bool) -> None:
         os.replace(tmp, pristine)
 
 
+def restore_disk(node: NodeLayout) -> None:
+    """The node's disk layers (upper, work) back to its pristine copy; the node must be off."""
+    pristine = node.state_dir / "pristine"
+    if not pristine.exists():
+        raise LabError(f"no pristine copy of {node.name}'s disk; run `axha lab down` then `axha lab up`")
+    shutil.rmtree(node.upper_dir)
+    shutil.rmtree(node.work_dir, ignore_errors=True)
+    run(["cp", "-a", str(pristine), str(node.upper_dir)], timeout=120)
+
+
 def restore_pristine(layout: Layout, lab: dict) -> None:
     instance = layout.instance
     for n in layout.nodes:
         nodes.power_off(instance, n.name)
     for n in layout.nodes:
-        pristine = n.state_dir / "pristine"
-        if not pristine.exists():
-            raise LabError(f"no pristine copy of {n.name}'s disk; run `axha lab down` then `axha lab up`")
-        shutil.rmtree(n.upper_dir)
-        shutil.rmtree(n.work_dir, ignore_errors=True)
-        run(["cp", "-a", str(pristine), str(n.upper_dir)], timeout=120)
+        restore_disk(n)
     for dev in lab["loops"].values():
         run(["blkdiscard", "-f", dev], check=False)
         run(["dd", "if=/dev/zero", f"of={dev}", "bs=1M", "count=4", "conv=fsync"], check=False)

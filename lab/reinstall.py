@@ -6,13 +6,13 @@ address goes silent, like a dead board's)."""
 from __future__ import annotations
 
 import secrets
-import shutil
 from pathlib import Path
 
 from axha_lab import nodes
 from axha_lab.bmc_procs import bmc_pids, bmc_start, bmc_stop
 from axha_lab.host import run, say, write_private
 from axha_lab.layout import LabError, Layout
+from axha_lab.pristine import restore_disk
 from axha_lab.provision import generate_host_keys, write_cluster_files
 
 
@@ -26,13 +26,10 @@ def reinstall(instance: int, node: str, *, new_disk: bool = False, new_bmc: bool
     with _locked(instance):
         lab = nodes.read_lab(layout)
         nl = layout.node(node)
-        pristine = nl.state_dir / "pristine"
-        if not pristine.exists():
+        if not (nl.state_dir / "pristine").exists():
             raise LabError(f"no pristine copy of {node}'s disk; run `axha lab down` then `axha lab up`")
         nodes.power_off(instance, node)
-        shutil.rmtree(nl.upper_dir)
-        shutil.rmtree(nl.work_dir, ignore_errors=True)
-        run(["cp", "-a", str(pristine), str(nl.upper_dir)], timeout=120)
+        restore_disk(nl)
         for key in (nl.upper_dir / "etc/ssh").glob("ssh_host_*_key*"):
             key.unlink()
         generate_host_keys(nl)
