@@ -16,22 +16,13 @@ from tests.unit.test_maint_status import FIX, SPEC
 from tests.waiting import wait_until
 
 
-def replay_ctx(name: str, confirm):
-    data = json.loads((FIX / "maint" / f"probe-{name}.json").read_text())["nodes"]
-    runners = {}
-    for node, rec in data.items():
-        cmd = rec["commands"][0]
-        runners[node] = ReplayRunner(node, [Recorded(tuple(cmd["argv"]), cmd["rc"], cmd["stdout"])], ordered=False)
-    return Context(spec=SPEC, runners=runners, confirm=confirm)
-
-
 def test_split_brain_recovery_needs_the_victims_name_typed():
     asked = []
 
     def refuse(question):
         asked.append(question)
         return False
-    ctx = replay_ctx("split-brain", refuse)
+    ctx = recorded_ctx("split-brain", refuse)
     report = Actions(ctx).split_brain_recover("node2")
     assert not report.ok and "nothing changed" in report.message
     question, = asked
@@ -42,7 +33,7 @@ def test_split_brain_recovery_needs_the_victims_name_typed():
 
 
 def test_split_brain_recovery_refused_without_split_brain():
-    ctx = replay_ctx("maintenance-drbd-healthy", lambda q: True)
+    ctx = recorded_ctx("maintenance-drbd-healthy", lambda q: True)
     report = Actions(ctx).split_brain_recover("node2")
     assert not report.ok and "no split brain" in report.message
 
