@@ -10,7 +10,8 @@ from pathlib import Path
 
 from axha.tui.clihelp import fail
 
-COMMAND_MODULES = ("axha.tui.cmd_preflight", "axha.tui.cmd_install", "axha.tui.cmd_maint")
+COMMAND_MODULES = ("axha.tui.cmd_preflight", "axha.tui.cmd_install", "axha.tui.cmd_maint",
+                   "axha.tui.cmd_replace")
 
 DESCRIPTION = """\
 axha installs and maintains a two-node active/passive Axigen mail cluster:

@@ -2,14 +2,16 @@
 checked as a plain regular file of bounded size and read for its name and version before anything runs."""
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-from axha.steps.errors import InputError
+from axha.steps.errors import AxhaError, InputError
 from axha.steps.files import FileProblem, read_regular
 
 REMOTE_PKG_DIR = "/var/cache/axha"
@@ -120,3 +122,22 @@ def read_package(path: str, expected_name: str) -> PackageFile:
         return PackageFile(path, "rpm", rpm_field(path, "NAME"),
                            f"{rpm_field(path, 'VERSION')}-{rpm_field(path, 'RELEASE')}")
     return PackageFile(path, "deb", deb_field(path, "Package"), deb_field(path, "Version"))
+
+
+def upload_package(runner, pkg: PackageFile, data: bytes, say: Callable[[str], None]) -> str:
+    """Put the package's bytes at pkg.remote on one node (0600 in a 0700 directory), unless a file with the same
+    sha256 is there already; checked by sha256 after the upload. The digest."""
+    digest = hashlib.sha256(data).hexdigest()
+    remote = pkg.remote
+    runner.run(("mkdir", "-p", "-m", "0700", REMOTE_PKG_DIR), timeout=30, mutating=True).check()
+    have = runner.run(("sha256sum", remote), timeout=60)
+    if have.rc == 0 and have.stdout.split()[:1] == [digest]:
+        say(f"{remote} already there")
+        return digest
+    runner.put(remote, data, 0o600)
+    check = runner.run(("sha256sum", remote), timeout=60)
+    if check.stdout.split()[:1] != [digest]:
+        raise AxhaError(f"the uploaded package on {runner.node} does not match (sha256)", node=runner.node,
+                        remedy="Retry; check free space in /var/cache on the node.")
+    say(f"{remote} uploaded ({len(data)} bytes, sha256 {digest[:12]}...)")
+    return digest

@@ -1,7 +1,6 @@
 """Guided rolling upgrade of Axigen: passive node first, switchover, verify, other node; journaled and resumable."""
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,7 @@ from axha.steps.errors import AxhaError, InputError
 from axha.steps.framework import FAIL, Action, OutputLine, run_steps
 from axha.steps.maint.backup import make_backup
 from axha.steps.maint.package_file import (REMOTE_PKG_DIR, PackageFile, check_package_file, read_package,
-                                           read_package_bytes)
+                                           read_package_bytes, upload_package)
 from axha.steps.maint.upgrade_node import DONT_START, DPKG_TIMEOUT, UpgradeNode, old_layout_argv
 from axha.steps.maint.upgrade_stage import UpgradeStage
 from axha.steps.maint.status import read_state
@@ -315,21 +314,9 @@ class Upgrade(UpgradeNode):
         if not self.pkg:
             return f"version {target} comes from the nodes' repositories"
         data = read_package_bytes(self.pkg.path)
-        digest = hashlib.sha256(data).hexdigest()
-        remote = self.pkg.remote
         for node in self.spec.node_names:
-            runner = self.ctx.runner(node)
-            runner.run(("mkdir", "-p", "-m", "0700", REMOTE_PKG_DIR), timeout=30, mutating=True).check()
-            have = runner.run(("sha256sum", remote), timeout=60)
-            if have.rc == 0 and have.stdout.split()[:1] == [digest]:
-                self.say("upload", node, f"{remote} already there")
-            else:
-                runner.put(remote, data, 0o600)
-                check = runner.run(("sha256sum", remote), timeout=60)
-                if check.stdout.split()[:1] != [digest]:
-                    raise AxhaError(f"the uploaded package on {node} does not match (sha256)", node=node,
-                                    remedy="Retry; check free space in /var/cache on the node.")
-                self.say("upload", node, f"{remote} uploaded ({len(data)} bytes, sha256 {digest[:12]}...)")
+            digest = upload_package(self.ctx.runner(node), self.pkg, data, lambda line, n=node: self.say("upload", n,
+                                                                                                       line))
             if self.pkg.kind == "run":
                 self.wrapped_package(node)
         return f"package on both nodes ({digest[:12]})"
