@@ -17,7 +17,8 @@ import xml.etree.ElementTree as ET
 
 from axha.steps import names
 from axha.steps.errors import AxhaError
-from axha.steps.framework import FAIL, PASS, WARN, Action, Confirmation, Context, Emit, Finding, OutputLine, Step
+from axha.steps.framework import (FAIL, PASS, WARN, Action, ActionFinished, ActionStarted, Confirmation, Context, Emit,
+                                  Finding, OutputLine, Step)
 from axha.steps.install.common import read
 from axha.steps.maint.status import ClusterState, read_state
 from axha.steps.replace.common import survivor_of
@@ -185,6 +186,11 @@ class ReplaceGate(Step):
                             expected=self.node)
 
     def apply(self, ctx: Context, plan: list[Action], emit: Emit) -> None:
-        super().apply(ctx, plan, emit)
+        for action in plan:   # a reading shown beside the confirmation: run as the read it is, not as a change
+            emit(ActionStarted(self.id, action.node, action.command, action.why))
+            result = read(ctx, action.node, action.argv)
+            for line in (result.stdout + result.stderr).splitlines()[-20:]:
+                emit(OutputLine(self.id, action.node, line))
+            emit(ActionFinished(self.id, action.node, action.command, result.rc, result.duration))
         emit(OutputLine(self.id, self.node, f"you confirmed that the old {self.node} is off for good"))
         self.outcome = f"the admin confirmed that the old {self.node} is off ({self.evidence})"
