@@ -143,6 +143,9 @@ def _reset(instance: int) -> dict:
     if moved:
         write_cluster_files(layout, Path(lab["cluster_file"]))
     restore_pristine(layout, lab)
+    # the first boards' host keys are back: so are the lab's known_hosts lines for them (a replace-node run may
+    # have put a reinstalled node's new key there), as `lab up` writes them
+    write_private(layout.known_hosts, "\n".join(host_key_lines(layout)) + "\n", 0o644)
     return status(instance)
 
 
