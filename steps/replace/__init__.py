@@ -164,9 +164,18 @@ class ReplaceReport:
 def replace_node(ctx: Context, node: str, emit: Callable = lambda e: None, *, plan_only: bool = False,
                  **options) -> ReplaceReport:
     """Run the replacement of `node` (see replace_steps for the options) as one operation of the engine."""
+    saved = dict(ctx.options)   # this run's options only: a wizard's context outlives the operation
+    ctx.options.update({k: v for k, v in options.items() if v is not None})
+    try:
+        return _replace(ctx, node, emit, plan_only)
+    finally:
+        ctx.options.clear()
+        ctx.options.update(saved)
+
+
+def _replace(ctx: Context, node: str, emit: Callable, plan_only: bool) -> ReplaceReport:
     from axha.steps.operation import run_operation
 
-    ctx.options.update({k: v for k, v in options.items() if v is not None})
     steps = replace_steps(ctx.spec, node, ctx.options, emit)
     key_step = next((s for s in steps if s.id == "host-key"), None)
     if plan_only and key_step is not None:
@@ -184,7 +193,8 @@ def replace_node(ctx: Context, node: str, emit: Callable = lambda e: None, *, pl
     if plan_only:
         message = "plan only: nothing changed" if report.ok else f"plan: refused at {done[-1][0]}: {done[-1][2]}"
     elif report.ok:
-        message = (f"{node} rebuilt: both nodes online, DRBD UpToDate on both" if report.changed else
+        what = f"{node}'s new backing disk resynced" if ctx.options.get("disk_only") else f"{node} rebuilt"
+        message = (f"{what}: both nodes online, DRBD UpToDate on both" if report.changed else
                    f"nothing to do: {node} is a healthy member, its data in sync")
     else:
         message = f"stopped at {done[-1][0]}: {done[-1][2]}" if done else "nothing ran"

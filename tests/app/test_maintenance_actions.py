@@ -182,3 +182,38 @@ async def test_the_footer_fits_80_columns_and_f1_and_the_palette_list_every_key(
         system = [c.title for c in app.get_system_commands(app.screen)]
         assert "Go to Install (key F4)" in system and "Quit (key Ctrl+Q)" in system
         assert isinstance(app.screen.query_one(LogPane), LogPane)
+
+
+async def test_replace_node_from_the_dashboard_picks_the_passive_node_then_what_to_replace(monkeypatch):
+    """Issue 14: key n asks which node (focus on the one not running the service), then the whole node or its
+    disk only, and runs the engine's replace-node on it (the engine's own questions are tested with it)."""
+    import axha.steps.replace as replace
+    from axha.steps.replace import ReplaceReport
+
+    calls = []
+
+    def fake(ctx, node, emit, **options):
+        calls.append((node, options))
+        return ReplaceReport(True, node, f"{node} rebuilt: both nodes online, DRBD UpToDate on both", True, ())
+    monkeypatch.setattr(replace, "replace_node", fake)
+    app = AxhaApp(startup_checks=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_dashboard(pilot, app, Context(SPEC, {}), recorded_state("healthy"))
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, NodePicker) and on_screen(app, "Rebuild which node"),
+                       "the node picker")
+        await wait_for(pilot, lambda: app.focused is not None and app.focused.id == "pick-node2", "node2 focused")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: on_screen(app, "Replace what of node2?"), "what to replace")
+        await wait_for(pilot, lambda: app.focused is not None and app.focused.id == "pick-node", "whole node focused")
+        assert on_screen(app, "Whole node") and on_screen(app, "Disk only")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: logged(app, "Replace node2: done: node2 rebuilt"), "the outcome")
+        assert calls == [("node2", {"disk_only": False})]
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.focused is not None and app.focused.id == "pick-node2", "node2 focused")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: on_screen(app, "Replace what of node2?"), "what to replace")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: logged(app, "Replace node: cancelled; nothing was changed."), "the cancel")
+        assert len(calls) == 1

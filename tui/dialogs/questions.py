@@ -20,9 +20,11 @@ class NodePicker(Dialog):
     """Pick one node (standby/unstandby, the split-brain victim). The focus starts on `default` (the caller
     passes the passive node), never on the node that runs the service; Cancel is next to it."""
 
-    def __init__(self, title: str, nodes: tuple[str, ...], detail: str = "", default: str | None = None):
+    def __init__(self, title: str, nodes: tuple[str, ...], detail: str = "", default: str | None = None,
+                 labels: dict[str, str] | None = None):
         super().__init__()
         self.title_text, self.nodes, self.detail, self.default = title, nodes, detail, default
+        self.labels = labels or {}   # a button's words when they are not the choice's name
         self.add_class("-calm")
 
     def body(self) -> Iterable:
@@ -32,7 +34,8 @@ class NodePicker(Dialog):
     def answer(self) -> Iterable:
         with Horizontal(id="buttons"):
             for node in self.nodes:
-                yield Button(node, id=f"pick-{node}", variant="primary" if node == self.default else "default")
+                yield Button(self.labels.get(node, node), id=f"pick-{node}",
+                             variant="primary" if node == self.default else "default")
             yield Button("Cancel", id="cancel")
 
     def focus_safe(self) -> None:

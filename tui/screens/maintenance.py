@@ -43,6 +43,7 @@ class MaintenanceScreen(Screen):
         ("v", "verify_drbd", "DRBD online verify", "Start drbdadm verify on the active node"),
         ("k", "backup", "Backup configuration", "CIB, corosync, DRBD, Axigen config: on both nodes and here"),
         ("p", "split_brain", "Split-brain recovery", "Discard one node's DRBD changes after typed confirmation"),
+        ("n", "replace_node", "Replace a failed node", "Rebuild a node (new hardware, or a new disk) from the survivor"),
         ("a", "audit", "Audit log", "Every command axha ran on the nodes, newest first"),
         ("r", "refresh", "Refresh now", "Read the cluster state again"),
     )
@@ -314,6 +315,43 @@ class MaintenanceScreen(Screen):
                               lambda ctx: self._actions(ctx).split_brain_recover(node))
         self.app.push_screen(NodePicker("Whose changes are DISCARDED?", tuple(self.state.node_names), detail,
                                         default=self.passive_node()), picked)
+
+    def action_replace_node(self) -> None:
+        """Which node (the picker starts on the one not running the service), then the whole node or its disk;
+        the engine asks the rest (the old node off, the new host key, a disk that holds data)."""
+        if self.state is None:
+            self.notify("the cluster state is not read yet: try again in a moment", severity="warning")
+            return
+        state = self.state
+        detail = "\n".join(f"{n.name}: {n.state}" + ("  (runs the mail service: the survivor)"
+                                                      if n.name == state.active_node else "") for n in state.nodes)
+
+        def kind(node: str, answer: str | None) -> None:
+            if not answer:
+                self._log("Replace node: cancelled; nothing was changed.")
+                return
+            disk_only = answer == "disk"
+            title = f"Replace {node}" + ("'s backing disk" if disk_only else "")
+
+            def call(ctx):
+                from axha.steps.replace import replace_node
+                return replace_node(ctx, node, lambda e: self.app.call_from_thread(self._event, e),
+                                    disk_only=disk_only)
+            self.start_action(title, call)
+
+        def picked(node: str | None) -> None:
+            if not node:
+                self._log("Replace node: cancelled; nothing was changed.")
+                return
+            self.app.push_screen(NodePicker(f"Replace what of {node}?", ("node", "disk"),
+                                            "The whole node: new hardware or a fresh OS, rebuilt from the "
+                                            "survivor (new host key, packages, cluster, full resync).\nIts disk "
+                                            "only: the node stays; its new DRBD backing disk is resynced.",
+                                            default="node", labels={"node": "Whole node", "disk": "Disk only"}),
+                                 lambda answer: kind(node, answer))
+        risky = {state.active_node} if state.active_node else set()
+        self.app.push_screen(NodePicker("Rebuild which node from the survivor?", tuple(state.node_names), detail,
+                                        default=safe_node(tuple(state.node_names), risky)), picked)
 
     def action_audit(self) -> None:
         self.audit_worker()
