@@ -120,6 +120,17 @@ def restore_disk(node: NodeLayout) -> None:
     run(["cp", "-a", str(pristine), str(node.upper_dir)], timeout=120)
 
 
+def blank_disk(dev: str, head_mib: int) -> None:
+    """A disk as it comes new: discarded, and zeroed at both ends in case the discard did not reach the loop's
+    file (the head holds filesystem and partition signatures, the tail DRBD's internal metadata superblock)."""
+    run(["blkdiscard", "-f", dev], check=False)
+    run(["dd", "if=/dev/zero", f"of={dev}", "bs=1M", f"count={head_mib}", "conv=fsync"], check=False)
+    size = int(run(["blockdev", "--getsize64", dev], check=False).stdout.decode().strip() or 0)
+    if size > 2 << 20:
+        run(["dd", "if=/dev/zero", f"of={dev}", "bs=1M", "count=1", f"seek={size // (1 << 20) - 1}",
+             "conv=fsync,notrunc"], check=False)
+
+
 def restore_pristine(layout: Layout, lab: dict) -> None:
     instance = layout.instance
     for n in layout.nodes:
@@ -127,8 +138,7 @@ def restore_pristine(layout: Layout, lab: dict) -> None:
     for n in layout.nodes:
         restore_disk(n)
     for dev in lab["loops"].values():
-        run(["blkdiscard", "-f", dev], check=False)
-        run(["dd", "if=/dev/zero", f"of={dev}", "bs=1M", "count=4", "conv=fsync"], check=False)
+        blank_disk(dev, 4)
     for n in layout.nodes:
         nodes.power_on(instance, n.name)
     for n in layout.nodes:

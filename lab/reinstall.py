@@ -12,7 +12,7 @@ from axha_lab import nodes
 from axha_lab.bmc_procs import bmc_pids, bmc_start, bmc_stop
 from axha_lab.host import run, say, write_private
 from axha_lab.layout import LabError, Layout
-from axha_lab.pristine import restore_disk
+from axha_lab.pristine import blank_disk, restore_disk
 from axha_lab.provision import generate_host_keys, write_cluster_files
 
 
@@ -36,8 +36,7 @@ def reinstall(instance: int, node: str, *, new_disk: bool = False, new_bmc: bool
         write_private(nl.upper_dir / "etc/machine-id", secrets.token_hex(16) + "\n", 0o444)
         if new_disk:
             dev = lab["loops"][node]
-            run(["blkdiscard", "-f", dev], check=False)
-            run(["dd", "if=/dev/zero", f"of={dev}", "bs=1M", "count=16", "conv=fsync"], check=False)
+            blank_disk(dev, 16)
         if new_bmc:
             bmc_stop(instance, node)
             address = nl.new_bmc_address

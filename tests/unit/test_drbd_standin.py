@@ -275,3 +275,32 @@ def test_every_command_drbdadm_passes_is_known_to_the_stand_in():
             assert command in cli.DRBDMETA_COMMANDS, words
     assert cli.split_opts(["axigen", "1", "--_name=node2", "--fencing=resource-and-stonith", "--protocol=C"]) == \
         (["axigen", "1"], {"_name": "node2", "fencing": "resource-and-stonith", "protocol": "C"})
+
+
+def test_metadata_is_bound_to_the_backing_disk_as_blkid_sees_it(tmp_path, monkeypatch, capsys):
+    """The stand-in's metadata counts only while its disk carries DRBD 9's superblock (lab/drbd/README.md): the
+    real blkid reads what create-md wrote as TYPE="drbd" VERSION="v09", and a wiped disk has no metadata left."""
+    import shutil
+    import subprocess
+
+    from drbdstandin import cli
+
+    disk = tmp_path / "vdb"
+    disk.write_bytes(b"\0" * (4 << 20))   # libblkid 2.38 finds no drbd on a 1 MiB image; DRBD disks are larger
+    monkeypatch.setattr(cli, "cfg", lambda: {"state_dir": str(tmp_path / "state"), "run_dir": str(tmp_path / "run"),
+                                            "sync_rate_kib": 51200})
+    args = ["0", "v09", str(disk), "internal"]
+    assert cli.drbdmeta([*args, "dump-md"]) == 255                     # a blank disk: no metadata
+    assert cli.drbdmeta([*args, "create-md", "1"]) == 0
+    assert cli.drbdmeta([*args, "dump-md"]) == 0
+    if shutil.which("blkid"):
+        probe = subprocess.run(["blkid", "-p", "-o", "export", str(disk)], capture_output=True, text=True)
+        assert "TYPE=drbd" in probe.stdout and "VERSION=v09" in probe.stdout, probe.stdout + probe.stderr
+    data = bytearray(disk.read_bytes())
+    data[-4096:] = b"\0" * 4096                                        # the disk replaced (or wiped)
+    disk.write_bytes(bytes(data))
+    capsys.readouterr()
+    assert cli.drbdmeta([*args, "dump-md"]) == 255
+    assert "No valid meta data found" in capsys.readouterr().err
+    assert cli.drbdmeta([*args, "create-md", "--force", "1"]) == 0 and cli.drbdmeta([*args, "dump-md"]) == 0
+    assert cli.drbdmeta([*args, "wipe-md"]) == 0 and meta.read_signature(str(disk)) is None

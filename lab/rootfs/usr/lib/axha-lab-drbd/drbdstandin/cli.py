@@ -458,7 +458,7 @@ def drbdmeta(argv: list[str]) -> int:
         sys.stderr.write(f"{command}: not supported by the DRBD stand-in\n")
         return 20
     m = int(minor)
-    md = meta.read_md(c, m)
+    md = meta.read_md(c, m, device)
     attached = os.path.exists(os.path.join(c["run_dir"], f"minor-{m}")) and _minor_attached(c, m)
     if command == "create-md":
         if attached:
@@ -476,7 +476,9 @@ def drbdmeta(argv: list[str]) -> int:
                 sys.stdout.write("\nOperation canceled.\n")
                 return 10
         node_id = int(args[5]) if len(args) > 5 and args[5].isdigit() else 0
-        meta.write_md(c, m, meta.fresh_md(node_id))
+        fresh = meta.fresh_md(node_id)
+        fresh["device_uuid_on_disk"] = meta.write_signature(device, fresh["current"])
+        meta.write_md(c, m, fresh)
         sys.stdout.write("initializing activity log\ninitializing bitmap (32 KB) to all zero\n"
                          "Writing meta data...\nNew drbd meta data block successfully created.\n")
         return 0
@@ -506,6 +508,7 @@ def drbdmeta(argv: list[str]) -> int:
             md.update(consistent=False, was_up_to_date=False)
         elif command == "wipe-md":
             os.unlink(meta.md_path(c, m))
+            meta.wipe_signature(device)
             sys.stdout.write("Wiping meta data...\nDRBD meta data block successfully wiped out.\n")
             return 0
         meta.write_md(c, m, md)

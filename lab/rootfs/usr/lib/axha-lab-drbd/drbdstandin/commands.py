@@ -117,7 +117,7 @@ class CommandsMixin:
         vol, dev = self.by_minor(int(req["minor"]))
         if dev["disk"] != "Diskless":
             raise failure(self.name, 124, "Device is attached to a disk (use detach first)")
-        md = meta.read_md(self.cfg, dev["minor"])
+        md = meta.read_md(self.cfg, dev["minor"], req.get("backing_dev") or None)
         if md is None:
             raise StateError(10, f"{dev['minor']}: Failure: (119) No valid meta-data signature found.\n\n"
                                  "\t==> Use 'drbdadm create-md res' to initialize meta-data area. <==\n")

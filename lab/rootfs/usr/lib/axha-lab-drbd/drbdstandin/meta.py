@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import struct
 
 UUID_JUST_CREATED = 0x4
 CONFIG_FILE = os.environ.get("AXHA_DRBD_STANDIN_CONFIG", "/etc/axha-lab/drbd.json")
@@ -38,12 +39,88 @@ def fresh_md(node_id: int) -> dict:
             "crashed_primary": False, "out_of_sync": 0, "peer_outdated": False}
 
 
-def read_md(cfg: dict, minor: int) -> dict | None:
+# The superblock of DRBD 9 internal metadata: 4096 bytes from the end of the backing disk, big-endian, the magic
+# at byte 60 (util-linux libblkid/src/superblocks/drbd.c, struct meta_data_on_disk_9 and DRBD_MD_OFFSET; the
+# magic DRBD_MAGIC+6 = 0x8374026d, from drbd-utils user/shared/drbdmeta.c as that file cites). The stand-in keeps
+# its metadata as JSON in its state dir, but binds it to the disk the way the real one lives on it: create-md writes
+# this superblock (magic and a random device uuid), and the JSON counts only while the disk still carries that
+# superblock, so a wiped or replaced disk (wipefs, blkdiscard, new hardware) has no metadata, and blkid sees
+# TYPE="drbd" on a disk that has.
+SB_OFFSET = 4096
+MD_MAGIC_09 = 0x83740267 + 6
+_SB = struct.Struct(">QQ4QQII")   # effective_size, current_uuid, reserved[4], device_uuid, flags, magic
+
+
+def _disk_size(fd: int) -> int:
+    return os.lseek(fd, 0, os.SEEK_END)
+
+
+def write_signature(disk: str, current: int) -> int | None:
+    """Write the superblock at the end of `disk`; its device uuid (None when the disk cannot be opened: the
+    stand-in's own unit tests run without the disk, and then the JSON alone is the metadata)."""
+    device_uuid = random.getrandbits(64) | 1
+    try:
+        fd = os.open(disk, os.O_RDWR)
+    except OSError:
+        return None
+    try:
+        size = _disk_size(fd)
+        if size < 0x10000:
+            return None
+        block = _SB.pack(0, current, 0, 0, 0, 0, device_uuid, 0, MD_MAGIC_09).ljust(SB_OFFSET, b"\0")
+        os.pwrite(fd, block, size - SB_OFFSET)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return device_uuid
+
+
+def read_signature(disk: str) -> int | None | bool:
+    """The device uuid of the superblock at the end of `disk`; None when there is none; False when the disk cannot
+    be opened (see write_signature)."""
+    try:
+        fd = os.open(disk, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        size = _disk_size(fd)
+        if size < 0x10000:
+            return None
+        data = os.pread(fd, _SB.size, size - SB_OFFSET)
+    finally:
+        os.close(fd)
+    if len(data) < _SB.size:
+        return None
+    fields = _SB.unpack(data)
+    return fields[6] if fields[8] == MD_MAGIC_09 else None
+
+
+def wipe_signature(disk: str) -> None:
+    try:
+        fd = os.open(disk, os.O_RDWR)
+    except OSError:
+        return
+    try:
+        size = _disk_size(fd)
+        if size >= 0x10000:
+            os.pwrite(fd, b"\0" * SB_OFFSET, size - SB_OFFSET)
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_md(cfg: dict, minor: int, disk: str | None = None) -> dict | None:
+    """The metadata of `minor`; with `disk`, only while that disk carries its superblock (see SB_OFFSET)."""
     try:
         with open(md_path(cfg, minor), encoding="utf-8") as fh:
-            return json.load(fh)
+            md = json.load(fh)
     except FileNotFoundError:
         return None
+    if disk:
+        found = read_signature(disk)
+        if found is not False and (found is None or found != md.get("device_uuid_on_disk")):
+            return None
+    return md
 
 
 def write_md(cfg: dict, minor: int, md: dict) -> None:
