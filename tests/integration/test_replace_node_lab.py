@@ -130,6 +130,36 @@ def replace_and_check(installed, lab_exec, dead, subject):
     return gap
 
 
+def test_disk_only_gives_the_passive_node_a_new_backing_disk(installed, lab_exec):
+    """`--disk-only`: the passive node stays; its backing disk was replaced (detached, then the new blank disk in
+    its place). The disk's DRBD metadata went with the old disk (the stand-in binds it to the disk like the real
+    one), so axha writes new metadata, attaches and resyncs it in full while the service keeps answering."""
+    lab = installed["lab"]
+    wait_for("a settled cluster", lambda: settled(lab_exec))
+    active = settled(lab_exec)
+    passive = "node2" if active == "node1" else "node1"
+    assert lab_exec(passive, ["drbdadm", "detach", "axigen"]).returncode == 0
+    assert lab_exec(passive, ["blkdiscard", "-f", "/dev/vdb"]).returncode == 0
+    assert lab_exec(passive, ["drbdadm", "dump-md", "axigen"]).returncode != 0   # no metadata on the new disk
+    send_mail(lab["vip"], "while the disk was replaced")
+    monitor = ServiceGapMonitor(lab["vip"], timeout=5.0).start()
+    try:
+        out = axha(lab, installed["state_dir"], "replace-node", passive, "--disk-only", "--yes", timeout=600)
+    finally:
+        gap = monitor.stop()
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-1000:]
+    assert "drbdadm create-md axigen" in out.stdout and "drbd-resync: done" in out.stdout
+    assert "backing disk resynced" in out.stdout
+    assert gap.failures == 0, gap
+    probe = lab_exec(passive, ["blkid", "-p", "-o", "export", "/dev/vdb"]).stdout.decode()
+    assert "TYPE=drbd" in probe, probe
+    assert settled(lab_exec) == active
+    out = axha(lab, installed["state_dir"], "replace-node", passive, "--disk-only", "--yes")
+    assert out.returncode == 0 and "nothing to do" in out.stdout, out.stdout[-2000:]
+    assert axha(lab, installed["state_dir"], "switchover", "--to", passive, "--yes").returncode == 0
+    assert any("while the disk was replaced" in m for m in read_subjects(lab["vip"]))
+
+
 def test_replace_node2_after_a_power_cut_through_its_bmc(installed, lab_exec):
     lab = installed["lab"]
     wait_for("a settled cluster", lambda: settled(lab_exec))
@@ -160,3 +190,4 @@ def test_replace_node1_with_a_new_bmc(installed, lab_exec):
     finally:
         from axha_lab import core
         core.reset(lab["instance"])   # the first boards (and their BMC addresses, host keys) back for later tests
+
