@@ -55,24 +55,32 @@ def _disk_size(fd: int) -> int:
     return os.lseek(fd, 0, os.SEEK_END)
 
 
-def write_signature(disk: str, current: int) -> int | None:
-    """Write the superblock at the end of `disk`; its device uuid (None when the disk cannot be opened: the
-    stand-in's own unit tests run without the disk, and then the JSON alone is the metadata)."""
-    device_uuid = random.getrandbits(64) | 1
+MIN_DISK = 0x10000   # smaller than this, the stand-in writes no superblock (the JSON alone is the metadata)
+
+
+def _write_tail(disk: str, block: bytes) -> bool:
+    """`block` (SB_OFFSET bytes) written where the superblock lives; False when the disk cannot hold it."""
     try:
         fd = os.open(disk, os.O_RDWR)
     except OSError:
-        return None
+        return False
     try:
         size = _disk_size(fd)
-        if size < 0x10000:
-            return None
-        block = _SB.pack(0, current, 0, 0, 0, 0, device_uuid, 0, MD_MAGIC_09).ljust(SB_OFFSET, b"\0")
+        if size < MIN_DISK:
+            return False
         os.pwrite(fd, block, size - SB_OFFSET)
         os.fsync(fd)
     finally:
         os.close(fd)
-    return device_uuid
+    return True
+
+
+def write_signature(disk: str, current: int) -> int | None:
+    """Write the superblock at the end of `disk`; its device uuid (None when the disk cannot be opened: the
+    stand-in's own unit tests run without the disk, and then the JSON alone is the metadata)."""
+    device_uuid = random.getrandbits(64) | 1
+    block = _SB.pack(0, current, 0, 0, 0, 0, device_uuid, 0, MD_MAGIC_09).ljust(SB_OFFSET, b"\0")
+    return device_uuid if _write_tail(disk, block) else None
 
 
 def read_signature(disk: str) -> int | None | bool:
@@ -84,7 +92,7 @@ def read_signature(disk: str) -> int | None | bool:
         return False
     try:
         size = _disk_size(fd)
-        if size < 0x10000:
+        if size < MIN_DISK:
             return None
         data = os.pread(fd, _SB.size, size - SB_OFFSET)
     finally:
@@ -96,17 +104,7 @@ def read_signature(disk: str) -> int | None | bool:
 
 
 def wipe_signature(disk: str) -> None:
-    try:
-        fd = os.open(disk, os.O_RDWR)
-    except OSError:
-        return
-    try:
-        size = _disk_size(fd)
-        if size >= 0x10000:
-            os.pwrite(fd, b"\0" * SB_OFFSET, size - SB_OFFSET)
-            os.fsync(fd)
-    finally:
-        os.close(fd)
+    _write_tail(disk, b"\0" * SB_OFFSET)
 
 
 def read_md(cfg: dict, minor: int, disk: str | None = None) -> dict | None:
