@@ -165,7 +165,10 @@ def format_event(event) -> str | None:
     if kind == "ActionFinished":
         return None if event.rc == 0 else f"   [{event.node}] exited {event.rc} after {event.duration:.1f} s"
     if kind == "StepFinished":
-        return f"-> {event.step_id}: {event.status}" + (f" ({event.message})" if event.message else "")
+        line = f"-> {event.step_id}: {event.status}" + (f" ({event.message})" if event.message else "")
+        if event.status == "failed":   # what refused it, with its code and how to fix it
+            line += "".join("\n" + format_finding(f) for f in event.findings if f.status == "FAIL")
+        return line
     if hasattr(event, "to_dict"):
         return format_finding(event)
     return str(event)

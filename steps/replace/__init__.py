@@ -133,7 +133,7 @@ def replace_steps(spec, node: str, options: dict, emit: Emit = lambda e: None) -
         steps: list[Step] = [ReplaceGate(node, disk_only=True), DrbdConfig(), DrbdMetadata(), DiskAttach(node),
                              Resync(), ReplacedVerify(node)]
     else:
-        steps = [ReplaceGate(node), NewHostKey(node), NewNodePreflight(node), AccessStep()]
+        steps = [ReplaceGate(node, package=options.get("package")), NewHostKey(node), NewNodePreflight(node), AccessStep()]
         if options.get("install_packages"):
             steps.append(PackagesStep())
         steps += [CleanSlate(node), AxigenPackage(node, options.get("package"))]

@@ -97,8 +97,8 @@ class ReplaceGate(Step):
     id = "replace-gate"
     title = "Survivor healthy, the old node gone"
 
-    def __init__(self, node: str, disk_only: bool = False):
-        self.node, self.disk_only = node, disk_only
+    def __init__(self, node: str, disk_only: bool = False, package: str | None = None):
+        self.node, self.disk_only, self.package = node, disk_only, package
         self.evidence = ""
         self.needs_word = False
 
@@ -111,6 +111,11 @@ class ReplaceGate(Step):
         findings = survivor_findings(state, node, survivor)
         if any(f.status == FAIL for f in findings):
             return findings
+        if not self.disk_only:   # a wrong --package is refused before the host key or /etc/hosts change
+            from axha.steps.replace.rebuild import package_findings
+            refused = package_findings(ctx, node, self.package)[2]
+            if refused:
+                return findings + refused
         findings.append(self._disk_node(state) if self.disk_only else self._old_node(ctx, state))
         self.outcome = findings[-1].summary
         return findings

@@ -84,6 +84,26 @@ class _Installer(UpgradeNode):
         self._emit(OutputLine(self._step, node, line))
 
 
+def package_findings(ctx: Context, node: str, package: str | None) -> tuple[str | None, object, list[Finding]]:
+    """The version the new node must run (the survivor's installed one) and, with --package FILE, that the file
+    holds exactly it: (wanted version, the package read, refusals). Read-only: the gate asks it before anything
+    changes, the package step again when it runs."""
+    survivor = survivor_of(ctx, node)
+    want = _Installer(ctx, "", None, lambda e: None, AxigenPackage.id).installed(survivor)
+    if want is None:
+        return None, None, [Finding("SURVIVOR_AXIGEN_UNKNOWN", survivor, FAIL, f"no {ctx.spec.axigen.package} "
+                                    f"package installed on {survivor}", "The survivor must have Axigen installed.")]
+    if not package:
+        return want, None, []
+    from axha.steps.maint.package_file import read_package
+    pkg = read_package(package, ctx.spec.axigen.package)
+    if not axigen_versions.same_version(pkg.version, want):
+        return want, pkg, [Finding("PACKAGE_NOT_SURVIVORS", None, FAIL, f"{package} is version {pkg.version}, "
+                                   f"{survivor} runs {want}", f"Give the package of version {want}: the new node "
+                                   "must run what the survivor runs (upgrade both later).")]
+    return want, pkg, []
+
+
 class AxigenPackage(Step):
     id = "axigen-package"
     title = "Axigen on the new server at the survivor's version, off at boot, not running"
@@ -97,19 +117,8 @@ class AxigenPackage(Step):
         return _Installer(ctx, self.want or "", self.pkg, emit, self.id)
 
     def check(self, ctx: Context) -> list[Finding]:
-        survivor = survivor_of(ctx, self.node)
-        self.want = _Installer(ctx, "", None, lambda e: None, self.id).installed(survivor)
-        if self.want is None:
-            return [Finding("SURVIVOR_AXIGEN_UNKNOWN", survivor, FAIL, f"no {ctx.spec.axigen.package} package "
-                            f"installed on {survivor}", "The survivor must have Axigen installed.")]
-        if self.package:
-            from axha.steps.maint.package_file import read_package
-            self.pkg = read_package(self.package, ctx.spec.axigen.package)
-            if not axigen_versions.same_version(self.pkg.version, self.want):
-                return [Finding("PACKAGE_NOT_SURVIVORS", None, FAIL, f"{self.package} is version {self.pkg.version}, "
-                                f"{survivor} runs {self.want}", f"Give the package of version {self.want}: the "
-                                "new node must run what the survivor runs (upgrade both later).")]
-        return []
+        self.want, self.pkg, findings = package_findings(ctx, self.node, self.package)
+        return findings
 
     def _has_target(self, ctx: Context) -> bool:
         inst = self._installer(ctx)

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from axha.steps import names
+from axha.steps import axigen_versions, names
 from axha.steps.bmc import BmcClient
 from axha.steps.maint.gap import ServiceGapMonitor
 from axha.steps.pacemaker_status import parse_crm_mon
@@ -89,25 +89,25 @@ def lose_and_reinstall(lab, lab_exec, dead, *, new_bmc: bool, through_bmc: bool)
     return subject
 
 
-def replace_and_check(installed, lab_exec, dead, subject):
+def replace_and_check(installed, lab_exec, dead, subject, *extra):
     lab, state = installed["lab"], installed["state_dir"]
     survivor = "node1" if dead == "node2" else "node2"
     fp = fingerprint(lab_exec, dead)
     audit, seen = audit_lines(installed)
 
     # the plan changes nothing and stops at the host key; --yes alone never accepts the new key
-    out = axha(lab, state, "replace-node", dead, "--plan", "--yes")
+    out = axha(lab, state, "replace-node", dead, *extra, "--plan", "--yes")
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-1000:]
     assert "planned once it is accepted" in out.stdout and fp in out.stdout
-    out = axha(lab, state, "replace-node", dead, "--yes")
+    out = axha(lab, state, "replace-node", dead, *extra, "--yes")
     assert out.returncode == 1 and "--yes never accepts a host key" in out.stdout + out.stderr, out.stdout[-3000:]
     assert not mutating(audit, seen), "a plan or a refused host key ran a changing command"
 
     monitor = ServiceGapMonitor(lab["vip"], timeout=5.0).start()
     try:
-        text = kill_at(lab, installed, "SyncTarget", dead, "--yes", "--accept-host-key", fp)
+        text = kill_at(lab, installed, "SyncTarget", dead, *extra, "--yes", "--accept-host-key", fp)
         assert "SyncTarget" in text, text[-3000:]
-        out = axha(lab, state, "replace-node", dead, "--yes", timeout=900)
+        out = axha(lab, state, "replace-node", dead, *extra, "--yes", timeout=900)
         assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-1000:]
         assert "drbd-resync: done" in out.stdout, out.stdout[-3000:]
     finally:
@@ -118,7 +118,7 @@ def replace_and_check(installed, lab_exec, dead, subject):
     assert settled(lab_exec) == survivor, "the service moved during the rebuild"
 
     audit, seen = audit_lines(installed)
-    out = axha(lab, state, "replace-node", dead, "--yes")
+    out = axha(lab, state, "replace-node", dead, *extra, "--yes")
     assert out.returncode == 0 and "nothing to do" in out.stdout, out.stdout[-3000:]
     assert not mutating(audit, seen), [e.get("argv") or e.get("command") for e in mutating(audit, seen)]
 
@@ -171,17 +171,41 @@ def test_replace_node2_after_a_power_cut_through_its_bmc(installed, lab_exec):
     assert any("before node2 died" in m for m in read_subjects(lab["vip"]))
 
 
-def test_replace_node1_with_a_new_bmc(installed, lab_exec):
+def axigen_version(lab_exec, node):
+    out = lab_exec(node, ["dpkg-query", "-W", "-f", "${Version}", "axigen"])
+    return out.stdout.decode().strip()
+
+
+def test_replace_node1_with_a_new_bmc_and_the_survivors_newer_package(installed, lab_exec):
     """node1 is the dead one, and its new board has a BMC at a new address (the cluster file names it): the old
-    BMC is silent, so the admin's confirmation stands in for it; the fence device is moved to the new BMC."""
+    BMC is silent, so the admin's confirmation stands in for it; the fence device is moved to the new BMC. The
+    pair had been upgraded to 10.5.1 and the fresh system carries 10.5.0 (the lab's pristine image): the package
+    given must be the survivor's version (10.5.0 is refused before anything changes), and the new node runs it."""
     lab = installed["lab"]
     try:
+        wait_for("a settled cluster", lambda: settled(lab_exec))
+        out = axha(lab, installed["state_dir"], "upgrade", "--package", lab["packages"]["10.5.1"], "--yes",
+                   timeout=600)
+        assert out.returncode == 0, out.stdout[-3000:]
+        assert {axigen_version(lab_exec, n) for n in ("node1", "node2")} == {"10.5.1-1"}
         wait_for("a settled cluster", lambda: settled(lab_exec))
         if settled(lab_exec) != "node1":
             assert axha(lab, installed["state_dir"], "switchover", "--to", "node1", "--yes").returncode == 0
         subject = lose_and_reinstall(lab, lab_exec, "node1", new_bmc=True, through_bmc=False)
+        assert axigen_version(lab_exec, "node1") == "10.5.0-1"
         new = load_cluster(lab["cluster_file"]).node("node1").bmc.address
-        replace_and_check(installed, lab_exec, "node1", subject)
+
+        audit, seen = audit_lines(installed)
+        out = axha(lab, installed["state_dir"], "replace-node", "node1", "--package", lab["packages"]["10.5.0"],
+                   "--yes", "--accept-host-key", fingerprint(lab_exec, "node1"))
+        assert out.returncode == 1 and "PACKAGE_NOT_SURVIVORS" in out.stdout, out.stdout[-3000:]
+        assert "node2 runs 10.5.1" in out.stdout, out.stdout[-3000:]
+        assert not mutating(audit, seen), "a refused package ran a changing command"
+
+        replace_and_check(installed, lab_exec, "node1", subject, "--package", lab["packages"]["10.5.1"])
+        assert axigen_version(lab_exec, "node1") == "10.5.1-1"
+        binary = lab_exec("node1", list(axigen_versions.binary_version_argv())).stdout.decode()
+        assert axigen_versions.same_version(axigen_versions.parse_binary_version(binary), "10.5.1"), binary
         cib = lab_exec("node2", ["cibadmin", "--query", "--xpath", f"//primitive[@id='{names.fence_device('node1')}']"
                                  "//nvpair[@name='ip']"]).stdout.decode()
         assert f'value="{new}"' in cib, cib

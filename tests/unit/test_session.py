@@ -108,6 +108,12 @@ def test_format_event_lines():
     assert format_event(StepFinished("storage", "done", "applied")) == "-> storage: done (applied)"
     finding = Finding("RAM_BELOW_BASELINE", "node1", "FAIL", "2 GiB RAM", "add memory")
     assert format_event(finding) == "FAIL  [node1] RAM_BELOW_BASELINE: 2 GiB RAM\n      -> add memory"
+    # a failed step shows what refused it, code and remedy; passing findings beside it are not repeated
+    passed = Finding("SURVIVOR_RUNS_SERVICE", "node2", "PASS", "node2 runs the service")
+    refused = Finding("PACKAGE_NOT_SURVIVORS", None, "FAIL", "p.deb is version 10.5.0, node2 runs 10.5.1", "give 10.5.1")
+    assert format_event(StepFinished("replace-gate", "failed", refused.summary, (passed, refused))).splitlines() == [
+        "-> replace-gate: failed (p.deb is version 10.5.0, node2 runs 10.5.1)",
+        "FAIL  PACKAGE_NOT_SURVIVORS: p.deb is version 10.5.0, node2 runs 10.5.1", "      -> give 10.5.1"]
 
 
 def test_print_event_json(capsys):
