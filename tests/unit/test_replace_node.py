@@ -225,7 +225,7 @@ class Board:
         return self.answer
 
 
-def gate_run(monkeypatch, crm, answer, cib_text=None, confirm=lambda q: False):
+def gate_run(monkeypatch, crm, answer, cib_text=None, confirm=lambda q: False, package=None, installed="10.5.1-1"):
     from axha.steps.bmc import BmcUnreachable  # noqa: F401 (the class a silent BMC raises)
     from axha.steps.replace import gate
     from axha.steps.runner import Recorded, ReplayRunner
@@ -235,14 +235,16 @@ def gate_run(monkeypatch, crm, answer, cib_text=None, confirm=lambda q: False):
                                                                                  crm_mon=crm_mon(crm)))
     xpath = ("cibadmin", "--query", "--xpath", gate.fence_xpath("node2"))
     history = ("stonith_admin", "--history", "node2", "--verbose")
+    from axha.steps.axigen_versions import package_version_argv
     runner = ReplayRunner("node1", [Recorded(xpath, 0, cib_text or cib_fence_element("node2")),
-                                    Recorded(history, 0, "1 event found\n")], ordered=False)
+                                    Recorded(history, 0, "1 event found\n"),
+                                    Recorded(package_version_argv("axigen"), 0, installed + "\n")], ordered=False)
     board = Board(answer)
     asked = []
     from axha.steps.secrets import Secrets
     ctx = Context(SPEC, {"node1": runner}, bmc=lambda node: board, secrets=Secrets(bmc_passwords={"node2": "pw2"}),
                   confirm=lambda q: asked.append(q) or confirm(q))
-    step = gate.ReplaceGate("node2")
+    step = gate.ReplaceGate("node2", package=package)
     report = run_steps(ctx, [step], lambda e: None)
     return report, step, board, asked, runner
 
@@ -251,6 +253,21 @@ def test_a_clean_offline_node_whose_bmc_says_off_is_gone(monkeypatch):
     report, step, board, asked, runner = gate_run(monkeypatch, "node2-offline", "off")
     assert report.ok and not asked and board.asked == 1
     assert "power is off" in report.finished[-1].message
+
+
+def test_a_package_not_at_the_survivors_version_is_refused_by_the_gate(monkeypatch, tmp_path):
+    """--package must hold the survivor's version: refused before the old node is even judged (so before the
+    host key, /etc/hosts or anything else changes); the survivor's version itself passes."""
+    from axha_lab.axigen.build import build_packages
+    debs = build_packages(tmp_path)
+    report, step, board, asked, runner = gate_run(monkeypatch, "node2-offline", "off", package=str(debs["10.5.0"]))
+    refused = [f for f in report.finished[-1].findings if f.status == FAIL]
+    assert not report.ok and [f.code for f in refused] == ["PACKAGE_NOT_SURVIVORS"] and board.asked == 0
+    assert "node1 runs 10.5.1-1" in refused[0].summary
+    report, step, board, asked, runner = gate_run(monkeypatch, "node2-offline", "off", package=str(debs["10.5.1"]))
+    assert report.ok and board.asked == 1
+    report, *_ = gate_run(monkeypatch, "node2-offline", "off", installed="")
+    assert not report.ok and report.finished[-1].findings[-1].code == "SURVIVOR_AXIGEN_UNKNOWN"
 
 
 def test_the_bmc_on_behind_the_same_board_is_the_replacement(monkeypatch):
