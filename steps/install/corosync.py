@@ -53,42 +53,17 @@ class Quorum:
     qdevice: str | None = None
 
 
-# VOTEQUORUM_QDEVICE_NODEID: the id the quorum device's row is printed with (include/corosync/votequorum.h)
-_QDEVICE_NODEID = 0
-
-
 def parse_quorumtool(text: str) -> Quorum:
-    """`corosync-quorumtool -s`: quorate, node count, flags, member names and the quorum device's name.
-
-    The membership table (tools/corosync-quorumtool.c display_nodes_data(), corosync v3.1.7 91348f8659 lines
-    465-578, the same in 3.0.x and HEAD): a header `Nodeid Votes [Qdevice] Name`, where the Qdevice column is
-    there only when a quorum device is registered (or with -p), then one row per member, the name last with
-    ` (local)` after the local one, and with a quorum device a last row for it with node id 0, no Qdevice cell,
-    the device's name and, when it does not vote here, ` (votes N)`."""
-    fields: dict[str, str] = {}
-    members: list[str] = []
-    qdevice = None
-    name_column = None
-    for line in text.splitlines():
-        words = line.split()
-        if words[:1] == ["Nodeid"] and "Name" in words:
-            name_column = words.index("Name")
-            continue
-        if name_column is not None:
-            if len(words) < 3 or not re.fullmatch(r"\d+|0x[0-9a-fA-F]+", words[0]):
-                continue
-            if int(words[0], 0) == _QDEVICE_NODEID:
-                qdevice = re.sub(r" \(votes \d+\)$", "", " ".join(words[2:]))
-                continue
-            if len(words) > name_column:
-                members.append(re.sub(r" \(local\)$", "", " ".join(words[name_column:])))
-            continue
-        if ":" in line:
-            key, _, value = line.partition(":")
-            fields[key.strip()] = value.strip()
-    nodes = int(fields["Nodes"]) if fields.get("Nodes", "").isdigit() else 0
-    return Quorum(fields.get("Quorate") == "Yes", nodes, tuple(fields.get("Flags", "").split()), tuple(members),
-                  qdevice)
+    """`corosync-quorumtool -s`: quorate, node count, flags (in printed order), member names and the quorum
+    device's name. A thin wrapper over steps.quorum_status.parse_quorumtool_status(), where the format is read
+    (corosync 3.0.0 to HEAD); an output that parser refuses (empty: corosync not running, cut, not the tool's)
+    gives the empty Quorum(False, 0, (), (), None), as an empty output always did here."""
+    from axha.steps.quorum_status import QuorumStatusError, parse_quorumtool_status
+    try:
+        status = parse_quorumtool_status(text)
+    except QuorumStatusError:
+        return Quorum(False, 0, (), (), None)
+    return Quorum(status.quorate, status.nodes, status.flag_words, status.member_names, status.qdevice_name)
 
 
 def links_up(text: str, ids: tuple[int, ...] | None = None) -> tuple[int, ...]:
@@ -180,10 +155,23 @@ class CorosyncStep(Step):
                 findings.append(Finding("COROSYNC_LINKS_UP", node, FAIL, str(exc),
                                         "Check both link interfaces and addresses, and the firewall (UDP 5405).",
                                         (out.stdout + out.stderr).strip()))
-            quorum = parse_quorumtool(read(ctx, node, ["corosync-quorumtool", "-s"]).stdout)
-            ok = quorum.quorate and quorum.nodes == 2
-            findings.append(finding(ok, "COROSYNC_MEMBERSHIP", node,
-                                    f"quorate, members {', '.join(quorum.members)}" if ok
-                                    else f"quorate={quorum.quorate}, {quorum.nodes} node(s)",
-                                    remedy="Check that corosync runs on both nodes and the links connect."))
+            findings.append(membership_finding(ctx, node))
         return findings
+
+
+def membership_finding(ctx: Context, node: str) -> Finding:
+    """Both nodes members and quorate as `node` sees it, waited for: the links are up some time before the
+    membership forms (the token and consensus timeouts), longer on a busy machine."""
+    last = [Quorum(False, 0, (), ())]
+
+    def probe() -> Quorum | None:
+        last[0] = parse_quorumtool(read(ctx, node, ["corosync-quorumtool", "-s"]).stdout)
+        return last[0] if last[0].quorate and last[0].nodes == 2 else None
+
+    try:
+        quorum = wait_for(f"both nodes quorate members on {node}", probe, JOIN_TIMEOUT, ctx, node=node)
+        return finding(True, "COROSYNC_MEMBERSHIP", node, f"quorate, members {', '.join(quorum.members)}")
+    except AxhaError:
+        return Finding("COROSYNC_MEMBERSHIP", node, FAIL,
+                       f"quorate={last[0].quorate}, {last[0].nodes} node(s) after {JOIN_TIMEOUT:g} s",
+                       "Check that corosync runs on both nodes and the links connect.")

@@ -17,8 +17,8 @@ from axha.steps import axigen_versions, names
 from axha.steps.errors import AxhaError
 from axha.steps.framework import FAIL, Action, Context, Emit, Finding, OutputLine, Step, wait_for
 from axha.steps.install.common import finding, read, service_actions, service_state, stdin_action
-from axha.steps.install.corosync import (JOIN_TIMEOUT, KEY_INSTALL_ARGV, STAGED, links_up, nodeids,
-                                         parse_quorumtool)
+from axha.steps.install.corosync import (JOIN_TIMEOUT, KEY_INSTALL_ARGV, STAGED, links_up, membership_finding,
+                                         nodeids)
 from axha.steps.install.fencing import FencingStep, status_argv
 from axha.steps.install.role import FILTERS
 from axha.steps.maint.upgrade_node import DPKG_TIMEOUT, RUNNING_PATTERN, UpgradeNode, running_argv
@@ -296,11 +296,7 @@ class CorosyncFromSurvivor(Step):
             except AxhaError as exc:
                 out.append(Finding("COROSYNC_LINKS_UP", n, FAIL, str(exc),
                                    "Check both link interfaces and addresses, and the firewall (UDP 5405)."))
-        quorum = parse_quorumtool(read(ctx, node, ["corosync-quorumtool", "-s"]).stdout)
-        ok = quorum.quorate and quorum.nodes == 2
-        out.append(finding(ok, "COROSYNC_MEMBERSHIP", node, f"quorate, members {', '.join(quorum.members)}" if ok
-                           else f"quorate={quorum.quorate}, {quorum.nodes} node(s)",
-                           remedy="Check that corosync runs on both nodes and the links connect."))
+        out.append(membership_finding(ctx, node))
         return out
 
 
