@@ -53,8 +53,9 @@ ln -s pts/ptmx /dev/ptmx; ln -s /proc/self/fd /dev/fd
 ln -s /proc/self/fd/0 /dev/stdin; ln -s /proc/self/fd/1 /dev/stdout; ln -s /proc/self/fd/2 /dev/stderr
 ln -s /proc/kcore /dev/core
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm
-mknod -m 660 /dev/vdb b ${VDB%:*} ${VDB#*:}; chgrp disk /dev/vdb
-mknod -m 660 /dev/vdc b ${VDC%:*} ${VDC#*:}; chgrp disk /dev/vdc
+# the nodes' disks (an arbiter has none)
+[ -n "$VDB" ] && { mknod -m 660 /dev/vdb b ${VDB%:*} ${VDB#*:}; chgrp disk /dev/vdb; }
+[ -n "$VDC" ] && { mknod -m 660 /dev/vdc b ${VDC%:*} ${VDC#*:}; chgrp disk /dev/vdc; }
 : >/run/utmp
 
 # Network: interfaces were created by the host; a boot gives them their addresses afresh.

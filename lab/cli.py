@@ -19,6 +19,9 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("up", help="create or repair the lab (safe to repeat)")
     s.add_argument("--profile", help="built-in profile name or a directory with node1/ and node2/")
     s.add_argument("--cluster-file", help="where to write the cluster file (default ./axha-lab.yaml)")
+    s.add_argument("--arbiter", action=argparse.BooleanOptionalAction, default=None,
+                   help="add (--arbiter) or remove (--no-arbiter) a third host running corosync-qnetd for a quorum "
+                   "device, named in the cluster file's quorum_device (default: keep what the lab has)")
     s.add_argument("--instance", type=int, default=argparse.SUPPRESS)
     s = sub.add_parser("down", help="remove the lab and everything it created")
     s.add_argument("--instance", type=int, default=argparse.SUPPRESS)
@@ -33,11 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("status", help="show nodes, BMCs, files")
     s.add_argument("--json", action="store_true")
     s.add_argument("--instance", type=int, default=argparse.SUPPRESS)
-    s = sub.add_parser("exec", help="run a command inside a node: lab exec node1 -- hostname")
+    s = sub.add_parser("exec", help="run a command inside a node or the arbiter: lab exec node1 -- hostname")
     s.add_argument("--instance", type=int, default=argparse.SUPPRESS)
     s.add_argument("node")
     s.add_argument("cmd", nargs=argparse.REMAINDER)
-    s = sub.add_parser("power", help="power a node on, off (a power cut) or cycle it")
+    s = sub.add_parser("power", help="power a node (or the arbiter) on, off (a power cut) or cycle it")
     s.add_argument("--instance", type=int, default=argparse.SUPPRESS)
     s.add_argument("node")
     s.add_argument("action", choices=["on", "off", "cycle", "status"])
@@ -72,6 +75,10 @@ def _print_status(st: dict) -> None:
     for n in st["nodes"]:
         print(f"  {n['name']}: power {n['power']}, ssh root@{n['ssh_address']}:{n['ssh_port']}, "
               f"BMC {n['bmc']} at {n['bmc_address']}:{n['bmc_port']} (user {n['bmc_user']})")
+    a = st.get("arbiter")
+    if a:
+        print(f"  {a['name']}: power {a['power']}, ssh root@{a['ssh_address']}:{a['ssh_port']}, corosync-qnetd on "
+              f"port {a['qnetd_port']}")
     print(f"  VIP {st['vip']}, shared disk {st['shared_device']}")
     print(f"  ssh key {st['ssh_key']}, known_hosts {st['known_hosts']}")
     print(f"  cluster file {st['cluster_file']}, secrets {st['secrets_file']}")
@@ -97,7 +104,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     require_root()
     if args.command == "up":
-        st = core.up(instance, args.profile, args.cluster_file)
+        st = core.up(instance, args.profile, args.cluster_file, args.arbiter)
         _print_status(st)
     elif args.command == "reset":
         _print_status(core.reset(instance))
@@ -114,10 +121,10 @@ def _run(args: argparse.Namespace) -> int:
         if sys.stdin.isatty() and sys.stdout.isatty():
             # the host's terminal has no name in the node's private /dev: give the command a node-side pty
             cmd = ["script", "-qefc", shlex.join(cmd), "/dev/null"]
-        argv = nodes.exec_argv(instance, Layout(instance).node(args.node).name, cmd)
+        argv = nodes.exec_argv(instance, Layout(instance).machine(args.node).name, cmd)
         return subprocess.run(argv).returncode
     elif args.command == "power":
-        Layout(instance).node(args.node)
+        Layout(instance).machine(args.node)
         if args.action in ("off", "cycle"):
             nodes.power_off(instance, args.node)
         if args.action in ("on", "cycle"):

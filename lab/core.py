@@ -16,7 +16,8 @@ from pathlib import Path
 from axha_lab import disks, net, nodes
 from axha_lab.bmc_procs import bmc_pids, bmc_start, bmc_stop
 from axha_lab.host import run, say, write_private
-from axha_lab.layout import BACKING_DISK_MIB, BMC_PORT, BMC_USER, REPO_DIR, SHARED_DISK_MIB, STATE_ROOT, Layout
+from axha_lab.layout import (ARBITER, BACKING_DISK_MIB, BMC_PORT, BMC_USER, QNETD_PORT, REPO_DIR, SHARED_DISK_MIB,
+                             STATE_ROOT, Layout)
 from axha_lab.pristine import build_axigen, install_axigen_everywhere, restore_pristine, snapshot
 from axha_lab.provision import host_key_lines, provision_node, resolve_profile, write_cluster_files
 
@@ -34,14 +35,17 @@ def _attach_disks(layout: Layout) -> tuple[dict, dict]:
     return loops, {name: disks.dev_numbers(dev) for name, dev in loops.items()}
 
 
-def _prepare_state(layout: Layout, settings: dict) -> None:
-    """State dir (0700), the lab's root key, each node's disk files, BMC passwords."""
+def _prepare_state(layout: Layout, settings: dict, arbiter: bool = False) -> None:
+    """State dir (0700), the lab's root key, each node's (and the arbiter's) disk files, BMC passwords."""
     layout.state_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(layout.state_dir, 0o700)
     if not layout.ssh_key.exists():
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"axha-lab-{layout.instance}",
              "-f", str(layout.ssh_key)])
     pubkey = Path(f"{layout.ssh_key}.pub").read_text()
+    if arbiter or layout.has_arbiter:   # first, so the nodes' /etc/hosts name it
+        from axha_lab import arbiter as arb
+        arb.provision(layout, pubkey)
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(lambda n: provision_node(layout, n, pubkey, settings), layout.nodes))
     for n in layout.nodes:
@@ -58,14 +62,19 @@ def _boot(layout: Layout, old_profile_dir: str | None, lab: dict) -> None:
             say(f"profile changed to {lab['profile']}: rebooting {n.name}")
             nodes.power_off(instance, n.name)
         nodes.power_on(instance, n.name)
+    if layout.has_arbiter:
+        nodes.power_on(instance, ARBITER)
     write_private(layout.known_hosts, "\n".join(host_key_lines(layout)) + "\n", 0o644)
     if (REPO_DIR / "lab/bmc.py").exists():
         for n in layout.nodes:
             bmc_start(instance, n.name)
     else:
         say("lab/bmc.py is not in this tree yet: no BMCs started")
-    for n in layout.nodes:
+    for n in layout.machines:
         nodes.wait_booted(instance, n.name)
+    if layout.has_arbiter:
+        from axha_lab import arbiter as arb
+        arb.configure_qnetd(layout)
 
 
 SUDO_USER = "labadmin"
@@ -94,13 +103,15 @@ def _locked(instance: int):
         yield
 
 
-def up(instance: int, profile: str | None, cluster_file: str | None) -> dict:
-    """Bring the lab up, or bring a running lab in line with the request (safe to repeat)."""
+def up(instance: int, profile: str | None, cluster_file: str | None, arbiter: bool | None = None) -> dict:
+    """Bring the lab up, or bring a running lab in line with the request (safe to repeat). arbiter: True adds
+    the quorum device's host, False removes it, None keeps what the lab has."""
     with _locked(instance):
-        return _up(instance, profile, cluster_file)
+        return _up(instance, profile, cluster_file, arbiter)
 
 
-def _up(instance: int, profile: str | None, cluster_file: str | None) -> dict:
+def _up(instance: int, profile: str | None, cluster_file: str | None, arbiter: bool | None = None) -> dict:
+    from axha_lab import arbiter as arb
     from axha_lab.packages import ensure_packages
     t0 = time.monotonic()
     ensure_packages()
@@ -108,7 +119,9 @@ def _up(instance: int, profile: str | None, cluster_file: str | None) -> dict:
     old = json.loads(layout.lab_json.read_text()) if layout.lab_json.exists() else {}
     pname, pdir, settings = resolve_profile(profile or old.get("profile_dir") or None)
     cfile = Path(cluster_file or old.get("cluster_file") or "axha-lab.yaml").resolve()
-    _prepare_state(layout, settings)
+    if arbiter is False:
+        arb.remove(layout)
+    _prepare_state(layout, settings, arbiter=bool(arbiter))
     loops, devices = _attach_disks(layout)
     net.ensure_network(layout)
     lab = {"instance": instance, "profile": pname, "profile_dir": pdir, "profile_settings": settings,
@@ -123,6 +136,8 @@ def _up(instance: int, profile: str | None, cluster_file: str | None) -> dict:
     write_cluster_files(layout, cfile)
     for n, fresh, user in zip(layout.nodes, installed, users):
         snapshot(n, refresh=fresh or user)
+    if layout.has_arbiter:
+        snapshot(layout.arbiter, refresh=False)
     say(f"instance {instance} up in {time.monotonic() - t0:.1f} s (profile {pname}); cluster file {cfile}")
     return status(instance)
 
@@ -161,6 +176,8 @@ def _down(instance: int) -> None:
     for n in layout.nodes:
         bmc_stop(instance, n.name)
         nodes.power_off(instance, n.name)
+    if layout.has_arbiter:
+        nodes.power_off(instance, ARBITER)
     net.destroy_network(layout)
     for image in [layout.shared_image] + [n.backing_image for n in layout.nodes]:
         if image.exists():
@@ -185,7 +202,12 @@ def status(instance: int) -> dict:
                           "bmc_address": n.bmc_address, "bmc_port": BMC_PORT, "bmc_user": BMC_USER,
                           "bmc_password": pw, "power": nodes.power_state(instance, n.name),
                           "bmc": "running" if bmc_pids(instance, n.name) else "stopped"})
-    return {"instance": instance, "nodes": node_list, "vip": layout.vip, "ssh_key": str(layout.ssh_key),
+    arbiter = None
+    if layout.has_arbiter:
+        a = layout.arbiter
+        arbiter = {"name": a.name, "ssh_address": a.ssh_address, "ssh_port": 22, "qnetd_port": QNETD_PORT,
+                   "power": nodes.power_state(instance, a.name)}
+    return {"instance": instance, "nodes": node_list, "arbiter": arbiter, "vip": layout.vip, "ssh_key": str(layout.ssh_key),
             "known_hosts": str(layout.known_hosts), "packages": lab.get("packages", {}),
             "cluster_file": str(cfile), "secrets_file": str(cfile.with_name(f"{cfile.stem}.secrets.yaml")),
             "shared_device": "/dev/vdc", "state_dir": str(layout.state_dir), "profile": lab.get("profile"),

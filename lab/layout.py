@@ -18,6 +18,8 @@ BMC_USER = "admin"
 BACKING_DISK_MIB = 1024
 SHARED_DISK_MIB = 1024
 SYNC_SECONDS = 20
+ARBITER = "arbiter"   # `lab up --arbiter`: a third host on the management net running corosync-qnetd
+QNETD_PORT = 5403
 
 
 class LabError(Exception):
@@ -134,6 +136,30 @@ class Layout:
             if node.name == name:
                 return node
         raise LabError(f"no lab node named {name!r}; the lab nodes are node1 and node2")
+
+    @property
+    def arbiter(self) -> NodeLayout:
+        """The quorum device's host (only its management NIC, no disks, no BMC): .13 on the management net,
+        which both nodes reach whatever happens to their cluster links."""
+        return NodeLayout(self.instance, ARBITER, 3)
+
+    @property
+    def has_arbiter(self) -> bool:
+        """`lab up --arbiter` gave this instance an arbiter (its disk exists; `lab down` removes it)."""
+        return self.arbiter.state_dir.is_dir()
+
+    @property
+    def machines(self) -> tuple[NodeLayout, ...]:
+        """Every host of the instance: the two nodes, and the arbiter when it has one."""
+        return self.nodes + ((self.arbiter,) if self.has_arbiter else ())
+
+    def machine(self, name: str) -> NodeLayout:
+        """A node or, by its name, the arbiter (power, exec)."""
+        if name == ARBITER:
+            if not self.has_arbiter:
+                raise LabError(f"lab instance {self.instance} has no arbiter: `axha lab up --arbiter`")
+            return self.arbiter
+        return self.node(name)
 
     @property
     def state_dir(self) -> Path:

@@ -40,11 +40,11 @@ def ensure_network(layout: Layout) -> None:
         run(["ip", "addr", "replace", f"{node.bmc_address}/32", "dev", br])
     run(["ip", "link", "set", br, "up"])
     existing = netns_list()
-    for ns in [n.netns for n in layout.nodes] + [park_netns(layout)]:
+    for ns in [n.netns for n in layout.machines] + [park_netns(layout)]:
         if ns not in existing:
             run(["ip", "netns", "add", ns])
         run(["ip", "-n", ns, "link", "set", "lo", "up"])
-    for node in layout.nodes:
+    for node in layout.machines:   # the arbiter has its management NIC only
         if node.host_veth not in host_links:
             run(["ip", "link", "add", node.host_veth, "type", "veth", "peer", "name", "mgmt0", "netns", node.netns])
         run(["ip", "link", "set", node.host_veth, "master", br, "up"])
@@ -83,11 +83,12 @@ def cut_node_links(node: NodeLayout) -> None:
 def destroy_network(layout: Layout) -> None:
     """Delete namespaces (their veth ends go with them) and the bridge."""
     existing = netns_list()
-    for ns in [n.netns for n in layout.nodes] + [park_netns(layout)]:
+    everyone = layout.nodes + (layout.arbiter,)
+    for ns in [n.netns for n in everyone] + [park_netns(layout)]:
         if ns in existing:
             run(["ip", "netns", "del", ns])
     host_links = links_in(None)
-    for node in layout.nodes:
+    for node in everyone:
         if node.host_veth in host_links:
             run(["ip", "link", "del", node.host_veth], check=False)
     if layout.bridge in host_links:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from axha_lab import net
 from axha_lab.host import clean_env, run, write_private
-from axha_lab.layout import BOOT_SCRIPT, ROOTFS_DIR, Layout, LabError, NodeLayout
+from axha_lab.layout import ARBITER, BOOT_SCRIPT, ROOTFS_DIR, Layout, LabError, NodeLayout
 
 NSENTER_NS = ["--mount", "--uts", "--ipc", "--net", "--pid"]
 
@@ -52,7 +52,7 @@ def find_pid1(node: NodeLayout) -> int | None:
 
 def power_state(instance: int, node: str) -> str:
     """'on' when the node's PID 1 is alive, else 'off'."""
-    return "on" if find_pid1(Layout(instance).node(node)) else "off"
+    return "on" if find_pid1(Layout(instance).machine(node)) else "off"
 
 
 def read_lab(layout: Layout) -> dict:
@@ -70,15 +70,16 @@ def profile_nics_absent(lab: dict, node: str) -> list[str]:
 def write_boot_env(layout: Layout, node: NodeLayout, lab: dict) -> None:
     """The boot script's inputs: where the node's disk and layers are, its block devices and addresses."""
     profile_dir = lab.get("profile_dir") or ""
-    node_profile = Path(profile_dir) / node.name if profile_dir else None
-    addrs = " ".join(f"{nic}={node.address(nic)}/24" for nic in net.NICS)
+    arbiter = node.name == ARBITER    # a plain host: its management NIC, no disks, no hardware profile
+    node_profile = Path(profile_dir) / node.name if profile_dir and not arbiter else None
+    addrs = " ".join(f"{nic}={node.address(nic)}/24" for nic in (("mgmt0",) if arbiter else net.NICS))
     values = {
         "NODE_NAME": node.name,
         "STATE": str(node.state_dir),
         "ROOTFS": str(ROOTFS_DIR),
         "PROFILE": str(node_profile) if node_profile and node_profile.is_dir() else "",
-        "VDB": lab["devices"][node.name],
-        "VDC": lab["devices"]["shared"],
+        "VDB": "" if arbiter else lab["devices"][node.name],
+        "VDC": "" if arbiter else lab["devices"]["shared"],
         "ADDRS": addrs,
     }
     text = "".join(f"{k}='{v}'\n" for k, v in values.items())
@@ -88,13 +89,14 @@ def write_boot_env(layout: Layout, node: NodeLayout, lab: dict) -> None:
 def power_on(instance: int, node: str, *, wait: float = 10.0) -> None:
     """Boot the node (same disk as before) unless it is already on."""
     layout = Layout(instance)
-    nl = layout.node(node)
+    nl = layout.machine(node)
     if find_pid1(nl):
         return
     lab = read_lab(layout)
     if not net.netns_path(nl).exists():
         raise LabError(f"lab instance {instance}: network namespace {nl.netns} is missing; run `axha lab up` again")
-    net.place_nics(layout, nl, profile_nics_absent(lab, node))
+    if nl.name != ARBITER:
+        net.place_nics(layout, nl, profile_nics_absent(lab, node))
     write_boot_env(layout, nl, lab)
     with open(nl.console_log, "ab") as log:
         subprocess.run(
@@ -112,7 +114,7 @@ def power_on(instance: int, node: str, *, wait: float = 10.0) -> None:
 
 def power_off(instance: int, node: str, *, wait: float = 10.0) -> None:
     """Power cut: SIGKILL the node's PID 1 (the kernel kills every process of the node), NICs lose carrier."""
-    nl = Layout(instance).node(node)
+    nl = Layout(instance).machine(node)
     pid = find_pid1(nl)
     if pid:
         try:
@@ -130,7 +132,7 @@ def power_off(instance: int, node: str, *, wait: float = 10.0) -> None:
 
 def booted(instance: int, node: str) -> bool:
     """True once the node's boot script has started its services (it writes /run/axha-lab-booted)."""
-    nl = Layout(instance).node(node)
+    nl = Layout(instance).machine(node)
     pid = find_pid1(nl)
     return bool(pid) and Path(f"/proc/{pid}/root/run/axha-lab-booted").exists()
 
@@ -141,13 +143,13 @@ def wait_booted(instance: int, node: str, timeout: float = 60.0) -> None:
         if booted(instance, node):
             return
         time.sleep(0.1)
-    nl = Layout(instance).node(node)
+    nl = Layout(instance).machine(node)
     raise LabError(f"{node} did not finish booting within {timeout:.0f} s; see {nl.console_log}")
 
 
 def exec_argv(instance: int, node: str, argv: list[str]) -> list[str]:
     """The host argv that runs `argv` inside the node (all its namespaces, clean root environment)."""
-    nl = Layout(instance).node(node)
+    nl = Layout(instance).machine(node)
     pid = find_pid1(nl)
     if not pid:
         raise LabError(f"{node} of lab instance {instance} is powered off: `axha lab power {node} on`")

@@ -13,7 +13,8 @@ from axha_lab.layout import LabError
 
 PACKAGES = ("pacemaker", "pacemaker-cli-utils", "corosync", "pcs", "fence-agents", "resource-agents", "drbd-utils",
             "openssh-server", "ipmitool", "iproute2", "tini", "libxml2-utils", "nftables", "e2fsprogs", "xfsprogs",
-            "iputils-ping")  # ping: the preflight proves each cluster link end to end
+            "iputils-ping",  # ping: the preflight proves each cluster link end to end
+            "corosync-qdevice", "corosync-qnetd")  # the quorum device: qdevice on the nodes, qnetd on the arbiter
 POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
 
 

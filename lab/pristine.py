@@ -133,15 +133,16 @@ def blank_disk(dev: str, head_mib: int) -> None:
 
 def restore_pristine(layout: Layout, lab: dict) -> None:
     instance = layout.instance
-    for n in layout.nodes:
+    machines = layout.machines   # the arbiter too: back to a fresh corosync-qnetd, no cluster's certificate
+    for n in machines:
         nodes.power_off(instance, n.name)
-    for n in layout.nodes:
+    for n in machines:
         restore_disk(n)
     for dev in lab["loops"].values():
         blank_disk(dev, 4)
-    for n in layout.nodes:
+    for n in machines:
         nodes.power_on(instance, n.name)
-    for n in layout.nodes:
+    for n in machines:
         nodes.wait_booted(instance, n.name)
     for n in layout.nodes:
         if not bmc_pids(instance, n.name) and (REPO_DIR / "lab/bmc.py").exists():

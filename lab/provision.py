@@ -12,8 +12,8 @@ from pathlib import Path
 import yaml
 
 from axha_lab.host import clean_env, write_private
-from axha_lab.layout import (BACKING_DISK_MIB, BMC_PORT, BMC_USER, PROFILES_DIR, SYNC_SECONDS, Layout, LabError,
-                             NodeLayout)
+from axha_lab.layout import (ARBITER, BACKING_DISK_MIB, BMC_PORT, BMC_USER, PROFILES_DIR, QNETD_PORT, SYNC_SECONDS,
+                             Layout, LabError, NodeLayout)
 
 DRBD_STATE_DIR = "/var/lib/axha-lab-drbd"
 HOST_KEY_TYPES = ("ed25519", "ecdsa", "rsa")
@@ -82,7 +82,7 @@ def provision_node(layout: Layout, node: NodeLayout, pubkey: str, settings: dict
         (node.state_dir / d).mkdir(parents=True, exist_ok=True)
     generate_host_keys(node)
     _write_upper(node, "etc/hostname", f"{node.name}\n")
-    hosts = ["127.0.0.1\tlocalhost", *(f"{n.ssh_address}\t{n.name}" for n in layout.nodes),
+    hosts = ["127.0.0.1\tlocalhost", *(f"{n.ssh_address}\t{n.name}" for n in layout.machines),
              "::1\tlocalhost ip6-localhost ip6-loopback", "ff02::1\tip6-allnodes", "ff02::2\tip6-allrouters"]
     _write_upper(node, "etc/hosts", "\n".join(hosts) + "\n")
     machine_id = node.upper_dir / "etc/machine-id"
@@ -93,6 +93,8 @@ def provision_node(layout: Layout, node: NodeLayout, pubkey: str, settings: dict
                  + "".join(f"HostKey /etc/ssh/ssh_host_{k}_key\n" for k in HOST_KEY_TYPES)
                  + "PermitRootLogin prohibit-password\nUseDNS no\n")
     _write_upper(node, "root/.ssh/authorized_keys", pubkey, 0o600)
+    if node.name == ARBITER:
+        return
     sync_rate = BACKING_DISK_MIB * 1024 // SYNC_SECONDS
     drbd = settings.get("drbd", {})
     _write_upper(node, "etc/axha-lab/drbd.json", json.dumps({
@@ -103,7 +105,7 @@ def provision_node(layout: Layout, node: NodeLayout, pubkey: str, settings: dict
 def host_key_lines(layout: Layout) -> list[str]:
     """known_hosts lines vouching for each node's host keys (name and address)."""
     lines = []
-    for node in layout.nodes:
+    for node in layout.machines:
         for kind in HOST_KEY_TYPES:
             pub = node.upper_dir / f"etc/ssh/ssh_host_{kind}_key.pub"
             if pub.exists():
@@ -129,6 +131,8 @@ def cluster_doc(layout: Layout) -> dict:
                     "filesystem": "ext4", "mount_point": "/var/opt/axigen"},
         "vip": {"address": layout.vip, "cidr": 24, "interface": "mgmt0"},
         "axigen": {"service": "axigen", "package": "axigen"},
+        **({"quorum_device": {"host": layout.arbiter.ssh_address, "port": QNETD_PORT, "algorithm": "ffsplit",
+                              "ssh_port": 22, "ssh_user": "root"}} if layout.has_arbiter else {}),
     }
 
 

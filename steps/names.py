@@ -12,6 +12,8 @@ COROSYNC_CONF = "/etc/corosync/corosync.conf"
 COROSYNC_AUTHKEY = "/etc/corosync/authkey"
 # fence_ipmilan's password_script reads the BMC password from this root-only file (never in the CIB)
 FENCE_PASSWORD_DIR = "/etc/axha/fence"
+# the quorum device's host (cluster file quorum_device): its SSH runner's name, so no node may be called so
+ARBITER = "arbiter"
 
 # constraint ids
 COL_GROUP_WITH_PROMOTED = "col-axigen-group-with-promoted"

@@ -79,6 +79,40 @@ class SshSpec:
 
 
 @dataclass(frozen=True)
+class SshTarget:
+    """What an SshRunner needs of a host that is not a node (the quorum device's arbiter)."""
+
+    name: str
+    ssh_address: str
+    ssh_port: int = 22
+    ssh_user: str = "root"
+
+
+@dataclass(frozen=True)
+class QuorumDeviceSpec:
+    """A third host running corosync-qnetd that gives its vote to one side of a split (corosync-qdevice's net
+    model): `host` is where the nodes' corosync-qdevice connects (TCP `port`), the ssh_* how axha reaches it to
+    set it up (its ssh_address defaults to `host`)."""
+
+    host: str
+    port: int = 5403
+    algorithm: str = "ffsplit"
+    ssh_address: str | None = None
+    ssh_port: int = 22
+    ssh_user: str = "root"
+
+    @property
+    def ssh_host(self) -> str:
+        return self.ssh_address or self.host
+
+    @property
+    def ssh_target(self) -> SshTarget:
+        """The arbiter as axha's SSH reaches it, under the runner name names.ARBITER."""
+        from axha.steps.names import ARBITER
+        return SshTarget(ARBITER, self.ssh_host, self.ssh_port, self.ssh_user)
+
+
+@dataclass(frozen=True)
 class ClusterSpec:
     name: str
     nodes: tuple[NodeSpec, NodeSpec]
@@ -86,6 +120,7 @@ class ClusterSpec:
     vip: VipSpec
     axigen: AxigenSpec = field(default_factory=AxigenSpec)
     ssh: SshSpec = field(default_factory=SshSpec)
+    quorum_device: QuorumDeviceSpec | None = None
     secrets_file: str | None = None
     path: str | None = None
 
@@ -104,4 +139,4 @@ class ClusterSpec:
 
 
 __all__ = ["ClusterSpec", "NodeSpec", "Link", "BmcSpec", "StorageSpec", "DrbdSpec", "VipSpec", "AxigenSpec",
-           "SshSpec", "replace"]
+           "SshSpec", "QuorumDeviceSpec", "SshTarget", "replace"]

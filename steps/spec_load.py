@@ -11,7 +11,8 @@ from typing import Any
 from axha.steps.bounded import YamlProblem, decode_utf8, load_yaml
 from axha.steps.files import FileProblem, read_regular
 from axha.steps.errors import InputError
-from axha.steps.spec import AxigenSpec, BmcSpec, ClusterSpec, DrbdSpec, Link, NodeSpec, SshSpec, StorageSpec, VipSpec
+from axha.steps.spec import (AxigenSpec, BmcSpec, ClusterSpec, DrbdSpec, Link, NodeSpec, QuorumDeviceSpec, SshSpec,
+                             StorageSpec, VipSpec)
 
 # every pattern is used with fullmatch (a `$` would also match before a trailing newline)
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
@@ -39,6 +40,7 @@ IFACE_WHAT = "interface name (at most 15 letters, digits and _ . -, not starting
 SECRET_WORDS = ("password", "passwd", "passphrase", "secret", "token", "private_key")
 STORAGE_MODES = ("drbd", "shared")
 FILESYSTEMS = ("ext4", "xfs")
+QDEVICE_ALGORITHMS = ("ffsplit", "lms")   # corosync-qdevice(8): the net model's algorithms for a two-node cluster
 
 
 class SpecError(InputError):
@@ -189,7 +191,7 @@ def parse_cluster(text: str, path: str = "<cluster file>") -> ClusterSpec:
     except YamlProblem as exc:
         raise SpecError(path, exc.line, _dotted(exc.keypath) or "(syntax)", exc.message) from None
     r = _Reader(path, lines)
-    top = r.mapping(data, (), ("cluster", "ssh", "nodes", "storage", "vip", "axigen", "secrets_file"))
+    top = r.mapping(data, (), ("cluster", "ssh", "nodes", "storage", "vip", "axigen", "quorum_device", "secrets_file"))
     name = r.string(top, "cluster", (), NAME_RE, "cluster name (letters, digits, - and _, at most 32)")
     ssh = _parse_ssh(r, r.get(top, "ssh", (), dict, {}), ("ssh",), path)
     nodes_raw = r.get(top, "nodes", (), list)
@@ -206,11 +208,13 @@ def parse_cluster(text: str, path: str = "<cluster file>") -> ClusterSpec:
         package=r.string(axigen_raw, "package", ("axigen",), PACKAGE_RE,
                          "package name (letters, digits and + . _ -, as dpkg and rpm name packages)", "axigen"),
     )
+    qdevice_raw = r.get(top, "quorum_device", (), dict, None)
+    quorum_device = _parse_quorum_device(r, qdevice_raw, ("quorum_device",)) if qdevice_raw is not None else None
     secrets_file = r.get(top, "secrets_file", (), str, None)
     if secrets_file is not None:
         secrets_file = _relative_to(path, secrets_file)
     spec = ClusterSpec(name=name, nodes=nodes, storage=storage, vip=vip, axigen=axigen, ssh=ssh,
-                       secrets_file=secrets_file, path=path)
+                       quorum_device=quorum_device, secrets_file=secrets_file, path=path)
     _cross_check(r, spec)
     return spec
 
@@ -292,6 +296,22 @@ def mount_point_problem(value: str) -> str | None:
     return None
 
 
+def _parse_quorum_device(r: _Reader, raw: Any, kp: tuple) -> QuorumDeviceSpec:
+    raw = r.mapping(raw, kp, ("host", "port", "algorithm", "ssh_address", "ssh_port", "ssh_user"))
+    algorithm = r.get(raw, "algorithm", kp, str, "ffsplit")
+    if algorithm not in QDEVICE_ALGORITHMS:
+        raise r.fail(kp + ("algorithm",), f"unknown algorithm {_show(algorithm)}; expected one of: "
+                                          f"{', '.join(QDEVICE_ALGORITHMS)}")
+    return QuorumDeviceSpec(
+        host=r.host(raw, "host", kp),
+        port=r.number(raw, "port", kp, 1, 65535, 5403),
+        algorithm=algorithm,
+        ssh_address=r.host(raw, "ssh_address", kp) if raw.get("ssh_address") is not None else None,
+        ssh_port=r.number(raw, "ssh_port", kp, 1, 65535, 22),
+        ssh_user=r.string(raw, "ssh_user", kp, USER_RE, "user name (lower case letters, digits, _ and -)", "root"),
+    )
+
+
 def _parse_vip(r: _Reader, raw: Any, kp: tuple) -> VipSpec:
     raw = r.mapping(raw, kp, ("address", "cidr", "interface"))
     address = r.ip(raw, "address", kp)
@@ -319,6 +339,17 @@ def _cross_check(r: _Reader, spec: ClusterSpec) -> None:
                 raise r.fail(here, f"address {value} is already used at {_dotted(seen[value])}; "
                                    "every node, link and BMC address must be unique")
             seen[value] = here
+    qd = spec.quorum_device
+    if qd is not None:
+        from axha.steps.names import ARBITER
+        for i, node in enumerate(spec.nodes):
+            if node.name == ARBITER:
+                raise r.fail(("nodes", i, "name"), f"a node named {ARBITER!r} beside a quorum_device: axha calls "
+                             "the quorum device's host so; give the node another name")
+        for key, value in (("host", qd.host), ("ssh_address", qd.ssh_host)):
+            if value in seen or value == spec.vip.address or value in spec.node_names:
+                raise r.fail(("quorum_device", key), f"{value} is a node's, a link's, a BMC's or the virtual IP's "
+                             "address: the quorum device must be a third host, outside the two nodes")
     if spec.vip.address in seen:
         raise r.fail(("vip", "address"), f"the virtual IP {spec.vip.address} is already a node address "
                                          f"({_dotted(seen[spec.vip.address])}); pick a free address")

@@ -34,6 +34,11 @@ def spec_to_dict(spec: ClusterSpec) -> dict:
     out["storage"] = storage
     out["vip"] = {"address": spec.vip.address, "cidr": spec.vip.cidr, "interface": spec.vip.interface}
     out["axigen"] = {"service": spec.axigen.service, "package": spec.axigen.package}
+    qd = spec.quorum_device
+    if qd is not None:
+        out["quorum_device"] = {"host": qd.host, "port": qd.port, "algorithm": qd.algorithm,
+                                **({"ssh_address": qd.ssh_address} if qd.ssh_address else {}),
+                                "ssh_port": qd.ssh_port, "ssh_user": qd.ssh_user}
     if spec.secrets_file:
         out["secrets_file"] = spec.secrets_file
     return out
