@@ -98,7 +98,8 @@ def open_audit(spec, secrets=None) -> AuditLog:
 def open_context(spec, secrets, *, audit: AuditLog | None = None, journal=None,
                  accept_host_key: Callable[[Any], bool] | None = None, confirm: Confirm = refuse_all,
                  options: dict | None = None, connect_timeout: float = 10.0) -> Context:
-    """A Context with one SshRunner per node (connecting lazily), ctx.bmc(node) -> BmcClient, ctx.local, and the
+    """A Context with one SshRunner per node and one for the quorum device's arbiter (names.ARBITER, when the
+    cluster file has one), connecting lazily, ctx.bmc(node) -> BmcClient, ctx.local, and the
     audit log's Redactor fed with every secret. Cheap: nothing connects until the first command. Its operations
     are journaled (options["journal_operations"]: steps.operation.run_operation gives each its journal)."""
     from axha.steps.secrets import Secrets
@@ -122,6 +123,12 @@ def open_context(spec, secrets, *, audit: AuditLog | None = None, journal=None,
                              accept_host_key=accept_host_key, connect_timeout=connect_timeout)
         for node in spec.nodes
     }
+    if spec.quorum_device is not None:
+        target = spec.quorum_device.ssh_target
+        runners[target.name] = SshRunner(target, key_file=spec.ssh.key_file, password=secrets.ssh_password,
+                                         passphrase=secrets.ssh_key_passphrase, known_hosts=spec.ssh.known_hosts,
+                                         audit=audit, accept_host_key=accept_host_key,
+                                         connect_timeout=connect_timeout)
     clients: dict[str, Any] = {}
 
     def bmc(name: str):

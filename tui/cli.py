@@ -11,7 +11,7 @@ from pathlib import Path
 from axha.tui.clihelp import fail
 
 COMMAND_MODULES = ("axha.tui.cmd_preflight", "axha.tui.cmd_install", "axha.tui.cmd_maint",
-                   "axha.tui.cmd_replace")
+                   "axha.tui.cmd_replace", "axha.tui.cmd_qdevice")
 
 DESCRIPTION = """\
 axha installs and maintains a two-node active/passive Axigen mail cluster:

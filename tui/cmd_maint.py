@@ -137,6 +137,11 @@ def format_status(state) -> str:
         out.append(f"  fence {f['id']}: {f['role']}" + (f" on {f['node']}" if f["node"] else ""))
     for a in state.service_answers:
         out.append(f"  {a.protocol.upper()} on the VIP: " + (a.banner if a.ok else f"NO ANSWER ({a.error})"))
+    if state.quorum_device is not None:
+        qd = state.quorum_device
+        seen = ", ".join(f"{name} {'vote' if v['vote'] else 'NO VOTE'} ({v['state'] or v['error'] or '?'}, "
+                         f"{v['total_votes']}/{v['expected_votes']} votes)" for name, v in qd["nodes"].items())
+        out.append(f"  quorum device {qd['host']}:{qd['port']} {qd['algorithm']}: {seen}")
     if state.warnings:
         out.append("attention:")
         out.extend(f"  {'!!' if w.loud else ' -'} {w.text}" for w in state.warnings)

@@ -19,8 +19,9 @@ def storage_steps(spec, options: dict[str, Any]) -> list[Step]:
 
 
 def install_steps(spec, options: dict[str, Any] | None = None) -> list[Step]:
-    """Access, packages (only with install_packages), storage, Axigen listeners on the VIP, corosync, pacemaker, fencing, [fence drill],
-    Axigen role, verify. options: install_packages, fence_drill, wipe_disk, skip_initial_sync (see axha install)."""
+    """Access, packages (only with install_packages), storage, Axigen listeners on the VIP, [the quorum device's
+    arbiter and certificates], corosync, [corosync-qdevice], pacemaker, fencing, [fence drill], Axigen role,
+    verify. options: install_packages, fence_drill, wipe_disk, skip_initial_sync (see axha install)."""
     from axha.steps.install.access import AccessStep
     from axha.steps.install.axigen_config import AxigenConfigStep
     from axha.steps.install.corosync import CorosyncStep
@@ -35,7 +36,16 @@ def install_steps(spec, options: dict[str, Any] | None = None) -> list[Step]:
     if options.get("install_packages"):
         steps.append(PackagesStep())
     steps += storage_steps(spec, options)
-    steps += [AxigenConfigStep(), CorosyncStep(), PacemakerStep(), FencingStep(), AxigenRoleStep(), VerifyStep()]
+    steps.append(AxigenConfigStep())
+    if spec.quorum_device is not None:
+        from axha.steps.install import qdevice
+        steps.append(qdevice.QuorumDevicePreflight(bool(options.get("install_packages"))))
+        if options.get("install_packages"):
+            steps.append(qdevice.QuorumPackages())
+        steps += [qdevice.QnetdStep(), qdevice.QdeviceCertsStep(), CorosyncStep(), qdevice.QdeviceServiceStep()]
+    else:
+        steps.append(CorosyncStep())
+    steps += [PacemakerStep(), FencingStep(), AxigenRoleStep(), VerifyStep()]
     if options.get("fence_drill"):
         # after the role is verified: the drill proves failover of the running service, then verify again
         steps += [FenceDrillStep(), _VerifyAgain()]

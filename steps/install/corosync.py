@@ -33,7 +33,34 @@ def render_conf(spec) -> str:
         f"        ring0_addr: {conf_word(node.link0.address, 'the link0 address')}\n"
         f"        ring1_addr: {conf_word(node.link1.address, 'the link1 address')}\n    }}\n"
         for i, node in zip(nodeids(spec), spec.nodes))
-    return template.substitute(cluster=conf_word(spec.name, "the cluster name"), nodes=nodes)
+    return template.substitute(cluster=conf_word(spec.name, "the cluster name"), nodes=nodes,
+                               quorum=quorum_section(spec.quorum_device))
+
+
+TWO_NODE = ("    # two nodes: the survivor keeps quorum; wait_for_all (implied) keeps a lone booting node from acting alone\n"
+            "    two_node: 1\n")
+
+
+def quorum_section(qd) -> str:
+    """The votequorum options inside quorum {}: two_node without a quorum device; with one, its device {} and no
+    two_node (votequorum refuses the two together: exec/votequorum.c v3.1.7 lines 1295-1309, "two_node and quorum
+    device cannot be configured at the same time", and two_node may change on a reload, lines 1364-1369). The
+    device's layout is corosync-qdevice(8)'s: votes 1 (a two-node
+    cluster: nodes - 1), model net, net { tls: on (client certificates, as corosync-qdevice-net-certutil sets
+    them up), host, port, algorithm }."""
+    if qd is None:
+        return TWO_NODE
+    return ("    # a third host's corosync-qnetd gives its vote to one side of a split: no fence race, no delay\n"
+            "    device {\n"
+            "        votes: 1\n"
+            "        model: net\n"
+            "        net {\n"
+            "            tls: on\n"
+            f"            host: {conf_word(qd.host, 'the quorum device host')}\n"
+            f"            port: {int(qd.port)}\n"
+            f"            algorithm: {conf_word(qd.algorithm, 'the quorum device algorithm')}\n"
+            "        }\n"
+            "    }\n")
 
 
 # ---------------------------------------------------------------- parsers (pure)
@@ -107,6 +134,7 @@ class CorosyncStep(Step):
                 actions.append(Action(node, KEY_INSTALL_ARGV,
                                       f"copy the authkey from {source}, mode 0400 (content over stdin, never logged)"))
         wanted = render_conf(ctx.spec)
+        reloads: list[Action] = []
         for node in names:
             current = read(ctx, node, ["cat", COROSYNC_CONF])
             if current.rc == 0 and current.stdout == wanted:
@@ -119,8 +147,12 @@ class CorosyncStep(Step):
                 Action(node, ("corosync", "-t", "-c", STAGED), "check it with corosync itself before using it"),
                 Action(node, ("mv", "-f", STAGED, COROSYNC_CONF), "put the checked corosync.conf in place"),
             ]
-            if service_state(ctx, node, "corosync")[0]:
-                actions.append(Action(node, ("corosync-cfgtool", "-R"), "make the running corosync reload it"))
+            if service_state(ctx, node, "corosync")[0] and not reloads:
+                # -R: "Tell all instances of corosync in this cluster to reload corosync.conf" (corosync-cfgtool(8),
+                # v3.1.7): once, after both files are in place
+                reloads.append(Action(node, ("corosync-cfgtool", "-R"), "make the running corosync reload it "
+                                      "(on every node: both files are in place)"))
+        actions += reloads
         for node in names:
             actions += service_actions(ctx, node, "corosync", "the cluster membership layer")
         return actions

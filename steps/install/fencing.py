@@ -1,4 +1,5 @@
-"""Install step 6: one fence_ipmilan device per node, kept off the node it fences, a delay against fence races,
+"""Install step 6: one fence_ipmilan device per node, kept off the node it fences, a delay against fence races
+(none with a quorum device),
 the BMC password outside the CIB; verified through each device from the peer; an opt-in fence drill.
 
 A fenced node is powered OFF, not rebooted (stonith-action=off, see CLUSTER_FENCING).
@@ -21,7 +22,10 @@ FENCE_AGENT = "/usr/sbin/fence_ipmilan"
 # `axha lab power`), so a node that keeps failing cannot come back by itself and pull the service back and
 # forth; the survivor runs the service meanwhile. The fence drill still asks for an explicit reboot.
 CLUSTER_FENCING = (("stonith-enabled", "true"), ("stonith-action", "off"))
-DELAY = "10s"           # on the device that fences the first node: in a fence race the first node survives
+# on the device that fences the first node: in a fence race the first node survives. A cluster with a quorum
+# device has no fence race (only the side with the device's vote is quorate, and only a quorate side fences):
+# no delay there, so a dead first node is fenced at once
+DELAY = "10s"
 MONITOR = "60s"
 START_TIMEOUT = 90.0
 REJOIN_TIMEOUT = 300.0
@@ -44,7 +48,7 @@ def fencing_change(spec) -> cib.CibChange:
     for i, node in enumerate(spec.nodes):
         device = names.fence_device(node.name)
         objects.append(cib.CibObject("resources", device, cib.primitive(
-            device, "stonith", "fence_ipmilan", None, fence_params(node, i == 0),
+            device, "stonith", "fence_ipmilan", None, fence_params(node, i == 0 and spec.quorum_device is None),
             ops=(cib.Op("monitor", MONITOR, "30s"),))))
     for node in spec.nodes:
         device, lid = names.fence_device(node.name), names.fence_location(node.name)

@@ -17,6 +17,8 @@ from axha.steps.pacemaker_status import ClusterStatus, parse_crm_mon
 from axha.steps.sections import SEC_FUNC
 from axha.steps.sections import split_sections as read_sections
 from axha.steps import axigen_versions
+from axha.steps.quorum_status import (QDEVICE_TOOL_ARGV, QUORUMTOOL_ARGV, QdeviceStatus, QuorumStatus,
+                                      QuorumStatusError, parse_qdevice_status, parse_quorumtool_status)
 
 PROBE_TIMEOUT = 25.0
 STEP_TIMEOUT = 8  # seconds per probe command on the node (a hung crm_mon must not stall the refresh)
@@ -35,7 +37,7 @@ def probe_commands(spec) -> list[tuple[str, tuple[str, ...]]]:
         ("axigen", axigen_versions.package_version_argv(spec.axigen.package)),
         ("axigen_bin", axigen_versions.binary_version_argv()),
         ("axigen_cli", axigen_versions.cli_version_argv(timeout=3)),
-    ]
+    ] + ([("quorum", QUORUMTOOL_ARGV), ("qdevice", QDEVICE_TOOL_ARGV)] if spec.quorum_device is not None else [])
 
 
 def probe_argv(spec) -> tuple[str, ...]:
@@ -74,6 +76,9 @@ class NodeProbe:
     axigen_binary: str | None = None      # installed: `axigen --version`
     axigen_running: str | None = None     # running: the CLI's GET VERSION (only where Axigen runs)
     drbd_gi: str = ""          # data generation identifiers (split-brain evidence)
+    quorum: QuorumStatus | None = None        # with a quorum device: corosync-quorumtool -s
+    qdevice: QdeviceStatus | None = None      # and corosync-qdevice-tool -s -v
+    qdevice_error: str = ""
 
 
 def parse_probe(node: str, rc: int, stdout: str, spec) -> NodeProbe:
@@ -124,6 +129,17 @@ def parse_probe(node: str, rc: int, stdout: str, spec) -> NodeProbe:
     kw["axigen_binary"] = axigen_versions.parse_binary_version(binary) if b_rc == 0 else None
     c_rc, cli = sections.get("axigen_cli", (1, ""))
     kw["axigen_running"] = axigen_versions.parse_cli_version(cli) if c_rc == 0 else None
+    if spec.quorum_device is not None:
+        try:
+            kw["quorum"] = parse_quorumtool_status(sections.get("quorum", (1, ""))[1])
+        except QuorumStatusError:
+            pass
+        q_rc, qd = sections.get("qdevice", (1, ""))
+        try:
+            kw["qdevice"] = parse_qdevice_status(qd)
+        except QuorumStatusError as exc:
+            kw["qdevice_error"] = (qd.strip().splitlines() or [f"corosync-qdevice-tool exited {q_rc}"])[-1][:200] \
+                if q_rc != 0 else str(exc)
     return NodeProbe(node, True, **kw)
 
 

@@ -100,6 +100,7 @@ class ClusterState:
     split_brain: SplitBrain
     warnings: tuple[Attention, ...]
     cib_version: CibVersion | None = None
+    quorum_device: dict | None = None     # with one in the cluster file: quorum_device_view()
     pacemaker: ClusterStatus | None = field(default=None, compare=False)
     probes: tuple[NodeProbe, ...] = field(default=(), compare=False)
 
@@ -134,6 +135,7 @@ class ClusterState:
             "service_answers": {a.protocol: a.to_dict() for a in self.service_answers},
             "split_brain": self.split_brain.to_dict(),
             "warnings": [w.to_dict() for w in self.warnings],
+            "quorum_device": self.quorum_device,
             "cib_version": ({"admin_epoch": self.cib_version.admin_epoch, "epoch": self.cib_version.epoch,
                              "num_updates": self.cib_version.num_updates} if self.cib_version else None),
         }
@@ -252,6 +254,50 @@ def _warnings(state_nodes, links, drbd, pcmk, split, answers, leftovers, fencing
     return out
 
 
+def quorum_device_view(spec, by_node) -> dict | None:
+    """The quorum device as each node sees it: corosync-qdevice connected to the arbiter, the device's vote cast
+    for the node and counted there, and corosync's votes (None without a quorum_device in the cluster file)."""
+    qd = spec.quorum_device
+    if qd is None:
+        return None
+    nodes = {}
+    for name in spec.node_names:
+        probe = by_node.get(name)
+        quorum = probe.quorum if probe else None
+        device = probe.qdevice if probe else None
+        local = quorum.local_member if quorum else None
+        nodes[name] = {
+            "connected": bool(device and device.connected),
+            "state": device.state if device else None,
+            "error": (probe.qdevice_error or probe.error) if probe and device is None else "",
+            "vote": bool(local and local.qdevice_cast_vote and quorum.qdevice_counted),
+            "registered": bool(quorum and quorum.has_qdevice),
+            "total_votes": quorum.total_votes if quorum else None,
+            "expected_votes": quorum.expected_votes if quorum else None,
+            "quorate": quorum.quorate if quorum else None,
+            "two_node": quorum.two_node if quorum else None,
+        }
+    return {"host": qd.host, "port": qd.port, "algorithm": qd.algorithm, "nodes": nodes}
+
+
+def _qdevice_warnings(view: dict | None, nodes) -> list[Attention]:
+    out: list[Attention] = []
+    reachable = {n.name for n in nodes if n.reachable and n.state not in ("stopped",)}
+    for name, seen in (view or {}).get("nodes", {}).items():
+        if name not in reachable:
+            continue    # the node's own attention says it
+        if seen["two_node"]:
+            out.append(Attention("QDEVICE_NOT_CONFIGURED", name, f"corosync on {name} runs two_node, not the "
+                                 "quorum device of the cluster file: run axha quorum-device add", True))
+        elif not seen["connected"]:
+            out.append(Attention("QDEVICE_DISCONNECTED", name, f"corosync-qdevice on {name} is not connected to "
+                                 f"the arbiter ({seen['state'] or seen['error'] or 'no answer'}): a split would "
+                                 "have no tie-breaker", True))
+        elif not seen["vote"]:
+            out.append(Attention("QDEVICE_NO_VOTE", name, f"the quorum device does not vote for {name}"))
+    return out
+
+
 def build_state(spec, probes: tuple[NodeProbe, ...], answers: tuple[ServiceAnswer, ...],
                 taken_at: float | None = None) -> ClusterState:
     """Pure: probes + service answers -> ClusterState."""
@@ -275,7 +321,9 @@ def build_state(spec, probes: tuple[NodeProbe, ...], answers: tuple[ServiceAnswe
     links = _links(spec, by_node, nodeids)
     split = detect_split_brain(spec, by_node, pcmk)
     cib = next((p.cib_version for p in probes if p.cib_version is not None), None)
-    warnings = _warnings(nodes, links, drbd, pcmk, split, answers, leftovers, fencing)
+    qdevice = quorum_device_view(spec, by_node)
+    warnings = _warnings(nodes, links, drbd, pcmk, split, answers, leftovers, fencing) + \
+        _qdevice_warnings(qdevice, nodes)
     return ClusterState(
         cluster=spec.name, taken_at=taken_at if taken_at is not None else time.time(),
         node_names=spec.node_names, nodes=nodes, active_node=active,
@@ -283,7 +331,7 @@ def build_state(spec, probes: tuple[NodeProbe, ...], answers: tuple[ServiceAnswe
         maintenance_mode=bool(pcmk and pcmk.maintenance_mode), stonith_enabled=bool(pcmk and pcmk.stonith_enabled),
         resources=tuple(resources), drbd=drbd, links=links, fencing=tuple(fencing), failed_actions=tuple(failed),
         leftover_constraints=leftovers, service_answers=answers, split_brain=split, warnings=tuple(warnings),
-        cib_version=cib, pacemaker=pcmk, probes=probes)
+        cib_version=cib, quorum_device=qdevice, pacemaker=pcmk, probes=probes)
 
 
 def read_state(ctx, *, with_service: bool = True) -> ClusterState:

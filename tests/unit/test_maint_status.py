@@ -120,3 +120,35 @@ def test_unreachable_node():
     s = build_state(SPEC, (node1, node2), (SMTP_OK,))
     assert s.node("node2").state == "offline" and not s.node("node2").reachable
     assert "NODE_UNREACHABLE" in [w.code for w in s.warnings]
+
+
+def test_quorum_device_state_and_warnings():
+    """With a quorum_device in the cluster file the probe adds corosync-quorumtool and corosync-qdevice-tool; the
+    state says per node whether the device votes (samples rendered from upstream's printf calls,
+    tests/fixtures/qdevice/SOURCES.md)."""
+    import dataclasses
+    from axha.steps.quorum_status import parse_qdevice_status, parse_quorumtool_status
+    from axha.steps.spec import QuorumDeviceSpec
+
+    spec = dataclasses.replace(SPEC, quorum_device=QuorumDeviceSpec("192.168.77.13"))
+    assert [n for n, _ in __import__("axha.steps.maint.probe", fromlist=["x"]).probe_commands(spec)][-2:] == \
+        ["quorum", "qdevice"]
+    assert "corosync-qdevice-tool" not in " ".join(probe_argv(SPEC))
+    qd = FIX / "qdevice"
+    voting = parse_quorumtool_status((qd / "quorumtool-3.0.0-qdevice.txt").read_text())
+    lost = parse_quorumtool_status((qd / "quorumtool-3.0.3-qdevice-lost-hex.txt").read_text())
+    connected = parse_qdevice_status((qd / "qdevice-tool-3.0.1-s-v.txt").read_text())
+    failed = parse_qdevice_status((qd / "qdevice-tool-3.0.1-s-v-connect-failed.txt").read_text())
+    base = probes("maintenance-drbd-healthy", crm_mon=crm_mon("healthy"))
+    good = tuple(dataclasses.replace(p, quorum=voting, qdevice=connected) for p in base)
+    s = build_state(spec, good, (SMTP_OK,), taken_at=0)
+    view = s.to_json()["quorum_device"]
+    assert view["host"] == "192.168.77.13" and view["algorithm"] == "ffsplit"
+    assert all(v["connected"] and v["vote"] and v["total_votes"] == 3 for v in view["nodes"].values()), view
+    assert not [w for w in s.warnings if w.code.startswith("QDEVICE")]
+    bad = (good[0], dataclasses.replace(base[1], quorum=lost, qdevice=failed))
+    s = build_state(spec, bad, (SMTP_OK,), taken_at=0)
+    assert [(w.code, w.node, w.loud) for w in s.warnings if w.code.startswith("QDEVICE")] == \
+        [("QDEVICE_DISCONNECTED", "node2", True)]
+    assert s.to_json()["quorum_device"]["nodes"]["node2"]["vote"] is False
+    assert build_state(SPEC, base, (SMTP_OK,), taken_at=0).to_json()["quorum_device"] is None

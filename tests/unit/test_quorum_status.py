@@ -421,7 +421,8 @@ def test_fixtures_are_the_renderers_output(name):
 def test_every_fixture_is_listed_in_sources():
     sources = (QFIX / "SOURCES.md").read_text()
     on_disk = {p.name for p in QFIX.iterdir() if p.name != "SOURCES.md"}
-    assert on_disk == set(SAMPLES)
+    # rendered samples, and the real tools' outputs recorded in the lab (lab-*, read in test_qdevice.py)
+    assert {n for n in on_disk if not n.startswith("lab-")} == set(SAMPLES)
     for name in on_disk:
         assert f"`{name}`" in sources, name
 

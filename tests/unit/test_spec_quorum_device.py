@@ -68,3 +68,13 @@ def test_quorum_device_must_be_a_mapping():
     with pytest.raises(SpecError) as info:
         parse_cluster(EXAMPLE + "quorum_device: arbiter\n", "c.yaml")
     assert info.value.key == "quorum_device" and "mapping" in info.value.message
+
+
+def test_a_node_named_like_the_arbiters_runner_is_refused_beside_a_quorum_device():
+    text = with_qdevice("host: 192.168.77.13").replace("name: node2", "name: arbiter", 1)
+    assert "name: arbiter" in text
+    with pytest.raises(SpecError) as info:
+        parse_cluster(text, "c.yaml")
+    assert info.value.key == "nodes[1].name" and "arbiter" in info.value.message and info.value.line
+    # without a quorum device the name is free
+    assert parse_cluster(EXAMPLE.replace("name: node2", "name: arbiter", 1), "c.yaml").nodes[1].name == "arbiter"

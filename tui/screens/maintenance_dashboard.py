@@ -24,6 +24,11 @@ def render_summary(state) -> Text:
     text.append(state.active_node or "NO NODE", style="bold green" if state.active_node else "bold red")
     text.append(f"  DC {state.dc or '-'}  ")
     text.append("quorum" if state.quorum else "NO QUORUM", style="green" if state.quorum else "bold red")
+    if state.quorum_device is not None:
+        votes = [v["vote"] for v in state.quorum_device["nodes"].values()]
+        ok = all(votes)
+        text.append("  qdevice ")
+        text.append("ok" if ok else f"{sum(votes)}/{len(votes)}", style="green" if ok else "bold red")
     if state.maintenance_mode:
         text.append("  MAINTENANCE MODE", style="bold yellow")
     for a in state.service_answers:
