@@ -43,7 +43,7 @@ RES = """resource axigen {{
 HELPER = """#!/bin/sh
 # stands in for /usr/sbin/drbdadm as the kernel's usermode helper: records its argv and environment
 { echo "argv=$*"; env | grep -E "^DRBD_" | sort; } > "$(dirname "$0")/helper-$1.$$"
-[ "$1" = fence-peer ] && exit 4
+[ "$1" = fence-peer ] && exit "$(cat "$(dirname "$0")/fence-peer-rc" 2>/dev/null || echo 4)"
 exit 0
 """
 
@@ -265,6 +265,32 @@ def test_peer_loss_while_primary_calls_fence_peer_like_the_kernel_and_resyncs_ba
                    and peer(st)["replication-state"] == "Established")
     log = (tmp_path / "node2/run/axigen.log").read_text()
     assert "handshake with node1: -1 (peer's bitmap UUID is my current)" in log
+
+
+def test_a_failed_fence_peer_leaves_the_primarys_io_suspended_and_its_data_generation_unchanged(pair, tmp_path):
+    """crm-fence-peer.9.sh exits 1 in a partition without quorum ("I don't have quorum; did not place the
+    constraint!"): the kernel calls the helper broken and leaves IO frozen, with no new data generation (drbd
+    9.2.12 drbd_nl.c conn_try_outdate_peer(), drbd_state.c check_may_resume_io_after_fencing()); the peer coming
+    back connects without a split brain and resumes IO."""
+    both_connected(pair)
+    pair.adm("node1", "new-current-uuid", "--clear-bitmap", "axigen/0")
+    pair.wait("node2", lambda st: disk(st) == "UpToDate")
+    pair.adm("node1", "primary", "axigen")
+    (tmp_path / "fence-peer-rc").write_text("1\n")
+    before = pair.run("node1", "drbdadm", "-c", str(tmp_path / "r.res"), "get-gi", "axigen").stdout.split(":")[0]
+    pair.power_cut("node2")
+    pair.wait("node1", lambda st: peer(st)["cstate"] == "Connecting")
+    wait_until(lambda: "fence-peer helper broken, returned 1" in (tmp_path / "node1/run/axigen.log").read_text(),
+               "node1's fence-peer helper to return", 15)
+    st = pair.status("node1")
+    assert st["suspended"] and peer(st)["peer-disk-state"] == "DUnknown", st
+    gi = pair.run("node1", "drbdadm", "-c", str(tmp_path / "r.res"), "get-gi", "axigen").stdout.split(":")[0]
+    assert gi == before, "a new data generation while IO is frozen"
+    pair.adm("node2", "up", "axigen")
+    st = pair.wait("node1", lambda st: peer(st)["cstate"] == "Connected" and peer(st)["replication-state"]
+                   == "Established" and peer(st)["peer-disk-state"] == "UpToDate")
+    assert not st["suspended"], st
+    assert "split-brain" not in (tmp_path / "node1/run/axigen.log").read_text().lower()
 
 
 def test_test_hooks_outdated_resync_and_split_brain_recovery(pair, tmp_path):

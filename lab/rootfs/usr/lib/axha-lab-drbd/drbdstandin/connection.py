@@ -207,15 +207,24 @@ class ConnectionMixin:
         peer.peer_disk = "DUnknown"
         peer.repl = "Off"
         if self.role == "Primary":
+            # fencing resource-and-stonith: IO is suspended while the fence-peer handler runs, and the new data
+            # generation waits until IO resumes after a successful fencing (drbd 9.2.12 drbd_state.c lines
+            # 2141-2148 susp_fen, 3534-3574 check_may_resume_io_after_fencing() and its NEW_CUR_UUID): a
+            # Primary whose handler fails stays frozen with the old generation, as the real one does
+            stonith = peer.opts.get("fencing") == "resource-and-stonith" and new_cstate != "StandAlone"
             for dev in self.devices.values():
                 md = dev["md"]
                 if md is not None and not md["bitmap"]:
+                    if stonith:
+                        dev["new_cur_uuid"] = True
+                        continue
                     meta.rotate_current(md, keep_bitmap=True)
                     dev["writes_mark"] = self.write_sectors()
                     self.save_md(dev)
             if peer.opts.get("fencing") in ("resource-only", "resource-and-stonith") and new_cstate != "StandAlone":
-                if peer.opts.get("fencing") == "resource-and-stonith":
+                if stonith:
                     self.susp_fen = True
+                    self.freeze_writers()
                 vol = self.first_vol()
                 minor = self.devices[vol]["minor"] if vol is not None else None
                 threading.Thread(target=self.fence_peer, args=(peer, vol, minor), daemon=True).start()

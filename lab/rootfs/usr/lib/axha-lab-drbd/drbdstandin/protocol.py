@@ -91,6 +91,11 @@ class ProtocolMixin:
                 self.send_state(peer, handshake=True)
             peer.cstate = "Connected"
             self.log(f"connection to {peer.name} established")
+            if self.susp_fen:   # the connection back resumes a suspended IO (check_may_resume_io_after_fencing)
+                self.susp_fen = False
+                for dev in self.devices.values():
+                    dev.pop("new_cur_uuid", None)
+                self.thaw_writers()
             self.handshake(peer, msg)
             return
         vol = self.first_vol()
