@@ -76,7 +76,7 @@ def test_the_arbiter_has_a_power_switch_and_starts_qnetd_at_boot(with_arbiter, l
     out = subprocess.run(axha + ["on"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "arbiter: power on" in out.stdout, out.stderr
     nodes.wait_booted(instance, "arbiter")
-    wait_until(lambda: reaches(lab_exec, "node2", address, 5403), "qnetd on the arbiter to listen again", 30)
+    wait_until(lambda: reaches(lab_exec, "node2", address, 5403), "qnetd on the arbiter to listen again", 120)
     assert lab_exec("arbiter", ["corosync-qnetd-tool", "-s"]).returncode == 0
 
 

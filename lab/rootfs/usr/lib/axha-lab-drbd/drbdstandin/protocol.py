@@ -59,13 +59,14 @@ class ProtocolMixin:
                     dev["md"]["out_of_sync"] = int(left)
                     self.save_md(dev)
         elif kind == "rs-data":
-            # the SyncTarget counts and acknowledges every block it received, on the path it came by
-            if peer.sync and peer.repl == "SyncTarget":
-                if msg.get("sid") == peer.sync.get("sid"):
-                    sectors = int(msg["n"]) / 512
-                    peer.received += int(min(sectors, peer.sync["left"]))
-                    peer.sync["left"] = max(0.0, float(peer.sync["left"]) - sectors)
-                self.send_on(path, {"t": "rs-ack", "sid": msg.get("sid"), "n": int(msg["n"])})
+            # the SyncTarget counts every block it received and acknowledges it on the path it came by; always
+            # acknowledged: the sync-start may still be in another path's handler (the receiver takes a message
+            # from whichever path brings it first), and an unacknowledged window would stall the resync for good
+            if peer.sync and peer.repl == "SyncTarget" and msg.get("sid") == peer.sync.get("sid"):
+                sectors = int(msg["n"]) / 512
+                peer.received += int(min(sectors, peer.sync["left"]))
+                peer.sync["left"] = max(0.0, float(peer.sync["left"]) - sectors)
+            self.send_on(path, {"t": "rs-ack", "sid": msg.get("sid"), "n": int(msg["n"])})
         elif kind == "rs-ack":
             sync = peer.sync
             if sync and peer.repl == "SyncSource" and msg.get("sid") == sync["sid"]:
