@@ -435,6 +435,9 @@ class QuorumDevicePreflight(Step):
                 out.append(finding(True, "ARBITER_REACHABLE", node.name,
                                    f"{node.name} reaches {qd.host}:{qd.port} over {dev}, apart from its cluster "
                                    "links"))
+        # the verdicts in the step's line (a check's PASS and WARN findings are not printed on their own)
+        self.outcome = "; ".join(f.summary if f.status == PASS else f"{f.status} {f.summary} ({f.remedy})"
+                                 for f in out)
         return out
 
 
