@@ -242,6 +242,12 @@ class QuorumStatus:
     def has_qdevice(self) -> bool:
         return self.qdevice_name is not None
 
+    @property
+    def device_votes_here(self) -> bool:
+        """The quorum device casts its vote for the local node and the vote counts here."""
+        local = self.local_member
+        return bool(self.has_qdevice and local and local.qdevice_cast_vote and self.qdevice_counted)
+
 
 _QT = "corosync-quorumtool"
 _QT_KEYS = {"Date", "Quorum provider", "Nodes", "Node ID", "Ring ID", "Quorate", "Expected votes",

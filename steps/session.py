@@ -117,18 +117,13 @@ def open_context(spec, secrets, *, audit: AuditLog | None = None, journal=None,
                             "value (masking every occurrence would reveal them); choose longer passwords")
     if isinstance(journal, str):
         journal = open_journal(spec, journal)
+    hosts = list(spec.nodes) + ([spec.quorum_device.ssh_target] if spec.quorum_device is not None else [])
     runners = {
-        node.name: SshRunner(node, key_file=spec.ssh.key_file, password=secrets.ssh_password,
+        host.name: SshRunner(host, key_file=spec.ssh.key_file, password=secrets.ssh_password,
                              passphrase=secrets.ssh_key_passphrase, known_hosts=spec.ssh.known_hosts, audit=audit,
                              accept_host_key=accept_host_key, connect_timeout=connect_timeout)
-        for node in spec.nodes
+        for host in hosts
     }
-    if spec.quorum_device is not None:
-        target = spec.quorum_device.ssh_target
-        runners[target.name] = SshRunner(target, key_file=spec.ssh.key_file, password=secrets.ssh_password,
-                                         passphrase=secrets.ssh_key_passphrase, known_hosts=spec.ssh.known_hosts,
-                                         audit=audit, accept_host_key=accept_host_key,
-                                         connect_timeout=connect_timeout)
     clients: dict[str, Any] = {}
 
     def bmc(name: str):

@@ -113,6 +113,21 @@ def confirm_on_terminal(question) -> bool:
     return answer.strip() == expected
 
 
+def confirm_start(args, refusal: str, question: str) -> bool:
+    """Before a command changes a cluster: --yes (or --plan) goes on; a terminal asks for a typed `yes`; without
+    one the command is refused (InputError `refusal`: run it on a terminal or pass --yes)."""
+    if getattr(args, "plan", False) or getattr(args, "yes", False):
+        return True
+    if not interactive(args):
+        from axha.steps.errors import InputError
+        raise InputError(refusal, remedy="Run it on a terminal, or pass --yes (see the commands first with --plan).")
+    print(question, file=sys.stderr)
+    try:
+        return input("Type 'yes' to start: ").strip() == "yes"
+    except EOFError:
+        return False
+
+
 def context_for_cli(args, spec, secrets, journal: str | None = None):
     """A Context for a command. Unknown host keys: prompt on the terminal; with --yes (or no terminal) they are
     refused, never auto-accepted. Confirmations: --yes accepts them, a terminal asks, else refused."""

@@ -6,7 +6,7 @@ import os
 import sys
 import time
 
-from axha.tui.clihelp import context_for_cli, fail, interactive, load_for_cli, print_event
+from axha.tui.clihelp import confirm_start, context_for_cli, fail, load_for_cli, print_event
 
 RECORD_ENV = "AXHA_RECORD_EVENTS"             # write every event as a JSON line to this file (screen fixtures)
 PROGRESS_EVERY = 2.0                          # seconds between printed progress lines per node (human output)
@@ -114,16 +114,6 @@ def interrupted(ctx) -> None:
             journal.mark(step_id, "failed", "interrupted by the admin (Ctrl-C)")
 
 
-def confirm_start(spec) -> bool:
-    a, b = spec.node_names
-    print(f"Install the Axigen cluster {spec.name!r} on {a} and {b}? Every command is shown as it runs.",
-          file=sys.stderr)
-    try:
-        return input("Type 'yes' to start: ").strip() == "yes"
-    except EOFError:
-        return False
-
-
 def cmd_install(args) -> int:
     from axha.steps.framework import run_steps
     from axha.steps.install import install_steps
@@ -134,14 +124,12 @@ def cmd_install(args) -> int:
         options = install_options(args)
         spec, secrets = load_for_cli(args, need_bmc=True)
         check_wipes(spec, options["wipe_disks"])
-        if not args.plan and not args.yes:
-            if not interactive(args):
-                from axha.steps.errors import InputError
-                raise InputError("axha install changes both nodes and needs a confirmation",
-                                 remedy="Run it on a terminal, or pass --yes (see the commands first with --plan).")
-            if not confirm_start(spec):
-                print("axha: not started", file=sys.stderr)
-                return 1
+        a, b = spec.node_names
+        if not confirm_start(args, "axha install changes both nodes and needs a confirmation",
+                             f"Install the Axigen cluster {spec.name!r} on {a} and {b}? Every command is shown as "
+                             "it runs."):
+            print("axha: not started", file=sys.stderr)
+            return 1
         ctx = context_for_cli(args, spec, secrets, journal=None if args.plan else "install")
         ctx.options.update(options)
         printer = Printer(args.json, os.environ.get(RECORD_ENV), args.plan)

@@ -6,7 +6,7 @@ import json
 import os
 import sys
 
-from axha.tui.clihelp import cluster_path, context_for_cli, fail, interactive, load_for_cli
+from axha.tui.clihelp import cluster_path, confirm_start, context_for_cli, fail, load_for_cli
 
 DESCRIPTION = """\
 add: give the running cluster the quorum device of the cluster file's `quorum_device` (host, port, algorithm,
@@ -37,7 +37,6 @@ def register(subparsers, common) -> None:
 
 
 def handle(args) -> int:
-    from axha.steps.errors import InputError
     from axha.steps.install.qdevice import add_steps, remove_steps
     from axha.steps.operation import run_operation
     from axha.steps.session import close_context
@@ -56,20 +55,11 @@ def handle(args) -> int:
                             "the cluster file still has a quorum_device: take it out first (the cluster file says "
                             "what the cluster should be), then run quorum-device remove")
         spec, secrets = load_for_cli(args, need_bmc=True)
-        if not args.plan and not args.yes:
-            if not interactive(args):
-                raise InputError(f"axha quorum-device {args.action} changes the running cluster and needs a "
-                                 "confirmation", remedy="Run it on a terminal, or pass --yes (see the commands "
-                                 "first with --plan).")
-            print(f"{args.action.capitalize()} the quorum device of cluster {spec.name!r}? Every command is shown "
-                  "as it runs.", file=sys.stderr)
-            try:
-                answer = input("Type 'yes' to start: ").strip()
-            except EOFError:
-                answer = ""
-            if answer != "yes":
-                print("axha: not started", file=sys.stderr)
-                return 1
+        if not confirm_start(args, f"axha quorum-device {args.action} changes the running cluster and needs a "
+                             "confirmation", f"{args.action.capitalize()} the quorum device of cluster {spec.name!r}? "
+                             "Every command is shown as it runs."):
+            print("axha: not started", file=sys.stderr)
+            return 1
         ctx = context_for_cli(args, spec, secrets)
         ctx.options["install_packages"] = args.install_packages
         printer = Printer(args.json, os.environ.get(RECORD_ENV), args.plan)

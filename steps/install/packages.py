@@ -45,6 +45,15 @@ def packages_for(kind: str) -> tuple[str, ...]:
     return APT_PACKAGES if kind == "apt" else DNF_PACKAGES
 
 
+def install_actions(host: str, kind: str, missing) -> list[Action]:
+    """The commands that install `missing` on `host` with its package manager (apt: the lists refreshed first)."""
+    if kind == "apt":
+        return [Action(host, ("apt-get", "update"), "refresh the package lists", timeout=600),
+                Action(host, ("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y",
+                              "--no-install-recommends", *missing), f"install {', '.join(missing)}", timeout=1800)]
+    return [Action(host, ("dnf", "install", "-y", *missing), f"install {', '.join(missing)}", timeout=1800)]
+
+
 class PackagesStep(Step):
     id = "packages"
     title = "Cluster packages (apt or dnf), same versions on both nodes"
@@ -60,15 +69,8 @@ class PackagesStep(Step):
             kind = manager(ctx, node)
             wanted = packages_for(kind)
             missing = [p for p in wanted if p not in installed(ctx, node, kind, wanted)]
-            if not missing:
-                continue
-            if kind == "apt":
-                actions.append(Action(node, ("apt-get", "update"), "refresh the package lists", timeout=600))
-                argv = ("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y",
-                        "--no-install-recommends", *missing)
-            else:
-                argv = ("dnf", "install", "-y", *missing)
-            actions.append(Action(node, argv, f"install {', '.join(missing)}", timeout=1800))
+            if missing:
+                actions += install_actions(node, kind, missing)
         return actions
 
     def verify(self, ctx: Context) -> list[Finding]:

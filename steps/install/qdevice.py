@@ -73,6 +73,12 @@ def parse_qnetd_version(text: str) -> tuple[int, ...] | None:
     return tuple(int(g) for g in m.groups() if g is not None) if m else None
 
 
+def qnetd_version(ctx: Context) -> tuple[int, ...] | None:
+    """The arbiter's corosync-qnetd version (None: not installed; `-v` exits 1 after printing it)."""
+    got = read(ctx, ARBITER, QNETD_VERSION_ARGV)
+    return parse_qnetd_version(got.stdout + got.stderr)
+
+
 def ca_of(ctx: Context, host: str, db: str) -> str | None:
     """The "QNet CA" certificate in an NSS database, as base64 (None: no database, or no CA in it)."""
     got = read(ctx, host, ["certutil", "-L", "-d", db, "-n", CA_NICKNAME, "-a"])
@@ -109,8 +115,7 @@ class QnetdStep(Step):
     title = "Quorum device: corosync-qnetd on the arbiter, its CA, running"
 
     def check(self, ctx: Context) -> list[Finding]:
-        got = read(ctx, ARBITER, QNETD_VERSION_ARGV)
-        version = parse_qnetd_version(got.stdout + got.stderr)
+        version = qnetd_version(ctx)
         if version is None:
             return [Finding("QNETD_INSTALLED", ARBITER, FAIL, "corosync-qnetd is not installed on the arbiter",
                             "Install it there (apt-get install corosync-qnetd, dnf install corosync-qnetd) or run "
@@ -266,10 +271,7 @@ def device_vote(ctx: Context, node: str):
     quorum, device = quorum_status(ctx, node), qdevice_status(ctx, node)
     if quorum is None or device is None or not device.connected or not quorum.has_qdevice:
         return None
-    local = quorum.local_member
-    if local is None or not local.qdevice_cast_vote or not quorum.qdevice_counted or not quorum.quorate:
-        return None
-    return quorum, device
+    return (quorum, device) if quorum.device_votes_here and quorum.quorate else None
 
 
 class QdeviceServiceStep(Step):
@@ -389,8 +391,7 @@ class QuorumDevicePreflight(Step):
         got = read(ctx, ARBITER, ["hostname"])
         out.append(finding(got.rc == 0, "ARBITER_SSH", ARBITER, f"SSH to {qd.ssh_host}:{qd.ssh_port} "
                            f"({got.stdout.strip()[:64]})", remedy="Give axha SSH access to the arbiter."))
-        got = read(ctx, ARBITER, QNETD_VERSION_ARGV)
-        version = parse_qnetd_version(got.stdout + got.stderr)
+        version = qnetd_version(ctx)
         if version is None:
             out.append(Finding("QNETD_VERSION", ARBITER, WARN if self.install_packages else FAIL,
                                "corosync-qnetd is not installed" + (" (it will be)" if self.install_packages else ""),
@@ -447,27 +448,28 @@ class QuorumPackages(Step):
     id = "qdevice-packages"
     title = "Quorum device packages: corosync-qnetd on the arbiter, corosync-qdevice on the nodes"
 
+    @staticmethod
+    def wanted(ctx: Context) -> list[tuple[str, str]]:
+        return [(ARBITER, "corosync-qnetd")] + [(n, "corosync-qdevice") for n in ctx.spec.node_names]
+
     def plan(self, ctx: Context) -> list[Action]:
-        from axha.steps.install.packages import installed, manager
+        from axha.steps.install.packages import install_actions, installed, manager
 
         actions = []
-        for host, package in [(ARBITER, "corosync-qnetd")] + [(n, "corosync-qdevice") for n in ctx.spec.node_names]:
+        for host, package in self.wanted(ctx):
             kind = manager(ctx, host)
             if kind is None:
                 raise AxhaError(f"neither apt nor dnf on {host}", node=host,
                                 remedy=f"Install {package} there by hand.")
-            if package in installed(ctx, host, kind, (package,)):
-                continue
-            argv = (("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "--no-install-recommends",
-                     package) if kind == "apt" else ("dnf", "install", "-y", package))
-            actions.append(Action(host, argv, f"install {package}", timeout=1800))
+            if package not in installed(ctx, host, kind, (package,)):
+                actions += install_actions(host, kind, (package,))
         return actions
 
     def verify(self, ctx: Context) -> list[Finding]:
         from axha.steps.install.packages import installed, manager
 
         out = []
-        for host, package in [(ARBITER, "corosync-qnetd")] + [(n, "corosync-qdevice") for n in ctx.spec.node_names]:
+        for host, package in self.wanted(ctx):
             kind = manager(ctx, host)
             ok = kind is not None and package in installed(ctx, host, kind, (package,))
             out.append(finding(ok, "QDEVICE_PACKAGE", host, f"{package} installed", remedy=f"Install {package}."))

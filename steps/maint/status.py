@@ -265,12 +265,11 @@ def quorum_device_view(spec, by_node) -> dict | None:
         probe = by_node.get(name)
         quorum = probe.quorum if probe else None
         device = probe.qdevice if probe else None
-        local = quorum.local_member if quorum else None
         nodes[name] = {
             "connected": bool(device and device.connected),
             "state": device.state if device else None,
             "error": (probe.qdevice_error or probe.error) if probe and device is None else "",
-            "vote": bool(local and local.qdevice_cast_vote and quorum.qdevice_counted),
+            "vote": bool(quorum and quorum.device_votes_here),
             "registered": bool(quorum and quorum.has_qdevice),
             "total_votes": quorum.total_votes if quorum else None,
             "expected_votes": quorum.expected_votes if quorum else None,

@@ -53,22 +53,32 @@ class DeviceMixin:
         except OSError:
             pass
 
+    def data_device_mounts(self) -> list[str]:
+        """The mount points of the data device in this node's mount namespace (/proc/self/mountinfo)."""
+        try:
+            rdev = os.stat(self.cfg["data_device"]).st_rdev
+        except (OSError, KeyError):
+            return []
+        want = f"{os.major(rdev)}:{os.minor(rdev)}"
+        mounts = []
+        try:
+            with open("/proc/self/mountinfo") as fh:
+                for line in fh:
+                    fields = line.split()
+                    if len(fields) > 4 and fields[2] == want:
+                        mounts.append(fields[4].replace("\\040", " "))
+        except OSError:
+            pass
+        return mounts
+
     def held_open(self, minor: int) -> bool:
         """Is /dev/drbdN mounted or open in this node (mount namespace / pid namespace)?"""
         if os.environ.get("AXHA_DRBD_STANDIN_NO_DEVNODES"):
             return os.path.exists(os.path.join(self.run_dir, f"held-open-{minor}"))
-        try:
-            rdev = os.stat(self.cfg["data_device"]).st_rdev
-        except OSError:
+        if not os.path.exists(self.cfg["data_device"]):
             return False
-        want = f"{os.major(rdev)}:{os.minor(rdev)}"
-        try:
-            with open("/proc/self/mountinfo") as fh:
-                for line in fh:
-                    if line.split()[2] == want:
-                        return True
-        except OSError:
-            pass
+        if self.data_device_mounts():
+            return True
         node = self.node_path(minor)
         for pid in os.listdir("/proc"):
             if not pid.isdigit() or int(pid) == os.getpid():

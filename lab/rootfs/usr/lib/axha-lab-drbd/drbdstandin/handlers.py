@@ -85,20 +85,7 @@ class HandlersMixin:
     def device_users(self) -> list[int]:
         if os.environ.get("AXHA_DRBD_STANDIN_NO_DEVNODES"):
             return []   # the unit tests' pairs: no device of their own, and their processes are the host's
-        try:
-            rdev = os.stat(self.cfg["data_device"]).st_rdev
-        except (OSError, KeyError):
-            return []
-        want = f"{os.major(rdev)}:{os.minor(rdev)}"
-        mounts = []
-        try:
-            with open("/proc/self/mountinfo") as fh:
-                for line in fh:
-                    fields = line.split()
-                    if len(fields) > 4 and fields[2] == want:
-                        mounts.append(fields[4].replace("\\040", " "))
-        except OSError:
-            pass
+        mounts = self.data_device_mounts()
         devices = {self.cfg.get("data_device")} | {self.node_path(d["minor"]) for d in self.devices.values()
                                                     if d.get("minor") is not None}
 
